@@ -1,0 +1,52 @@
+using Amazon.Runtime;
+using Amazon.S3;
+
+namespace WapBackup.Testing.LocalAws;
+
+/// <summary>
+/// S3 for tests: s3rver on a free port with a scratch directory, or the endpoint named by
+/// S3_ENDPOINT. Remember the chunk-encoding trap: uploads must set UseChunkEncoding = false.
+/// </summary>
+public sealed class S3rver : IAsyncDisposable
+{
+    private readonly NodeServerProcess? _process;
+
+    private S3rver(string serviceUrl, NodeServerProcess? process)
+    {
+        ServiceUrl = serviceUrl;
+        _process = process;
+    }
+
+    public string ServiceUrl { get; }
+
+    public static async Task<S3rver> StartAsync(CancellationToken cancellationToken = default)
+    {
+        string? existing = Environment.GetEnvironmentVariable("S3_ENDPOINT");
+        if (!string.IsNullOrEmpty(existing))
+        {
+            return new S3rver(existing, null);
+        }
+
+        string directory = Directory.CreateTempSubdirectory("s3rver-").FullName;
+        var process = await NodeServerProcess.StartAsync(
+            "s3rver",
+            "s3rver/bin/s3rver.js",
+            port => ["-d", directory, "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--silent"],
+            async (http, url) =>
+            {
+                using var response = await http.GetAsync(url + "/").ConfigureAwait(false);
+                return response.IsSuccessStatusCode;
+            },
+            // s3rver 3.7.1 needs the legacy OpenSSL provider for ListObjectsV2 continuation tokens.
+            new Dictionary<string, string> { ["NODE_OPTIONS"] = "--openssl-legacy-provider" },
+            directory,
+            cancellationToken).ConfigureAwait(false);
+        return new S3rver(process.Url, process);
+    }
+
+    public AmazonS3Client CreateClient() =>
+        new(new BasicAWSCredentials("S3RVER", "S3RVER"),
+            new AmazonS3Config { ServiceURL = ServiceUrl, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
+
+    public ValueTask DisposeAsync() => _process?.DisposeAsync() ?? ValueTask.CompletedTask;
+}
