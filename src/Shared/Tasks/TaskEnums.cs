@@ -1,0 +1,35 @@
+using System.Text.Json.Serialization;
+
+namespace WapBackup.Shared.Tasks;
+
+/// <summary>What a task does.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TaskKind>))]
+public enum TaskKind
+{
+    [JsonStringEnumMemberName("snapshot")] Snapshot,
+    [JsonStringEnumMemberName("init")] Init,
+    [JsonStringEnumMemberName("restore")] Restore,
+    [JsonStringEnumMemberName("prune")] Prune,
+    [JsonStringEnumMemberName("dump")] Dump,
+    /// <summary>The long-running oplog capture of a repository.</summary>
+    [JsonStringEnumMemberName("capture")] Capture,
+}
+
+/// <summary>Where a task is in its life cycle. Succeeded and failed are final.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BackupTaskStatus>))]
+public enum BackupTaskStatus
+{
+    [JsonStringEnumMemberName("pending")] Pending,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+}
+
+/// <summary>Severity of a task event.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<EventLevel>))]
+public enum EventLevel
+{
+    [JsonStringEnumMemberName("info")] Info,
+    [JsonStringEnumMemberName("warn")] Warn,
+    [JsonStringEnumMemberName("error")] Error,
+}
