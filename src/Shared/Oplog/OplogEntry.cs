@@ -1,0 +1,332 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Text;
+using MongoDB.Bson;
+
+namespace WapBackup.Shared.Oplog;
+
+/// <summary>
+/// A view of one raw oplog entry (a BSON document). Construction scans the top-level element
+/// list once and remembers where the fields a tailer and replayer use are; values are decoded
+/// only when read. No per-entry object graph is built.
+/// Inner operations of an <c>applyOps</c> are entries too (without <c>ts</c>).
+/// </summary>
+public readonly struct OplogEntry
+{
+    private readonly FieldOffsets _offsets;
+
+    public OplogEntry(ReadOnlyMemory<byte> bytes) : this(new RawDocument(bytes))
+    {
+    }
+
+    public OplogEntry(RawDocument document)
+    {
+        Document = document;
+        _offsets = default;
+        _offsets.Clear();
+        foreach (var element in document)
+        {
+            int field = FieldOf(element.NameUtf8);
+            if (field >= 0 && _offsets[field] < 0)
+            {
+                _offsets[field] = element.NameOffset - 1;
+            }
+        }
+    }
+
+    public RawDocument Document { get; }
+
+    public ReadOnlyMemory<byte> Bytes => Document.Bytes;
+
+    /// <summary><c>ts</c>; null for inner operations of applyOps (they take the parent's).</summary>
+    public OplogTimestamp? Timestamp => Get(Field.Ts) is { Type: BsonType.Timestamp } e ? e.AsTimestamp : null;
+
+    /// <summary><c>t</c> (term); some fixtures store it as int32.</summary>
+    public long? Term => Get(Field.T) is { Type: BsonType.Int32 or BsonType.Int64 } e ? e.AsInt64 : null;
+
+    public OplogOperation Operation
+    {
+        get
+        {
+            var e = Get(Field.Op);
+            if (e.Type != BsonType.String)
+            {
+                return OplogOperation.Unknown;
+            }
+            var op = e.StringUtf8;
+            if (op.Length != 1)
+            {
+                return OplogOperation.Unknown;
+            }
+            return op[0] switch
+            {
+                (byte)'i' => OplogOperation.Insert,
+                (byte)'u' => OplogOperation.Update,
+                (byte)'d' => OplogOperation.Delete,
+                (byte)'c' => OplogOperation.Command,
+                (byte)'n' => OplogOperation.Noop,
+                _ => OplogOperation.Unknown,
+            };
+        }
+    }
+
+    /// <summary>The <c>op</c> string as written (for reporting unknown types); null when absent or not a string.</summary>
+    public string? OperationName => Get(Field.Op) is { Type: BsonType.String } e ? e.AsString : null;
+
+    public bool HasNamespace => Get(Field.Ns).Type == BsonType.String;
+
+    /// <summary><c>ns</c> as UTF-8 bytes (empty when absent), for allocation-free filtering.</summary>
+    public ReadOnlySpan<byte> NamespaceUtf8 => Get(Field.Ns) is { Type: BsonType.String } e ? e.StringUtf8 : default;
+
+    public string Namespace => Get(Field.Ns) is { Type: BsonType.String } e ? e.AsString : "";
+
+    /// <summary><c>ui</c>: the collection UUID (binary subtype 4), or null.</summary>
+    public Guid? CollectionUuid
+    {
+        get
+        {
+            var e = Get(Field.Ui);
+            if (e.Type != BsonType.Binary)
+            {
+                return null;
+            }
+            var value = e.ValueSpan;
+            return value.Length == 4 + 1 + 16 ? new Guid(value[5..], bigEndian: true) : null;
+        }
+    }
+
+    /// <summary><c>o</c>, or null when absent.</summary>
+    public RawDocument? Object => Get(Field.O) is { Type: BsonType.Document } e ? e.AsDocument : null;
+
+    /// <summary><c>o2</c>, or null when absent.</summary>
+    public RawDocument? Object2 => Get(Field.O2) is { Type: BsonType.Document } e ? e.AsDocument : null;
+
+    /// <summary><c>lsid</c> (logical session id), or null.</summary>
+    public RawDocument? SessionId => Get(Field.Lsid) is { Type: BsonType.Document } e ? e.AsDocument : null;
+
+    public long? TxnNumber => Get(Field.TxnNumber) is { Type: BsonType.Int32 or BsonType.Int64 } e ? e.AsInt64 : null;
+
+    /// <summary><c>prevOpTime</c>: the previous entry of the same transaction chain (null optime for the first).</summary>
+    public OpTime? PrevOpTime
+    {
+        get
+        {
+            var e = Get(Field.PrevOpTime);
+            if (e.Type != BsonType.Document)
+            {
+                return null;
+            }
+            var doc = e.AsDocument;
+            var ts = doc.Find("ts"u8);
+            var t = doc.Find("t"u8);
+            if (ts.Type != BsonType.Timestamp)
+            {
+                return null;
+            }
+            return new OpTime(ts.AsTimestamp, t.Type is BsonType.Int32 or BsonType.Int64 ? t.AsInt64 : -1);
+        }
+    }
+
+    public bool PartialTxn => Flag(Field.PartialTxn);
+
+    public bool Prepare => Flag(Field.Prepare);
+
+    public bool FromMigrate => Flag(Field.FromMigrate);
+
+    /// <summary><c>multiOpType</c> (8.0: 1 = vectored insert applyOps), or null.</summary>
+    public int? MultiOpType => Get(Field.MultiOpType) is { Type: BsonType.Int32 or BsonType.Int64 } e ? (int)e.AsInt64 : null;
+
+    /// <summary><c>stmtId</c> as stored: absent, one int, or an array.</summary>
+    public RawElement StatementId => Get(Field.StmtId);
+
+    /// <summary>For commands: the first field name of <c>o</c> (create, drop, applyOps, ...).</summary>
+    public string? CommandName => Operation == OplogOperation.Command && Object is { } o && o.First() is { Exists: true } first ? first.Name : null;
+
+    /// <summary>True when this is an <c>applyOps</c> command (a transaction, a vectored insert or a legacy batch).</summary>
+    public bool IsApplyOps => Operation == OplogOperation.Command && Object is { } o && o.First().NameUtf8.SequenceEqual("applyOps"u8);
+
+    /// <summary>The operations inside an applyOps (empty otherwise). Each is an entry without its own <c>ts</c>.</summary>
+    public InnerOperations InnerOps
+    {
+        get
+        {
+            if (!IsApplyOps)
+            {
+                return default;
+            }
+            var array = Object!.Value.First();
+            return array.Type == BsonType.Array ? new InnerOperations(array.AsDocument) : default;
+        }
+    }
+
+    /// <summary>How an update describes its change; <see cref="UpdateFormat.None"/> for other ops.</summary>
+    public UpdateFormat UpdateFormat
+    {
+        get
+        {
+            if (Operation != OplogOperation.Update || Object is not { } o)
+            {
+                return UpdateFormat.None;
+            }
+            return ClassifyUpdate(o);
+        }
+    }
+
+    /// <summary>Update format of an update's <c>o</c>: $v 2 is a diff, $v 1 or any $-operator is v1, else a replacement.</summary>
+    public static UpdateFormat ClassifyUpdate(RawDocument o)
+    {
+        var version = o.Find("$v"u8);
+        if (version.Exists)
+        {
+            return version.IsNumber(2) ? UpdateFormat.V2 : UpdateFormat.V1;
+        }
+        var first = o.First();
+        return first.Exists && first.NameUtf8.Length > 0 && first.NameUtf8[0] == (byte)'$' ? UpdateFormat.V1 : UpdateFormat.Replacement;
+    }
+
+    /// <summary>Any top-level field by name (slow path: scans the element list).</summary>
+    public RawElement Find(string name) => Document.Find(Encoding.UTF8.GetBytes(name));
+
+    public override string ToString() => Document.ToString();
+
+    private bool Flag(Field field) => Get(field) is { Type: BsonType.Boolean } e && e.AsBoolean;
+
+    private RawElement Get(Field field)
+    {
+        int offset = _offsets[(int)field];
+        return offset < 0 ? default : ElementAt(offset);
+    }
+
+    private RawElement ElementAt(int typeOffset)
+    {
+        // Re-read just this element: the scan at construction validated its extent.
+        var span = Document.Bytes.Span;
+        var type = (BsonType)span[typeOffset];
+        int nameLength = span[(typeOffset + 1)..].IndexOf((byte)0);
+        int valueOffset = typeOffset + 1 + nameLength + 1;
+        int valueLength = type switch
+        {
+            BsonType.Double or BsonType.DateTime or BsonType.Timestamp or BsonType.Int64 => 8,
+            BsonType.String => 4 + BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]),
+            BsonType.Document or BsonType.Array => BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]),
+            BsonType.Binary => 5 + BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]),
+            BsonType.Boolean => 1,
+            BsonType.Int32 => 4,
+            BsonType.ObjectId => 12,
+            BsonType.Decimal128 => 16,
+            BsonType.Null or BsonType.Undefined or BsonType.MinKey or BsonType.MaxKey => 0,
+            _ => -1,
+        };
+        if (valueLength < 0)
+        {
+            // Rare types in a known field (a regex as ns, say): fall back to a scan.
+            foreach (var element in Document)
+            {
+                if (element.NameOffset == typeOffset + 1)
+                {
+                    return element;
+                }
+            }
+            return default;
+        }
+        return new RawElement(Document.Bytes, type, typeOffset + 1, nameLength, valueOffset, valueLength);
+    }
+
+    private static int FieldOf(ReadOnlySpan<byte> name)
+    {
+        // Matched on length first: this runs for every top-level field of every entry.
+        switch (name.Length)
+        {
+            case 1:
+                return name[0] switch
+                {
+                    (byte)'t' => (int)Field.T,
+                    (byte)'o' => (int)Field.O,
+                    _ => -1,
+                };
+            case 2:
+                if (name.SequenceEqual("ts"u8)) return (int)Field.Ts;
+                if (name.SequenceEqual("op"u8)) return (int)Field.Op;
+                if (name.SequenceEqual("ns"u8)) return (int)Field.Ns;
+                if (name.SequenceEqual("ui"u8)) return (int)Field.Ui;
+                if (name.SequenceEqual("o2"u8)) return (int)Field.O2;
+                return -1;
+            case 4:
+                return name.SequenceEqual("lsid"u8) ? (int)Field.Lsid : -1;
+            case 6:
+                return name.SequenceEqual("stmtId"u8) ? (int)Field.StmtId : -1;
+            case 7:
+                return name.SequenceEqual("prepare"u8) ? (int)Field.Prepare : -1;
+            case 9:
+                return name.SequenceEqual("txnNumber"u8) ? (int)Field.TxnNumber : -1;
+            case 10:
+                if (name.SequenceEqual("prevOpTime"u8)) return (int)Field.PrevOpTime;
+                if (name.SequenceEqual("partialTxn"u8)) return (int)Field.PartialTxn;
+                return -1;
+            case 11:
+                if (name.SequenceEqual("fromMigrate"u8)) return (int)Field.FromMigrate;
+                if (name.SequenceEqual("multiOpType"u8)) return (int)Field.MultiOpType;
+                return -1;
+            default:
+                return -1;
+        }
+    }
+
+    private enum Field
+    {
+        Ts, T, Op, Ns, Ui, O, O2, Lsid, TxnNumber, PrevOpTime, PartialTxn, Prepare, FromMigrate, MultiOpType, StmtId,
+    }
+
+    [InlineArray(15)]
+    private struct FieldOffsets
+    {
+        private int _element0;
+
+        public void Clear() => ((Span<int>)this).Fill(-1);
+    }
+
+    /// <summary>The documents of an applyOps array, as entries.</summary>
+    public readonly struct InnerOperations
+    {
+        private readonly RawDocument _array;
+
+        internal InnerOperations(RawDocument array) => _array = array;
+
+        public Enumerator GetEnumerator() => new(_array);
+
+        public int Count() => _array.IsDefault ? 0 : _array.Count();
+
+        public struct Enumerator
+        {
+            private RawDocument.Enumerator _inner;
+            private readonly bool _empty;
+
+            internal Enumerator(RawDocument array)
+            {
+                _empty = array.IsDefault;
+                _inner = array.GetEnumerator();
+                Current = default;
+            }
+
+            public OplogEntry Current { get; private set; }
+
+            public bool MoveNext()
+            {
+                if (_empty)
+                {
+                    return false;
+                }
+                while (_inner.MoveNext())
+                {
+                    if (_inner.Current.Type == BsonType.Document)
+                    {
+                        Current = new OplogEntry(_inner.Current.AsDocument);
+                        return true;
+                    }
+                    throw new BsonFormatException($"applyOps element '{_inner.Current.Name}' is {_inner.Current.Type}, not a document", _inner.Current.NameOffset - 1);
+                }
+                return false;
+            }
+        }
+    }
+}

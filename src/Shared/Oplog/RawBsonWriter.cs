@@ -1,0 +1,86 @@
+using System.Buffers.Binary;
+using MongoDB.Bson;
+
+namespace WapBackup.Shared.Oplog;
+
+/// <summary>
+/// Builds a BSON document by copying raw elements and nesting documents, so values taken from
+/// a pre-image or a diff keep their exact bytes (types, field order). Reusable: call
+/// <see cref="Reset"/> between documents to keep the buffer.
+/// </summary>
+public sealed class RawBsonWriter
+{
+    private byte[] _buffer;
+    private int _length;
+
+    public RawBsonWriter(int initialCapacity = 256) => _buffer = new byte[Math.Max(16, initialCapacity)];
+
+    public int Length => _length;
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _length);
+
+    public void Reset() => _length = 0;
+
+    public byte[] ToArray() => WrittenSpan.ToArray();
+
+    /// <summary>Starts a document (top level when <paramref name="name"/> is empty and nothing was written); returns the mark for <see cref="EndDocument"/>.</summary>
+    public int BeginDocument()
+    {
+        int mark = _length;
+        Reserve(4);
+        _length += 4;
+        return mark;
+    }
+
+    /// <summary>Starts an embedded document or array element.</summary>
+    public int BeginEmbedded(BsonType type, ReadOnlySpan<byte> name)
+    {
+        WriteHeader(type, name);
+        return BeginDocument();
+    }
+
+    public void EndDocument(int mark)
+    {
+        Reserve(1);
+        _buffer[_length++] = 0;
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(mark), _length - mark);
+    }
+
+    /// <summary>Copies an element as stored (type, name, value).</summary>
+    public void WriteElement(RawElement element)
+    {
+        var bytes = element.ElementBytes.Span;
+        Reserve(bytes.Length);
+        bytes.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+    }
+
+    /// <summary>Copies an element's value under another name (array indexes, diff keys such as u3).</summary>
+    public void WriteElement(ReadOnlySpan<byte> name, RawElement element)
+    {
+        WriteHeader(element.Type, name);
+        var value = element.ValueSpan;
+        Reserve(value.Length);
+        value.CopyTo(_buffer.AsSpan(_length));
+        _length += value.Length;
+    }
+
+    public void WriteNull(ReadOnlySpan<byte> name) => WriteHeader(BsonType.Null, name);
+
+    private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)
+    {
+        Reserve(name.Length + 2);
+        _buffer[_length++] = (byte)type;
+        name.CopyTo(_buffer.AsSpan(_length));
+        _length += name.Length;
+        _buffer[_length++] = 0;
+    }
+
+    private void Reserve(int count)
+    {
+        if (_length + count > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + count));
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using MongoDB.Bson;
+using WapBackup.Shared.Oplog;
+
+namespace WapBackup.Shared.Tests.Oplog;
+
+public sealed class OplogEntryTests
+{
+    public static TheoryData<string> BsonFiles() => new(OplogFixtures.BsonFiles());
+
+    /// <summary>Differential test: every field the raw view exposes equals what MongoDB.Bson decodes, for every real entry.</summary>
+    [Theory]
+    [MemberData(nameof(BsonFiles))]
+    public void Raw_view_reads_the_same_fields_as_the_driver(string file)
+    {
+        var entries = OplogFixtures.ReadBson(file);
+        Assert.NotEmpty(entries);
+        foreach (var entry in entries)
+        {
+            AssertSameAsDriver(entry, entry.Document.ToBsonDocument());
+            foreach (var inner in entry.InnerOps)
+            {
+                // Inner ts is usually absent; legacy (3.6) applyOps inner ops carry one.
+                AssertSameAsDriver(inner, inner.Document.ToBsonDocument());
+            }
+        }
+    }
+
+    private static void AssertSameAsDriver(OplogEntry entry, BsonDocument doc)
+    {
+        Assert.Equal(doc.TryGetValue("ts", out var ts) ? new OplogTimestamp((uint)ts.AsBsonTimestamp.Timestamp, (uint)ts.AsBsonTimestamp.Increment) : null, entry.Timestamp);
+        Assert.Equal(doc.TryGetValue("t", out var t) ? t.ToInt64() : null, entry.Term);
+        Assert.Equal(doc["op"].AsString, entry.OperationName);
+        Assert.Equal(doc["ns"].AsString, entry.Namespace);
+        Assert.Equal(doc.TryGetValue("ui", out var ui) ? ui.AsGuid : null, entry.CollectionUuid);
+        Assert.Equal(doc["o"].AsBsonDocument, entry.Object!.Value.ToBsonDocument());
+        Assert.Equal(doc.GetValue("o2", BsonNull.Value) is BsonDocument o2 ? o2 : null, entry.Object2?.ToBsonDocument());
+        Assert.Equal(doc.GetValue("lsid", BsonNull.Value) is BsonDocument lsid ? lsid : null, entry.SessionId?.ToBsonDocument());
+        Assert.Equal(doc.TryGetValue("txnNumber", out var txn) ? txn.ToInt64() : null, entry.TxnNumber);
+        Assert.Equal(doc.GetValue("partialTxn", false).AsBoolean, entry.PartialTxn);
+        Assert.Equal(doc.GetValue("prepare", false).AsBoolean, entry.Prepare);
+        Assert.Equal(doc.GetValue("fromMigrate", false).AsBoolean, entry.FromMigrate);
+        Assert.Equal(doc.TryGetValue("multiOpType", out var multi) ? multi.ToInt32() : null, entry.MultiOpType);
+        Assert.Equal(doc.Contains("stmtId"), entry.StatementId.Exists);
+        if (doc.TryGetValue("prevOpTime", out var prev))
+        {
+            var p = prev.AsBsonDocument;
+            var expected = new OpTime(new OplogTimestamp((uint)p["ts"].AsBsonTimestamp.Timestamp, (uint)p["ts"].AsBsonTimestamp.Increment), p["t"].ToInt64());
+            Assert.Equal(expected, entry.PrevOpTime);
+        }
+        else
+        {
+            Assert.Null(entry.PrevOpTime);
+        }
+        if (doc["op"] == "c")
+        {
+            Assert.Equal(doc["o"].AsBsonDocument.GetElement(0).Name, entry.CommandName);
+        }
+    }
+
+    [Fact]
+    public void Update_formats_are_told_apart()
+    {
+        Assert.Equal(UpdateFormat.V2, OplogFixtures.Entry("""{op: "u", ns: "a.b", o: {"$v": 2, diff: {u: {x: 1}}}, o2: {_id: 1}}""").UpdateFormat);
+        Assert.Equal(UpdateFormat.V1, OplogFixtures.Entry("""{op: "u", ns: "a.b", o: {"$v": 1, "$set": {x: 1}}, o2: {_id: 1}}""").UpdateFormat);
+        Assert.Equal(UpdateFormat.V1, OplogFixtures.Entry("""{op: "u", ns: "a.b", o: {"$set": {x: 1}}, o2: {_id: 1}}""").UpdateFormat);
+        Assert.Equal(UpdateFormat.Replacement, OplogFixtures.Entry("""{op: "u", ns: "a.b", o: {_id: 1, x: 1}, o2: {_id: 1}}""").UpdateFormat);
+        Assert.Equal(UpdateFormat.None, OplogFixtures.Entry("""{op: "i", ns: "a.b", o: {_id: 1}}""").UpdateFormat);
+    }
+
+    [Fact]
+    public void Unknown_op_types_are_unknown_not_errors()
+    {
+        var entry = OplogFixtures.Entry("""{op: "xi", ns: "a.b", o: {_id: 1}}""");
+        Assert.Equal(OplogOperation.Unknown, entry.Operation);
+        Assert.Equal("xi", entry.OperationName);
+    }
+
+    [Fact]
+    public void Term_stored_as_int32_is_read()
+    {
+        var entry = OplogFixtures.Entry(new BsonDocument { { "ts", new BsonTimestamp(5, 6) }, { "t", 3 }, { "op", "n" }, { "ns", "" }, { "o", new BsonDocument() } });
+        Assert.Equal(3L, entry.Term);
+        Assert.Equal(new OplogTimestamp(5, 6), entry.Timestamp);
+    }
+}
