@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using WapBackup.Shared.Oplog;
+
+namespace WapBackup.Shared.Storage;
+
+/// <summary>
+/// The index object written beside each sealed slice (after it: a slice without an index does not
+/// exist). It records what a reader must verify: entry count, first/last ts, and size + SHA-256 of
+/// both the uncompressed BSON stream and the compressed object.
+/// </summary>
+public sealed record OplogSliceIndex(
+    string RepositoryId,
+    OplogTimestamp FirstTs,
+    OplogTimestamp LastTs,
+    long Count,
+    ObjectChecksum Uncompressed,
+    ObjectChecksum Compressed)
+{
+    public const int CurrentFormatVersion = 1;
+    public const string Codec = "zstd";
+
+    public string ToJson()
+    {
+        var json = new JsonObject
+        {
+            ["formatVersion"] = CurrentFormatVersion,
+            ["repositoryId"] = RepositoryId,
+            ["firstTs"] = Ts(FirstTs),
+            ["lastTs"] = Ts(LastTs),
+            ["count"] = Count,
+            ["codec"] = Codec,
+            ["uncompressed"] = Checksum(Uncompressed),
+            ["compressed"] = Checksum(Compressed),
+        };
+        return json.ToJsonString();
+    }
+
+    /// <summary>Parses an index; any missing or malformed field is an error naming the field.</summary>
+    public static OplogSliceIndex Parse(string json, string source)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"oplog slice index {source}: not JSON ({e.Message})", e);
+        }
+        if (root is not JsonObject o)
+        {
+            throw new FormatException($"oplog slice index {source}: must be a JSON object");
+        }
+        int version = Int(o, "formatVersion", source);
+        if (version != CurrentFormatVersion)
+        {
+            throw new FormatException($"oplog slice index {source}: formatVersion {version} is not supported (expected {CurrentFormatVersion})");
+        }
+        string codec = Str(o, "codec", source);
+        if (codec != Codec)
+        {
+            throw new FormatException($"oplog slice index {source}: codec '{codec}' is not supported (expected '{Codec}')");
+        }
+        var index = new OplogSliceIndex(
+            Str(o, "repositoryId", source),
+            ParseTs(o, "firstTs", source),
+            ParseTs(o, "lastTs", source),
+            Long(o, "count", source),
+            ParseChecksum(o, "uncompressed", source),
+            ParseChecksum(o, "compressed", source));
+        if (index.FirstTs > index.LastTs)
+        {
+            throw new FormatException($"oplog slice index {source}: firstTs {index.FirstTs} is after lastTs {index.LastTs}");
+        }
+        if (index.Count < 1)
+        {
+            throw new FormatException($"oplog slice index {source}: count must be at least 1, got {index.Count}");
+        }
+        return index;
+    }
+
+    private static JsonObject Ts(OplogTimestamp ts) => new() { ["t"] = ts.Seconds, ["i"] = ts.Increment };
+
+    private static JsonObject Checksum(ObjectChecksum c) => new() { ["size"] = c.Size, ["sha256"] = c.Sha256Hex };
+
+    private static OplogTimestamp ParseTs(JsonObject o, string field, string source)
+    {
+        if (o[field] is not JsonObject ts)
+        {
+            throw new FormatException($"oplog slice index {source}: field '{field}' must be an object {{\"t\": seconds, \"i\": increment}}");
+        }
+        return new OplogTimestamp(UInt(ts, "t", $"{source} {field}"), UInt(ts, "i", $"{source} {field}"));
+    }
+
+    private static ObjectChecksum ParseChecksum(JsonObject o, string field, string source)
+    {
+        if (o[field] is not JsonObject c)
+        {
+            throw new FormatException($"oplog slice index {source}: field '{field}' must be an object {{\"size\", \"sha256\"}}");
+        }
+        try
+        {
+            return new ObjectChecksum(Long(c, "size", $"{source} {field}"), Str(c, "sha256", $"{source} {field}"));
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"oplog slice index {source}: field '{field}': {e.Message}", e);
+        }
+    }
+
+    private static string Str(JsonObject o, string field, string source) =>
+        o[field] is JsonValue v && v.TryGetValue(out string? s) && !string.IsNullOrEmpty(s)
+            ? s
+            : throw new FormatException($"oplog slice index {source}: field '{field}' must be a non-empty string");
+
+    private static long Long(JsonObject o, string field, string source) =>
+        o[field] is JsonValue v && v.TryGetValue(out long n) && n >= 0
+            ? n
+            : throw new FormatException($"oplog slice index {source}: field '{field}' must be a non-negative integer");
+
+    private static int Int(JsonObject o, string field, string source) =>
+        o[field] is JsonValue v && v.TryGetValue(out int n)
+            ? n
+            : throw new FormatException($"oplog slice index {source}: field '{field}' must be an integer");
+
+    private static uint UInt(JsonObject o, string field, string source) =>
+        o[field] is JsonValue v && v.TryGetValue(out uint n)
+            ? n
+            : throw new FormatException($"oplog slice index {source}: field '{field}' must be an unsigned 32-bit integer");
+}
