@@ -1,0 +1,19 @@
+namespace WapBackup.Testing.Mongo;
+
+/// <summary>Knobs of one test server instance.</summary>
+public sealed record MongoTestServerOptions
+{
+    /// <summary>0 = a free loopback port.</summary>
+    public int Port { get; init; }
+
+    public string ReplicaSetName { get; init; } = "rs0";
+
+    /// <summary>hello answers as a secondary (secondary-preferred reads are exercised).</summary>
+    public bool AnswerAsSecondary { get; init; }
+
+    /// <summary>Size cap of local.oplog.rs: the oldest entries drop beyond it.</summary>
+    public long OplogMaxBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>A committed transaction over this many bytes of operations is written as a partialTxn chain.</summary>
+    public int TransactionOplogEntryMaxBytes { get; init; } = 16 * 1024 * 1024;
+}
