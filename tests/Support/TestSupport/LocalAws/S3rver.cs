@@ -1,5 +1,6 @@
 using Amazon.Runtime;
 using Amazon.S3;
+using WapBackup.Local.Servers;
 
 namespace WapBackup.Testing.LocalAws;
 
@@ -28,19 +29,7 @@ public sealed class S3rver : IAsyncDisposable
         }
 
         string directory = Directory.CreateTempSubdirectory("s3rver-").FullName;
-        var process = await NodeServerProcess.StartAsync(
-            "s3rver",
-            "s3rver/bin/s3rver.js",
-            port => ["-d", directory, "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--silent"],
-            async (http, url) =>
-            {
-                using var response = await http.GetAsync(url + "/").ConfigureAwait(false);
-                return response.IsSuccessStatusCode;
-            },
-            // s3rver 3.7.1 needs the legacy OpenSSL provider for ListObjectsV2 continuation tokens.
-            new Dictionary<string, string> { ["NODE_OPTIONS"] = "--openssl-legacy-provider" },
-            directory,
-            cancellationToken).ConfigureAwait(false);
+        var process = await LocalServers.StartS3rverAsync(RepositoryRoot.NodeModules, directory, cancellationToken).ConfigureAwait(false);
         return new S3rver(process.Url, process);
     }
 

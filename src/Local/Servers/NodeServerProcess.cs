@@ -1,14 +1,14 @@
-using WapBackup.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace WapBackup.Testing.LocalAws;
+namespace WapBackup.Local.Servers;
 
 /// <summary>
 /// A Node.js server from the repository's node_modules (installed by <c>npm ci</c>), started on a
 /// free loopback port and stopped on dispose. A port taken between probing and binding is
-/// retried on another one, so parallel test runs never collide.
+/// retried on another one, so parallel test runs never collide. Used by the local stack
+/// (./run.sh up) and by the tests (TestSupport).
 /// </summary>
 public sealed class NodeServerProcess : IAsyncDisposable
 {
@@ -26,8 +26,9 @@ public sealed class NodeServerProcess : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{Port}";
 
-    /// <summary>Starts <paramref name="script"/> (relative to node_modules) with the arguments built for a port.</summary>
+    /// <summary>Starts <paramref name="script"/> (relative to <paramref name="nodeModules"/>) with the arguments built for a port.</summary>
     public static async Task<NodeServerProcess> StartAsync(
+        string nodeModules,
         string name,
         string script,
         Func<int, IReadOnlyList<string>> arguments,
@@ -36,11 +37,12 @@ public sealed class NodeServerProcess : IAsyncDisposable
         string? scratchDirectory = null,
         CancellationToken cancellationToken = default)
     {
-        string scriptPath = Path.Combine(RepositoryRoot.NodeModules, script);
+        string scriptPath = Path.Combine(nodeModules, script);
+        string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
         if (!File.Exists(scriptPath))
         {
             throw new InvalidOperationException(
-                $"{name}: {scriptPath} is missing. Run `npm ci` in {RepositoryRoot.Path} (./test.sh does).");
+                $"{name}: {scriptPath} is missing. Run `npm ci` in {root} (./test.sh and ./run.sh do).");
         }
 
         for (int attempt = 1; ; attempt++)
@@ -51,7 +53,7 @@ public sealed class NodeServerProcess : IAsyncDisposable
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
-                WorkingDirectory = RepositoryRoot.Path,
+                WorkingDirectory = root,
             };
             startInfo.ArgumentList.Add(scriptPath);
             foreach (string argument in arguments(port))
