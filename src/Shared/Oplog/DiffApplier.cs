@@ -39,9 +39,10 @@ public static class DiffApplier
     {
         public Kind Kind;
         public RawElement Element;   // the u/i element, or the s<field> sub-diff element
-        public int NameOffset;       // field name inside the diff bytes (s-prefix stripped)
-        public int NameLength;
+        public bool IsSubDiff;       // the name carries the 's' prefix
         public bool Appended;
+
+        public readonly ReadOnlySpan<byte> FieldName => IsSubDiff ? Element.NameUtf8[1..] : Element.NameUtf8;
     }
 
     private static void ApplyToObject(RawDocument pre, RawDocument diff, RawBsonWriter output, int depth)
@@ -51,10 +52,9 @@ public static class DiffApplier
             throw new DiffFormatException($"diff nested deeper than {MaxDepth} levels");
         }
         var mods = BuildTable(diff, out int count);
-        var diffBytes = diff.Bytes.Span;
         foreach (var element in pre)
         {
-            int index = Find(mods, count, diffBytes, element.NameUtf8);
+            int index = Find(mods, count, element.NameUtf8);
             if (index < 0)
             {
                 output.WriteElement(element);
@@ -133,13 +133,13 @@ public static class DiffApplier
                 throw new DiffFormatException("Expected sections field names in diff to be non-empty");
             }
             int order = name[0] switch { (byte)'d' => 1, (byte)'u' => 2, (byte)'i' => 3, (byte)'b' => 4, (byte)'s' => 5, _ => 0 };
-            if (order == 0 || order <= previousOrder && order != 5)
-            {
-                throw new DiffFormatException($"Unexpected section: {(char)name[0]} in document diff");
-            }
             if (previousOrder == 5 && order != 5)
             {
                 throw new DiffFormatException($"Did not expect more sections in diff but found one: {section.Name}");
+            }
+            if (order == 0 || order <= previousOrder && order != 5)
+            {
+                throw new DiffFormatException($"Unexpected section: {(char)name[0]} in document diff");
             }
             if (section.Type != BsonType.Document)
             {
@@ -153,14 +153,14 @@ public static class DiffApplier
                 case 1:
                     foreach (var field in section.AsDocument)
                     {
-                        Add(ref mods, ref count, new Modification { Kind = Kind.Delete, Element = field, NameOffset = field.NameOffset, NameLength = field.NameLength }, diff);
+                        Add(ref mods, ref count, new Modification { Kind = Kind.Delete, Element = field });
                     }
                     break;
                 case 2:
                 case 3:
                     foreach (var field in section.AsDocument)
                     {
-                        Add(ref mods, ref count, new Modification { Kind = order == 2 ? Kind.Update : Kind.Insert, Element = field, NameOffset = field.NameOffset, NameLength = field.NameLength }, diff);
+                        Add(ref mods, ref count, new Modification { Kind = order == 2 ? Kind.Update : Kind.Insert, Element = field });
                     }
                     break;
                 case 4:
@@ -174,8 +174,7 @@ public static class DiffApplier
                         throw new DiffFormatException($"Expected diff to be non-empty (sub-diff {section.Name})");
                     }
                     var kind = first.NameUtf8.SequenceEqual("a"u8) ? Kind.SubArray : Kind.SubDocument;
-                    // The diff's own bytes hold the field name right after the 's' prefix.
-                    Add(ref mods, ref count, new Modification { Kind = kind, Element = section, NameOffset = section.NameOffset + 1, NameLength = section.NameLength - 1 }, diff);
+                    Add(ref mods, ref count, new Modification { Kind = kind, Element = section, IsSubDiff = true });
                     break;
             }
         }
@@ -183,11 +182,10 @@ public static class DiffApplier
         return mods;
     }
 
-    private static void Add(ref Modification[] mods, ref int count, Modification mod, RawDocument diff)
+    private static void Add(ref Modification[] mods, ref int count, Modification mod)
     {
-        var bytes = diff.Bytes.Span;
-        var name = bytes.Slice(mod.NameOffset, mod.NameLength);
-        if (Find(mods, count, bytes, name) >= 0)
+        var name = mod.FieldName;
+        if (Find(mods, count, name) >= 0)
         {
             throw new DiffFormatException($"duplicate field name in diff: {System.Text.Encoding.UTF8.GetString(name)}");
         }
@@ -199,11 +197,11 @@ public static class DiffApplier
     }
 
     // Diffs are small; a linear scan beats hashing for the sizes the server writes.
-    private static int Find(Modification[] mods, int count, ReadOnlySpan<byte> diffBytes, ReadOnlySpan<byte> name)
+    private static int Find(Modification[] mods, int count, ReadOnlySpan<byte> name)
     {
         for (int i = 0; i < count; i++)
         {
-            if (mods[i].NameLength == name.Length && diffBytes.Slice(mods[i].NameOffset, mods[i].NameLength).SequenceEqual(name))
+            if (mods[i].FieldName.SequenceEqual(name))
             {
                 return i;
             }
