@@ -153,6 +153,18 @@ public sealed class ServerState
         Oplog.Append(EntryWriter.Entry("c", ns, ui, oBytes, o2Bytes, ts, Oplog.Term, Oplog.WallMilliseconds), ts);
     }
 
+    /// <summary>An `n` entry with the given o (applyOps `n` ops): now, or inside the batch being built.</summary>
+    public void LogNoop(WriteContext ctx, BsonDocument o)
+    {
+        if (ctx.Transaction is { } txn)
+        {
+            txn.Operations.Add(EntryWriter.InnerOp("n", "", null, o.ToBson(), []));
+            return;
+        }
+        long ts = Oplog.NextTimestamp();
+        Oplog.Append(EntryWriter.Entry("n", "", null, o.ToBson(), [], ts, Oplog.Term, Oplog.WallMilliseconds), ts);
+    }
+
     public void AppendNoop(string message)
     {
         long ts = Oplog.NextTimestamp();
@@ -201,6 +213,34 @@ public sealed class ServerState
             new BsonDocument("numRecords", collection.Count));
     }
 
+    /// <summary>An atomic applyOps batch: one {applyOps: [...]} command entry on admin.$cmd (no session fields).</summary>
+    public void CommitAtomicBatch(Transaction batch)
+    {
+        if (batch.Operations.Count > 0)
+        {
+            long ts = Oplog.NextTimestamp();
+            Oplog.Append(EntryWriter.ApplyOpsEntry(batch.Operations, ts, Oplog.Term, Oplog.WallMilliseconds), ts);
+        }
+        batch.Operations.Clear();
+        batch.Undo.Clear();
+        batch.Committed = true;
+    }
+
+    public Collection? FindByUuid(Guid uuid)
+    {
+        foreach (var db in Catalog.DatabaseNames)
+        {
+            foreach (var c in Catalog.CollectionsOf(db))
+            {
+                if (c.Uuid == uuid)
+                {
+                    return c;
+                }
+            }
+        }
+        return null;
+    }
+
     /// <summary>Writes a committed transaction: one applyOps entry, or a partialTxn chain over the size limit.</summary>
     public void CommitTransaction(Transaction txn)
     {
@@ -229,7 +269,7 @@ public sealed class ServerState
         {
             bool last = i == chunks.Count - 1;
             long ts = Oplog.NextTimestamp();
-            byte[] entry = EntryWriter.TransactionEntry(txn.Session, chunks[i], partial: !last,
+            byte[] entry = EntryWriter.TransactionEntry(txn.Session!, chunks[i], partial: !last,
                 count: last && chunks.Count > 1 ? txn.Operations.Count : null, ts, Oplog.Term, Oplog.WallMilliseconds, prevTs, prevTerm);
             Oplog.Append(entry, ts);
             prevTs = ts;

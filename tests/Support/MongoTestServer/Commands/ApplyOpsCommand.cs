@@ -1,9 +1,282 @@
+using MongoDB.Bson;
+using WapBackup.Testing.Mongo.Bson;
+using WapBackup.Testing.Mongo.Oplog;
+using WapBackup.Testing.Mongo.Query;
+using WapBackup.Testing.Mongo.Storage;
+using WapBackup.Testing.Mongo.Wire;
+
 namespace WapBackup.Testing.Mongo.Commands;
 
+/// <summary>
+/// applyOps as mongorestore and a mirror applier use it. Ops: `i` (upsert by _id), `u` (replacement,
+/// `$v:1` $set/$unset, `$v:2` diff with the server's applier semantics; upserts unless
+/// alwaysUpsert: false and no `b`), `d` (missing document ignored), `n`, and `c` (create, drop,
+/// createIndexes, dropIndexes, renameCollection, collMod, dropDatabase, nested applyOps).
+/// All-CRUD batches with allowAtomic (default true) run atomically and are logged as one applyOps
+/// entry; otherwise each op runs and is logged alone, stopping at the first failure.
+/// `ui` is honoured: it names the collection (and the UUID a `create` gets).
+/// </summary>
 public static class ApplyOpsCommand
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        _ = handlers;
+        handlers["applyOps"] = (r, c, _) => ValueTask.FromResult(ApplyOps(r.Body, c));
+    }
+
+    private static byte[] ApplyOps(BsonDocument body, CommandContext context)
+    {
+        var ops = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
+        foreach (var field in body.Names.Skip(1))
+        {
+            if (field is "preCondition")
+            {
+                throw CommandException.NotImplemented("applyOps preCondition");
+            }
+        }
+        bool allowAtomic = !body.TryGetValue("allowAtomic", out var aa) || aa.ToBoolean();
+        bool alwaysUpsert = !body.TryGetValue("alwaysUpsert", out var au) || au.ToBoolean();
+        var parsed = ops.Select((o, i) => o as BsonDocument ?? throw CommandException.FailedToParse($"applyOps: operation {i} must be an object")).ToList();
+        bool atomic = allowAtomic && parsed.All(o => o.TryGetValue("op", out var op) && op.IsString && op.AsString is "i" or "u" or "d");
+        if (context.Write.Transaction is not null)
+        {
+            throw new CommandException(50791, "OperationNotSupportedInTransaction", "Cannot run 'applyOps' in a multi-document transaction.");
+        }
+        var server = context.Server;
+        var results = new BsonArray();
+        lock (server.Gate)
+        {
+            if (atomic)
+            {
+                var batch = new Transaction(null);
+                var batchContext = new CommandContext(server, new WriteContext(null, batch), context.ConnectionId, context.ServerStopping);
+                try
+                {
+                    foreach (var op in parsed)
+                    {
+                        ApplyOne(batchContext, op, alwaysUpsert);
+                        results.Add(true);
+                    }
+                }
+                catch (CommandException e)
+                {
+                    batch.RollBack();
+                    return Failure(0, results.Count, e);
+                }
+                server.CommitAtomicBatch(batch);
+                return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
+            }
+            var plain = new CommandContext(server, WriteContext.Plain, context.ConnectionId, context.ServerStopping);
+            for (int i = 0; i < parsed.Count; i++)
+            {
+                try
+                {
+                    ApplyOne(plain, parsed[i], alwaysUpsert);
+                    results.Add(true);
+                }
+                catch (CommandException e)
+                {
+                    return Failure(i, i, e, results);
+                }
+            }
+            return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
+        }
+    }
+
+    private static byte[] Failure(int applied, int failedIndex, CommandException e, BsonArray? results = null)
+    {
+        var reply = new BsonDocument
+        {
+            { "applied", applied },
+            { "code", e.Code },
+            { "codeName", e.CodeName },
+            { "errmsg", $"applyOps operation {failedIndex}: {e.Message}" },
+        };
+        var r = new BsonArray(results ?? []) { false };
+        reply["results"] = r;
+        reply["ok"] = 0.0;
+        return reply.ToBson();
+    }
+
+    private static void ApplyOne(CommandContext context, BsonDocument op, bool alwaysUpsert)
+    {
+        string kind = op.TryGetValue("op", out var k) && k.IsString ? k.AsString : throw CommandException.FailedToParse("applyOps: an operation needs a string 'op'");
+        string ns = op.TryGetValue("ns", out var n) && n.IsString ? n.AsString : throw CommandException.FailedToParse($"applyOps: operation '{kind}' needs a string 'ns'");
+        var o = op.TryGetValue("o", out var ov) && ov is BsonDocument od ? od : throw CommandException.FailedToParse($"applyOps: operation '{kind}' on {ns} needs an object 'o'");
+        Guid? ui = op.TryGetValue("ui", out var uiv) && uiv is BsonBinaryData bin && bin.SubType == BsonBinarySubType.UuidStandard ? bin.ToGuid() : null;
+        var server = context.Server;
+        switch (kind)
+        {
+            case "n":
+                server.LogNoop(context.Write, o);
+                return;
+            case "c":
+                ApplyCommand(context, ns, ui, o, alwaysUpsert);
+                return;
+            case "i":
+            case "u":
+            case "d":
+                break;
+            default:
+                throw CommandException.FailedToParse($"applyOps: unknown op type '{kind}' (expected i, u, d, c or n)");
+        }
+        var (database, name) = CatalogCommands.SplitNamespace(ns);
+        WriteCommands.RejectSystemWrites(database, name);
+        var collection = (ui is Guid uuid ? server.FindByUuid(uuid) : server.Catalog.Find(database, name))
+            ?? throw CommandException.NamespaceNotFound($"Failed to apply operation due to missing collection ({(ui is Guid u2 ? "UUID " + u2 : ns)}): {Redacted(op)}");
+        switch (kind)
+        {
+            case "i":
+                {
+                    var (raw, id) = WriteCommands.PrepareForInsert(o.ToBson());
+                    var existing = collection.FindById(id);
+                    if (existing is null)
+                    {
+                        server.InsertDocument(context.Write, collection, raw, id);
+                    }
+                    else if (!existing.Raw.AsSpan().SequenceEqual(raw))
+                    {
+                        // applyOps inserts are upserts on _id (idempotent replay).
+                        server.ReplaceDocument(context.Write, collection, existing, raw, RawBson.Decode(raw), raw);
+                    }
+                    return;
+                }
+            case "d":
+                {
+                    var id = o.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: delete on {ns} needs o._id");
+                    var existing = collection.FindById(id);
+                    if (existing is not null)
+                    {
+                        server.DeleteDocument(context.Write, collection, existing);
+                    }
+                    return;
+                }
+            default:
+                ApplyUpdate(context, collection, op, o, alwaysUpsert);
+                return;
+        }
+    }
+
+    private static string Redacted(BsonDocument op) =>
+        new BsonDocument { { "op", op.GetValue("op", BsonNull.Value) }, { "ns", op.GetValue("ns", BsonNull.Value) } }.ToJson();
+
+    private static void ApplyUpdate(CommandContext context, Collection collection, BsonDocument op, BsonDocument o, bool alwaysUpsert)
+    {
+        var o2 = op.TryGetValue("o2", out var o2v) && o2v is BsonDocument d2 ? d2 : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
+        var id = o2.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
+        bool upsert = alwaysUpsert || (op.TryGetValue("b", out var b) && b.ToBoolean());
+        var server = context.Server;
+        var existing = collection.FindById(id);
+        if (existing is null && !upsert)
+        {
+            throw new CommandException(218, "UpdateOperationFailed", $"Failed to apply update due to missing _id: {{ _id: {id.ToJson()} }} in {collection.FullName}");
+        }
+        var pre = existing?.Decode() ?? new BsonDocument("_id", id);
+        BsonDocument post;
+        bool replacement = false;
+        if (o.TryGetValue("$v", out var version))
+        {
+            int v = version.ToInt32();
+            if (v == 2)
+            {
+                var diff = o.TryGetValue("diff", out var dv) && dv is BsonDocument dd ? dd : throw CommandException.FailedToParse("applyOps: a $v: 2 update needs an object 'diff'");
+                post = DiffApplier.Apply(pre, diff);
+            }
+            else if (v == 1)
+            {
+                var operators = new BsonDocument(o.Where(e => e.Name != "$v"));
+                post = pre.DeepClone().AsBsonDocument;
+                UpdateApplier.Apply(post, operators, isInsert: existing is null);
+            }
+            else
+            {
+                throw CommandException.FailedToParse($"applyOps: unsupported update version $v: {version}");
+            }
+        }
+        else if (o.ElementCount > 0 && o.GetElement(0).Name.StartsWith('$'))
+        {
+            post = pre.DeepClone().AsBsonDocument;
+            UpdateApplier.Apply(post, o, isInsert: existing is null);
+        }
+        else
+        {
+            replacement = true;
+            post = new BsonDocument("_id", id);
+            foreach (var e in o)
+            {
+                if (e.Name != "_id")
+                {
+                    post.Add(e);
+                }
+            }
+        }
+        byte[] postRaw = post.ToBson();
+        if (existing is null)
+        {
+            server.InsertDocument(context.Write, collection, postRaw, id);
+            return;
+        }
+        if (postRaw.AsSpan().SequenceEqual(existing.Raw))
+        {
+            return;
+        }
+        byte[] logged = replacement ? postRaw : DiffCalculator.Compute(pre, post) is { } diffOut
+            ? new BsonDocument { { "$v", 2 }, { "diff", diffOut } }.ToBson()
+            : postRaw;
+        server.ReplaceDocument(context.Write, collection, existing, postRaw, post, logged);
+    }
+
+    private static void ApplyCommand(CommandContext context, string ns, Guid? ui, BsonDocument o, bool alwaysUpsert)
+    {
+        if (!ns.EndsWith(".$cmd", StringComparison.Ordinal))
+        {
+            throw CommandException.FailedToParse($"applyOps: a command op needs ns <db>.$cmd, got {ns}");
+        }
+        string database = ns[..^5];
+        if (o.ElementCount == 0)
+        {
+            throw CommandException.FailedToParse("applyOps: empty command");
+        }
+        string command = o.GetElement(0).Name;
+        switch (command)
+        {
+            case "create":
+                CatalogCommands.Create(context, database, o, ui);
+                return;
+            case "drop":
+                CatalogCommands.Drop(context, database, o[0].AsString);
+                return;
+            case "dropDatabase":
+                CatalogCommands.DropDatabase(context, database);
+                return;
+            case "renameCollection":
+                CatalogCommands.Rename(context, o, null);
+                return;
+            case "collMod":
+                CatalogCommands.CollMod(context, database, o);
+                return;
+            case "dropIndexes":
+            case "deleteIndexes":
+                CatalogCommands.DropIndexes(context, database, new BsonDocument { { "dropIndexes", o[0] }, { "index", o.GetValue("index", BsonNull.Value) } });
+                return;
+            case "createIndexes":
+                {
+                    // Oplog form: {createIndexes: coll, v, key, name, ...options} (one index, spec inline).
+                    var spec = new BsonDocument(o.Skip(1));
+                    var body = o.Contains("indexes") ? o : new BsonDocument { { "createIndexes", o[0] }, { "indexes", new BsonArray { spec } } };
+                    CatalogCommands.CreateIndexes(context, database, body);
+                    return;
+                }
+            case "applyOps":
+                {
+                    var nested = o[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: nested applyOps must be an array");
+                    foreach (var inner in nested)
+                    {
+                        ApplyOne(context, inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects"), alwaysUpsert);
+                    }
+                    return;
+                }
+            default:
+                throw CommandException.BadValue($"applyOps: command '{command}' is not supported by the test server's applyOps");
+        }
     }
 }

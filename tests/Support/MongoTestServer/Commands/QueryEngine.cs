@@ -118,9 +118,8 @@ public static class QueryEngine
         range.ElementCount == 1 && range.GetElement(0).Name is "$gt" or "$gte" && range[0] is BsonTimestamp;
 
     /// <summary>Full find evaluation for a non-tailable cursor: filter, sort, skip, limit, projection; raw results.</summary>
-    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, SortOrder sort, long skip, long limit, Projection? projection)
+    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, Filter filter, SortOrder sort, long skip, long limit, Projection? projection)
     {
-        var filter = Filter.Parse(filterSpec);
         var results = new List<byte[]>();
         if (sort.IsEmpty || sort.Natural != 0)
         {

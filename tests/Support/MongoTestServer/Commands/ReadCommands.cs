@@ -45,6 +45,7 @@ public static class ReadCommands
             throw CommandException.NotImplemented("find with returnKey/showRecordId");
         }
         var filterSpec = CommandContext.OptionalDocument(body, "filter");
+        var parsedFilter = Filter.Parse(filterSpec); // parse errors even when the collection is missing, like the server
         var sort = SortOrder.Parse(CommandContext.OptionalDocument(body, "sort"));
         if (body.TryGetValue("hint", out var hint) && hint is BsonDocument hintDoc && hintDoc.Contains("$natural"))
         {
@@ -87,7 +88,7 @@ public static class ReadCommands
                 var cursor = server.AddCursor(id => new ServerCursor(id, ns)
                 {
                     Tailed = collection,
-                    TailFilter = Filter.Parse(filterSpec),
+                    TailFilter = parsedFilter,
                     TailTsBound = QueryEngine.IsOplog(collection) && filterSpec is not null ? QueryEngine.TsLowerBound(filterSpec) : null,
                     FilterIsTsBoundOnly = QueryEngine.IsOplog(collection) && filterSpec is not null && QueryEngine.IsTsBoundOnly(filterSpec),
                     AwaitData = awaitData,
@@ -100,7 +101,7 @@ public static class ReadCommands
             {
                 return CommandContext.CursorReply("firstBatch", [], 0, ns);
             }
-            var results = QueryEngine.Evaluate(collection, filterSpec, sort, skip, limit, projection);
+            var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sort, skip, limit, projection);
             var queue = new Queue<byte[]>(results);
             var first = TakeBatch(queue, batchSize ?? DefaultFirstBatch);
             if (queue.Count == 0 || singleBatch)

@@ -374,12 +374,13 @@ public static class WriteCommands
                     {
                         throw CommandException.FailedToParse("The limit field in delete objects must be 0 or 1");
                     }
+                    var filter = Filter.Parse(filterSpec);
                     var collection = server.Catalog.Find(request.Database, name);
                     if (collection is null)
                     {
                         continue;
                     }
-                    var victims = QueryEngine.Match(collection, filterSpec, Filter.Parse(filterSpec)).Select(m => m.Stored);
+                    var victims = QueryEngine.Match(collection, filterSpec, filter).Select(m => m.Stored);
                     if (limitValue.ToInt32() == 1)
                     {
                         victims = victims.Take(1);

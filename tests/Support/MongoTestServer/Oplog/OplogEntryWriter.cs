@@ -89,6 +89,30 @@ public sealed class OplogEntryWriter
         return w.ToArray();
     }
 
+    /// <summary>A non-transaction atomic applyOps entry: {op: c, ns: admin.$cmd, o: {applyOps: [...]}, ts, t, v, wall}.</summary>
+    public byte[] ApplyOpsEntry(IReadOnlyList<byte[]> ops, long ts, long term, long wall)
+    {
+        var w = _writer;
+        w.Reset();
+        w.StartDocument();
+        w.WriteString("op", "c");
+        w.WriteString("ns", "admin.$cmd");
+        w.StartDocument("o");
+        w.StartArray("applyOps");
+        for (int i = 0; i < ops.Count; i++)
+        {
+            w.WriteRawDocument(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
+        }
+        w.EndDocument();
+        w.EndDocument();
+        w.WriteTimestamp("ts", ts);
+        w.WriteInt64("t", term);
+        w.WriteInt64("v", 2);
+        w.WriteDateTime("wall", wall);
+        w.EndDocument();
+        return w.ToArray();
+    }
+
     /// <summary>An operation inside a transaction's applyOps: op, ns, ui, o, o2 (no ts: it takes the parent's).</summary>
     public byte[] InnerOp(string op, string ns, Guid? ui, ReadOnlySpan<byte> o, ReadOnlySpan<byte> o2)
     {

@@ -10,9 +10,10 @@ namespace WapBackup.Testing.Mongo.Storage;
 /// </summary>
 public sealed class Transaction
 {
-    public Transaction(SessionInfo session) => Session = session;
+    public Transaction(SessionInfo? session) => Session = session;
 
-    public SessionInfo Session { get; }
+    /// <summary>The session of a client transaction; null for an atomic applyOps batch.</summary>
+    public SessionInfo? Session { get; }
 
     public List<byte[]> Operations { get; } = [];
 
