@@ -3,6 +3,7 @@ using Amazon.S3;
 using Amazon.Runtime;
 using Amazon.S3.Model;
 using WapBackup.Ddt.Storage;
+using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Storage;
 
 namespace WapBackup.Ddt.Host.Tests.Storage;
@@ -163,15 +164,18 @@ public sealed class S3ObjectStoreTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
-    public void Linode_endpoint_is_derived_from_the_region_and_unknown_providers_are_refused()
+    public void Linode_endpoint_is_derived_from_the_region_and_explicit_endpoints_use_path_style()
     {
-        var linode = S3ClientFactory.CreateConfig(new ObjectStorageEndpoint("linode", "eu-central-1", ForcePathStyle: true));
+        var linode = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.Linode, "b", "eu-central-1", null, null));
         Assert.Equal("https://eu-central-1.linodeobjects.com/", linode.ServiceURL);
-        Assert.True(linode.ForcePathStyle);
-        var aws = S3ClientFactory.CreateConfig(new ObjectStorageEndpoint("aws-s3", "eu-west-1"));
+        var aws = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.AwsS3, "b", "eu-west-1", null, "p"));
         Assert.Equal("eu-west-1", aws.RegionEndpoint?.SystemName);
-        var error = Assert.Throws<ArgumentException>(() => S3ClientFactory.CreateConfig(new ObjectStorageEndpoint("gcs", "x")));
-        Assert.Contains("'gcs'", error.Message, StringComparison.Ordinal);
+        Assert.False(aws.ForcePathStyle);
+        var custom = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.AwsS3, "b", "us-east-1", "http://127.0.0.1:4569", null));
+        Assert.True(custom.ForcePathStyle);
+        Assert.Equal("http://127.0.0.1:4569/", custom.ServiceURL);
+        var error = Assert.Throws<ArgumentException>(() => S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.Linode, "b", " ", null, null)));
+        Assert.Contains("region", error.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A source stream that throws once <c>failAfter</c> bytes have been read.</summary>

@@ -1,0 +1,134 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using MongoDB.Bson;
+using MongoDB.Driver;
+using WapBackup.Shared.Oplog;
+
+namespace WapBackup.Ddt.Oplog;
+
+/// <summary>A captured entry: its ts and its raw bytes exactly as the source wrote them.</summary>
+public readonly record struct CapturedEntry(OplogTimestamp Ts, ReadOnlyMemory<byte> Bytes);
+
+/// <summary>
+/// A repository's captured oplog on the 57019 service: one document <c>{_id: ts, e: entry}</c> per
+/// entry (the _id index serves ts range reads), appended in ordered, journaled batches, so what is
+/// stored is always a gap-free prefix of the stream. The newest stored entry IS the capture
+/// checkpoint: it cannot run ahead of durable data because it is the durable data.
+/// Beside it, <c>capture_state</c> records how far slices have been sealed to object storage.
+/// </summary>
+public sealed class CapturedOplogStore
+{
+    public const string DatabaseName = "wapbackup";
+    private static readonly WriteConcern Durable = new(1, journal: true);
+
+    private readonly IMongoCollection<RawBson> _entries;
+    private readonly IMongoCollection<BsonDocument> _state;
+    private readonly string _repositoryId;
+
+    public CapturedOplogStore(IMongoClient client, string repositoryId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(repositoryId);
+        var database = client.GetDatabase(DatabaseName);
+        _entries = database.GetCollection<RawBson>("oplog." + repositoryId).WithWriteConcern(Durable);
+        _state = database.GetCollection<BsonDocument>("capture_state").WithWriteConcern(Durable);
+        _repositoryId = repositoryId;
+    }
+
+    /// <summary>Appends entries (ascending ts, after the newest stored) durably and in order.</summary>
+    public async Task AppendAsync(IReadOnlyList<byte[]> entries, CancellationToken cancellationToken)
+    {
+        if (entries.Count == 0)
+        {
+            return;
+        }
+        var documents = new List<RawBson>(entries.Count);
+        foreach (byte[] entry in entries)
+        {
+            documents.Add(Wrap(entry));
+        }
+        // Ordered: a failure stops at the first error, so the stored entries stay a prefix.
+        await _entries.InsertManyAsync(documents, new InsertManyOptions { IsOrdered = true }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The newest stored entry (the checkpoint), or null when nothing is stored yet.</summary>
+    public Task<CapturedEntry?> LastAsync(CancellationToken cancellationToken) => EdgeAsync(-1, cancellationToken);
+
+    /// <summary>The oldest stored entry, or null.</summary>
+    public Task<CapturedEntry?> FirstAsync(CancellationToken cancellationToken) => EdgeAsync(1, cancellationToken);
+
+    /// <summary>Stored entries with after &lt; ts &lt;= through, in ts order.</summary>
+    public async IAsyncEnumerable<CapturedEntry> ReadAsync(
+        OplogTimestamp after, OplogTimestamp through, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var filter = new BsonDocument("_id", new BsonDocument
+        {
+            { "$gt", new BsonTimestamp((long)after.Value) },
+            { "$lte", new BsonTimestamp((long)through.Value) },
+        });
+        using var cursor = await _entries.FindAsync(filter,
+            new FindOptions<RawBson> { Sort = new BsonDocument("_id", 1), BatchSize = 1000 }, cancellationToken).ConfigureAwait(false);
+        while (await cursor.MoveNextAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var document in cursor.Current)
+            {
+                yield return Unwrap(document);
+            }
+        }
+    }
+
+    /// <summary>The ts through which slices are sealed in object storage, or null before the first slice.</summary>
+    public async Task<OplogTimestamp?> SealedThroughAsync(CancellationToken cancellationToken)
+    {
+        var state = await _state.Find(new BsonDocument("_id", _repositoryId)).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        return state is not null && state.TryGetValue("sealedThrough", out var ts)
+            ? OplogTimestamp.FromValue((ulong)ts.AsBsonTimestamp.Value)
+            : null;
+    }
+
+    /// <summary>Records that slices are sealed through <paramref name="ts"/> (call after the slice's index is stored).</summary>
+    public Task SetSealedThroughAsync(OplogTimestamp ts, CancellationToken cancellationToken) =>
+        _state.UpdateOneAsync(
+            new BsonDocument("_id", _repositoryId),
+            new BsonDocument("$set", new BsonDocument("sealedThrough", new BsonTimestamp((long)ts.Value))),
+            new UpdateOptions { IsUpsert = true },
+            cancellationToken);
+
+    private async Task<CapturedEntry?> EdgeAsync(int direction, CancellationToken cancellationToken)
+    {
+        var document = await _entries.Find(FilterDefinition<RawBson>.Empty)
+            .Sort(new BsonDocument("_id", direction)).Limit(1)
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        return document is null ? null : Unwrap(document);
+    }
+
+    /// <summary>Builds <c>{_id: Timestamp, e: entry}</c> directly in bytes (no object graph).</summary>
+    internal static RawBson Wrap(byte[] entry)
+    {
+        var ts = new OplogEntry(entry).Timestamp
+            ?? throw new InvalidDataException("oplog entry has no ts timestamp; it cannot be captured");
+        // int32 length, 0x11 "_id\0" int64, 0x03 "e\0" document, 0x00
+        int length = 4 + 1 + 4 + 8 + 1 + 2 + entry.Length + 1;
+        var bytes = new byte[length];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, length);
+        bytes[4] = (byte)BsonType.Timestamp;
+        "_id\0"u8.CopyTo(bytes.AsSpan(5));
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(9), ts.Value);
+        bytes[17] = (byte)BsonType.Document;
+        "e\0"u8.CopyTo(bytes.AsSpan(18));
+        entry.CopyTo(bytes.AsSpan(20));
+        bytes[^1] = 0;
+        return new RawBson(bytes);
+    }
+
+    internal static CapturedEntry Unwrap(RawBson document)
+    {
+        var raw = new Shared.Oplog.RawDocument(document.Bytes);
+        var id = raw.Find("_id"u8);
+        var entry = raw.Find("e"u8);
+        if (id.Type != BsonType.Timestamp || entry.Type != BsonType.Document)
+        {
+            throw new InvalidDataException("captured oplog document is not {_id: Timestamp, e: entry}");
+        }
+        return new CapturedEntry(id.AsTimestamp, entry.AsDocument.Bytes);
+    }
+}

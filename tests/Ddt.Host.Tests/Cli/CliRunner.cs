@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using WapBackup.Ddt.Cli;
+
+namespace WapBackup.Ddt.Host.Tests.Cli;
+
+/// <summary>Runs ddt verbs in-process (the same dispatcher and verb table as Program), or as the real ddt process.</summary>
+internal static class CliRunner
+{
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string input = "")
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = await VerbDispatcher.RunAsync(args, Verbs.All, new CliConsole(new StringReader(input), output, error), TestContext.Current.CancellationToken);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Starts the built ddt program (dotnet ddt.dll) like an operator would.</summary>
+    public static async Task<(int ExitCode, string Output)> RunProcessAsync(string[] args, string input)
+    {
+        string ddt = Path.Combine(AppContext.BaseDirectory, "ddt.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(ddt);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+        string output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return (process.ExitCode, output);
+    }
+}

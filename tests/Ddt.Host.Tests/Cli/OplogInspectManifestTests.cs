@@ -1,0 +1,112 @@
+using System.Text.Json;
+using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Inspect;
+using WapBackup.Testing;
+
+namespace WapBackup.Ddt.Host.Tests.Cli;
+
+/// <summary>
+/// `ddt oplog inspect --json` over every fixture of ../shared/fixtures/oplog/MANIFEST.tsv,
+/// compared with the MANIFEST's columns (the oracle): entries, op counts and command counts
+/// (applyOps inner operations included), update formats.
+/// </summary>
+public sealed class OplogInspectManifestTests
+{
+    public static TheoryData<string> ManifestFiles()
+    {
+        var lines = File.ReadAllLines(SharedFixtures.PathOf("oplog/MANIFEST.tsv"));
+        return new TheoryData<string>(lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split('\t')[0]));
+    }
+
+    [Theory]
+    [MemberData(nameof(ManifestFiles))]
+    public async Task Inspect_matches_the_manifest(string file)
+    {
+        var row = File.ReadAllLines(SharedFixtures.PathOf("oplog/MANIFEST.tsv")).Select(l => l.Split('\t')).Single(c => c[0] == file);
+        string path = SharedFixtures.PathOf("oplog/" + file);
+        var (exitCode, output, _) = await CliRunner.RunAsync(["oplog", "inspect", path, "--json"]);
+
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(long.Parse(row[4], System.Globalization.CultureInfo.InvariantCulture), root.GetProperty("entries").GetInt64());
+        var expectedOps = Counts(row[5]);
+        foreach (var op in new[] { "i", "u", "d", "c", "n" })
+        {
+            Assert.Equal(expectedOps.GetValueOrDefault(op), root.GetProperty("ops").GetProperty(op).GetInt64());
+        }
+        Assert.Equal(Counts(row[6]), root.GetProperty("commands").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64()));
+        // MANIFEST names: "$v:2", "$v:1", "replacement", "operators-no-$v" (counted as v1, as the issue says).
+        var formats = Counts(row[7]);
+        var updates = root.GetProperty("updates");
+        Assert.Equal(formats.GetValueOrDefault("$v:2"), updates.GetProperty("v2").GetInt64());
+        Assert.Equal(formats.GetValueOrDefault("$v:1") + formats.GetValueOrDefault("operators-no-$v"), updates.GetProperty("v1").GetInt64());
+        Assert.Equal(formats.GetValueOrDefault("replacement"), updates.GetProperty("replacement").GetInt64());
+
+        bool isOplog = row[4] != "0";
+        Assert.Equal(isOplog ? JsonValueKind.Object : JsonValueKind.Null, root.GetProperty("firstTs").ValueKind);
+        Assert.Equal(isOplog ? 0 : 1, exitCode);
+        Assert.Equal(isOplog ? 0 : 1, root.GetProperty("errors").GetArrayLength());
+        if (isOplog)
+        {
+            var first = root.GetProperty("firstTs");
+            var last = root.GetProperty("lastTs");
+            Assert.True((first.GetProperty("t").GetUInt32(), first.GetProperty("i").GetUInt32()).CompareTo((last.GetProperty("t").GetUInt32(), last.GetProperty("i").GetUInt32())) <= 0);
+        }
+    }
+
+    [Fact]
+    public async Task First_and_last_ts_come_from_the_file_name_of_a_pbm_chunk()
+    {
+        // PBM names chunks <first>.<last>: 20220209124238-19 .. 20220209124447-1 (UTC).
+        string path = SharedFixtures.PathOf("oplog/percona-backup-mongodb/e2e-tests/docker/backups/pbm_disttxn_4x/pbmPitr/rs1/20220209/20220209124238-19.20220209124447-1.oplog.bson");
+        var (_, output, _) = await CliRunner.RunAsync(["oplog", "inspect", path, "--json"]);
+        using var json = JsonDocument.Parse(output);
+        long Seconds(string stamp) => new DateTimeOffset(DateTime.ParseExact(stamp, "yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal)).ToUnixTimeSeconds();
+        Assert.Equal(Seconds("20220209124238"), json.RootElement.GetProperty("firstTs").GetProperty("t").GetInt64());
+        Assert.Equal(19, json.RootElement.GetProperty("firstTs").GetProperty("i").GetInt64());
+        Assert.Equal(Seconds("20220209124447"), json.RootElement.GetProperty("lastTs").GetProperty("t").GetInt64());
+        Assert.Equal(1, json.RootElement.GetProperty("lastTs").GetProperty("i").GetInt64());
+    }
+
+    [Fact]
+    public async Task Several_files_add_up_and_a_truncated_file_is_an_error_not_a_crash()
+    {
+        string a = SharedFixtures.PathOf("oplog/mongo-tools/mongorestore/testdata/oplogs/bson/drop_db.bson");
+        string b = SharedFixtures.PathOf("oplog/mongo-tools/mongorestore/testdata/oplogs/bson/drop_collection.bson");
+        string truncated = Path.Combine(Path.GetTempPath(), $"wap-inspect-{Guid.NewGuid():N}.bson");
+        var bytes = File.ReadAllBytes(a);
+        await File.WriteAllBytesAsync(truncated, bytes.Concat(bytes.Take(bytes.Length - 2)).ToArray(), TestContext.Current.CancellationToken);
+        try
+        {
+            var (exitCode, output, _) = await CliRunner.RunAsync(["oplog", "inspect", a, b, truncated, "--json"]);
+            using var json = JsonDocument.Parse(output);
+            Assert.Equal(3, json.RootElement.GetProperty("entries").GetInt64());
+            Assert.Equal(1, json.RootElement.GetProperty("commands").GetProperty("drop").GetInt64());
+            Assert.Equal(2, json.RootElement.GetProperty("commands").GetProperty("dropDatabase").GetInt64());
+            var error = Assert.Single(json.RootElement.GetProperty("errors").EnumerateArray()).GetString();
+            Assert.Contains("truncated", error, StringComparison.Ordinal);
+            Assert.Contains($"offset {bytes.Length}", error, StringComparison.Ordinal);
+            Assert.Equal(1, exitCode);
+        }
+        finally
+        {
+            File.Delete(truncated);
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_verb_and_missing_file_argument_are_usage_errors()
+    {
+        var (code, _, error) = await CliRunner.RunAsync(["oplog", "frobnicate"]);
+        Assert.Equal(VerbDispatcher.UsageError, code);
+        Assert.Contains("unknown verb 'oplog frobnicate'", error, StringComparison.Ordinal);
+        (code, _, error) = await CliRunner.RunAsync(["oplog", "inspect", "--json"]);
+        Assert.Equal(VerbDispatcher.UsageError, code);
+        Assert.Contains("no FILE given", error, StringComparison.Ordinal);
+    }
+
+    private static Dictionary<string, long> Counts(string column) =>
+        column.Length == 0
+            ? []
+            : column.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+}

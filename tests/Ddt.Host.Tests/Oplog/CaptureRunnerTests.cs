@@ -1,0 +1,124 @@
+using System.Text.Json;
+using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Host.Tests.Support;
+using WapBackup.Ddt.Oplog;
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
+using WapBackup.Testing.Mongo;
+
+namespace WapBackup.Ddt.Host.Tests.Oplog;
+
+/// <summary>The repository-level runner over in-memory fakes of the store ports, capturing from the test server.</summary>
+public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private sealed class World
+    {
+        public InMemoryRepositoryStore Repositories { get; } = new();
+        public InMemoryTaskStore Tasks { get; } = new();
+        public InMemoryTaskEventLog Events { get; } = new();
+        public StringWriter Output { get; } = new();
+        public CaptureRunner Runner => new(Repositories, Tasks, Events, TimeProvider.System, TextWriter.Synchronized(Output));
+
+        public async Task<BackupRepository> AddAsync(BackupRepository repository)
+        {
+            await Repositories.CreateAsync(repository, Ct);
+            return repository;
+        }
+
+        public async Task<BackupTask> OnlyTaskAsync(string repositoryId) =>
+            Assert.Single((await Tasks.ListByRepositoryAsync(repositoryId, Shared.Ports.PageRequest.First(), Ct)).Items);
+    }
+
+    [Fact]
+    public async Task Gap_sets_needsReinit_writes_an_error_event_fails_the_task_and_exits_3()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 3);
+        var first = h.Start();
+        await first.CatchUpAndStopAsync(h);
+        await h.InsertAsync("orders", 200, startId: 100);
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, sink, _) => h.NewCapture(lagSink: sink), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitGap, exit);
+        Assert.Equal(RepositoryStatus.NeedsReinit, (await world.Repositories.GetAsync(repository.Id, Ct)).Status);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(TaskKind.Capture, task.Kind);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.Equal(task.Id, error.TaskId);
+        Assert.Contains("rolled over", error.Message, StringComparison.Ordinal);
+        Assert.Equal("Rollover", error.Details["gap"]);
+
+        // And it will not start again over the gap.
+        int again = await world.Runner.RunAsync(repository.Id, (_, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+        Assert.Equal(CaptureRunner.ExitGap, again);
+    }
+
+    [Fact]
+    public async Task Graceful_stop_exits_0_with_lag_and_checkpoint_in_the_task_and_an_EMF_line()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 5);
+        using var stop = new CancellationTokenSource();
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, _) => capture = h.NewCapture(lagSink: sink), stop.Token, Ct);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+        await stop.CancelAsync();
+
+        Assert.Equal(CaptureRunner.ExitOk, await run);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
+        var durable = capture.Durable!.Value.Ts;
+        Assert.Equal($"{durable.Seconds}:{durable.Increment}", task.Progress.LastOplogTimestamp);
+        Assert.Equal(0, task.Progress.OplogLagSeconds);
+        Assert.NotNull(task.HeartbeatAt);
+        Assert.DoesNotContain(world.Events.All, e => e.Level == EventLevel.Error);
+
+        var metric = world.Output.ToString().Split('\n').Select(l => l.Trim()).Last(l => l.Contains("OplogLagSeconds", StringComparison.Ordinal));
+        using var json = JsonDocument.Parse(metric);
+        var aws = json.RootElement.GetProperty("_aws");
+        Assert.Equal("WapBackup", aws.GetProperty("CloudWatchMetrics")[0].GetProperty("Namespace").GetString());
+        Assert.Equal("OplogLagSeconds", aws.GetProperty("CloudWatchMetrics")[0].GetProperty("Metrics")[0].GetProperty("Name").GetString());
+        Assert.Equal(repository.Id, json.RootElement.GetProperty("RepositoryId").GetString());
+        Assert.Equal(0, json.RootElement.GetProperty("OplogLagSeconds").GetDouble());
+    }
+
+    [Fact]
+    public async Task Unknown_or_dump_repositories_are_refused_without_a_task()
+    {
+        var world = new World();
+        var dump = await world.AddAsync(Samples.Repository(RepositoryType.Dump));
+        CaptureFactory never = (_, _, _) => throw new InvalidOperationException("must not be built");
+
+        Assert.Equal(CaptureRunner.ExitRefused, await world.Runner.RunAsync("repo-missing", never, CancellationToken.None, Ct));
+        Assert.Equal(CaptureRunner.ExitRefused, await world.Runner.RunAsync(dump.Id, never, CancellationToken.None, Ct));
+        Assert.Empty((await world.Tasks.ListByRepositoryAsync(dump.Id, Shared.Ports.PageRequest.First(), Ct)).Items);
+        Assert.Contains("type dump", world.Output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Other_failures_fail_the_task_without_marking_a_gap_and_hide_credentials()
+    {
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+
+        int exit = await world.Runner.RunAsync(repository.Id,
+            (_, _, _) => throw new InvalidOperationException("cannot reach mongodb://backup:s3cret@db1:27017/"), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitFailed, exit);
+        Assert.Equal(RepositoryStatus.Pending, (await world.Repositories.GetAsync(repository.Id, Ct)).Status);
+        Assert.Equal(BackupTaskStatus.Failed, (await world.OnlyTaskAsync(repository.Id)).Status);
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.DoesNotContain("s3cret", error.Message, StringComparison.Ordinal);
+        Assert.Contains("mongodb://***@db1", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", world.Output.ToString(), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,158 @@
+using MongoDB.Bson;
+using MongoDB.Bson.Serialization;
+using MongoDB.Driver;
+using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Oplog;
+using WapBackup.Shared.Oplog;
+using WapBackup.Testing.Mongo;
+
+namespace WapBackup.Ddt.Host.Tests.Oplog;
+
+/// <summary>Capture through the real MongoDB.Driver against the MongoDB test server (source and 57019 store) and s3rver.</summary>
+public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Captures_every_entry_durably_in_order_and_seals_the_same_stream()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 1); // the oplog must not be empty: capture starts at its newest entry
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        await h.InsertAsync("orders", 300, startId: 1);
+        await h.SourceClient.GetDatabase("app").GetCollection<BsonDocument>("orders")
+            .UpdateOneAsync(new BsonDocument("_id", 5), new BsonDocument("$set", new BsonDocument("v", "changed")), cancellationToken: Ct);
+        await h.SourceClient.GetDatabase("app").GetCollection<BsonDocument>("orders").DeleteOneAsync(new BsonDocument("_id", 6), Ct);
+        await running.CatchUpAndStopAsync(h);
+
+        var stored = await h.StoredAsync();
+        var source = await h.SourceEntriesFromAsync(stored[0].Ts);
+        Assert.Equal(source.Count, stored.Count);
+        for (int i = 0; i < source.Count; i++)
+        {
+            Assert.True(source[i].AsSpan().SequenceEqual(stored[i].Bytes.Span), $"stored entry {i} differs from the source's");
+        }
+        Assert.Contains(stored, e => new OplogEntry(e.Bytes).Operation == OplogOperation.Update);
+        Assert.Contains(stored, e => new OplogEntry(e.Bytes).Operation == OplogOperation.Delete);
+
+        // The graceful stop sealed everything durable: the slices hold exactly the stored stream.
+        byte[] sliced = await h.SlicedBytesAsync();
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), sliced);
+        Assert.Equal(stored[^1].Ts, await h.Store.SealedThroughAsync(Ct));
+        Assert.Empty(h.SealFailures);
+    }
+
+    [Fact]
+    public async Task Restart_resumes_exactly_after_the_checkpoint_without_gaps_or_duplicates()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 10);
+        var first = h.Start();
+        await h.InsertAsync("orders", 20, startId: 10);
+        await first.CatchUpAndStopAsync(h);
+        var checkpoint = (await h.Store.LastAsync(Ct))!.Value;
+
+        await h.InsertAsync("orders", 25, startId: 30); // written while capture is down
+
+        var second = h.Start();
+        await h.InsertAsync("orders", 5, startId: 55);
+        await second.CatchUpAndStopAsync(h);
+
+        var stored = await h.StoredAsync();
+        var source = await h.SourceEntriesFromAsync(stored[0].Ts);
+        Assert.Equal(source.Select(b => Convert.ToHexString(b)), stored.Select(e => Convert.ToHexString(e.Bytes.Span)));
+        Assert.Contains(stored, e => e.Ts == checkpoint.Ts);
+        Assert.Equal(stored.Count, stored.Select(e => e.Ts).Distinct().Count());
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
+    }
+
+    [Fact]
+    public async Task Rollover_while_stopped_is_a_gap_and_nothing_more_is_stored()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
+        await h.InsertAsync("orders", 5);
+        var first = h.Start();
+        await h.InsertAsync("orders", 5, startId: 5);
+        await first.CatchUpAndStopAsync(h);
+        var before = await h.StoredAsync();
+
+        await h.InsertAsync("orders", 200, startId: 100); // far more than 8 KiB: the checkpoint rolls off
+
+        var second = h.Start();
+        var gap = await Assert.ThrowsAsync<CaptureGapException>(() => second.Task);
+        Assert.Equal(GapKind.Rollover, gap.Kind);
+        Assert.Equal(before[^1].Ts, gap.Checkpoint);
+        Assert.Contains(before[^1].Ts.ToString(), gap.Message, StringComparison.Ordinal);
+        Assert.Equal(before.Count, (await h.StoredAsync()).Count);
+    }
+
+    [Fact]
+    public async Task A_different_entry_at_the_checkpoint_is_divergence()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 5);
+        var first = h.Start();
+        await h.InsertAsync("orders", 3, startId: 5);
+        await first.CatchUpAndStopAsync(h);
+
+        // Rewrite the captured checkpoint entry as if the source had rolled it back and written another.
+        var last = (await h.Store.LastAsync(Ct))!.Value;
+        var altered = BsonSerializer.Deserialize<BsonDocument>(last.Bytes.ToArray());
+        altered["o"] = new BsonDocument { { "_id", 999 }, { "v", "rolled back" } };
+        var entries = h.StoreClient.GetDatabase(CapturedOplogStore.DatabaseName).GetCollection<BsonDocument>("oplog." + h.RepositoryId);
+        await entries.UpdateOneAsync(new BsonDocument("_id", new BsonTimestamp((long)last.Ts.Value)), new BsonDocument("$set", new BsonDocument("e", altered)), cancellationToken: Ct);
+
+        var second = h.Start();
+        var gap = await Assert.ThrowsAsync<CaptureGapException>(() => second.Task);
+        Assert.Equal(GapKind.Divergence, gap.Kind);
+        Assert.Equal(last.Ts, gap.Checkpoint);
+    }
+
+    [Fact]
+    public async Task Secondary_preferred_capture_reads_from_a_secondary()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { AnswerAsSecondary = true }, secondaryPreferred: true);
+        await h.Source.AppendNoopAsync("first", Ct);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running); // started at "first"
+        await h.Source.AppendNoopAsync("second", Ct);
+        await running.CatchUpAndStopAsync(h);
+
+        var stored = await h.StoredAsync();
+        Assert.Equal(2, stored.Count);
+        Assert.All(stored, e => Assert.Equal(OplogOperation.Noop, new OplogEntry(e.Bytes).Operation));
+    }
+
+    [Fact]
+    public async Task Lag_is_reported_against_the_source_newest_entry()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 3);
+        var running = h.Start();
+        await h.InsertAsync("orders", 3, startId: 3);
+        await running.CatchUpAndStopAsync(h);
+
+        var lags = h.Lags;
+        Assert.NotEmpty(lags);
+        var final = lags[^1]; // reported after the graceful stop, everything durable
+        Assert.Equal(final.SourceNewest, final.DurableThrough);
+        Assert.Equal(0, final.Seconds);
+        Assert.All(lags, l => Assert.True(l.Seconds >= 0 && l.DurableThrough <= l.SourceNewest));
+    }
+
+    [Fact]
+    public void Lag_uses_the_wall_clocks_when_both_entries_have_one()
+    {
+        static CapturedEntry Entry(uint seconds, long wallMs) => new(new OplogTimestamp(seconds, 1), new BsonDocument
+        {
+            { "ts", new BsonTimestamp((int)seconds, 1) }, { "op", "n" }, { "wall", new BsonDateTime(wallMs) },
+        }.ToBson());
+
+        var lag = CaptureLag.Between(Entry(101, 101_250), Entry(100, 100_000));
+        Assert.Equal(1.25, lag.Seconds);
+        Assert.Equal(0, CaptureLag.Between(Entry(100, 100_000), Entry(100, 100_000)).Seconds);
+        var noWall = new CapturedEntry(new OplogTimestamp(97, 1), new BsonDocument { { "ts", new BsonTimestamp(97, 1) }, { "op", "n" } }.ToBson());
+        Assert.Equal(4, CaptureLag.Between(Entry(101, 101_250), noWall).Seconds);
+    }
+}

@@ -1,0 +1,137 @@
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Ddt.Host.Tests.Support;
+
+/// <summary>In-memory fakes of helper A's store ports, with the same version and conflict rules.</summary>
+internal sealed class InMemoryRepositoryStore : IRepositoryStore
+{
+    private readonly Dictionary<string, BackupRepository> _items = [];
+
+    public Task CreateAsync(BackupRepository repository, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            if (!_items.TryAdd(repository.Id, repository))
+            {
+                throw new ConflictException(ConflictReason.AlreadyExists, repository.Id);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<BackupRepository?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        lock (_items) return Task.FromResult(_items.GetValueOrDefault(id));
+    }
+
+    public async Task<BackupRepository> GetAsync(string id, CancellationToken cancellationToken) =>
+        await FindAsync(id, cancellationToken) ?? throw new NotFoundException("repository", id);
+
+    public Task<Page<BackupRepository>> ListAsync(PageRequest page, CancellationToken cancellationToken)
+    {
+        lock (_items) return Task.FromResult(new Page<BackupRepository>([.. _items.Values], null));
+    }
+
+    public Task<BackupRepository> UpdateAsync(BackupRepository repository, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            var stored = _items.GetValueOrDefault(repository.Id) ?? throw new NotFoundException("repository", repository.Id);
+            if (stored.Version != repository.Version)
+            {
+                throw new ConflictException(ConflictReason.StaleVersion, repository.Id);
+            }
+            var updated = repository with { Version = stored.Version + 1, UpdatedAt = now };
+            _items[repository.Id] = updated;
+            return Task.FromResult(updated);
+        }
+    }
+
+    public Task<BackupRepository> SetStatusAsync(string id, RepositoryStatus status, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            var stored = _items.GetValueOrDefault(id) ?? throw new NotFoundException("repository", id);
+            var updated = stored with { Status = status, Version = stored.Version + 1, UpdatedAt = now };
+            _items[id] = updated;
+            return Task.FromResult(updated);
+        }
+    }
+}
+
+internal sealed class InMemoryTaskStore : ITaskStore
+{
+    private readonly Dictionary<string, BackupTask> _items = [];
+
+    public Task CreateAsync(BackupTask task, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            if (!_items.TryAdd(task.Id, task))
+            {
+                throw new ConflictException(ConflictReason.AlreadyExists, task.Id);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<BackupTask?> FindAsync(string id, CancellationToken cancellationToken)
+    {
+        lock (_items) return Task.FromResult(_items.GetValueOrDefault(id));
+    }
+
+    public async Task<BackupTask> GetAsync(string id, CancellationToken cancellationToken) =>
+        await FindAsync(id, cancellationToken) ?? throw new NotFoundException("task", id);
+
+    public Task<Page<BackupTask>> ListByRepositoryAsync(string repositoryId, PageRequest page, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            return Task.FromResult(new Page<BackupTask>(
+                [.. _items.Values.Where(t => t.RepositoryId == repositoryId).OrderByDescending(t => t.CreatedAt).ThenByDescending(t => t.Id, StringComparer.Ordinal)], null));
+        }
+    }
+
+    public Task<BackupTask> UpdateAsync(BackupTask task, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            var stored = _items.GetValueOrDefault(task.Id) ?? throw new NotFoundException("task", task.Id);
+            if (stored.Version != task.Version)
+            {
+                throw new ConflictException(ConflictReason.StaleVersion, task.Id);
+            }
+            var updated = task with { Version = stored.Version + 1, UpdatedAt = now };
+            _items[task.Id] = updated;
+            return Task.FromResult(updated);
+        }
+    }
+}
+
+internal sealed class InMemoryTaskEventLog : ITaskEventLog
+{
+    private readonly List<TaskEvent> _events = [];
+
+    public Task<TaskEvent> AppendAsync(string taskId, EventLevel level, string message, IReadOnlyDictionary<string, string>? details, DateTimeOffset time, CancellationToken cancellationToken)
+    {
+        lock (_events)
+        {
+            long sequence = _events.Count(e => e.TaskId == taskId) + 1;
+            var added = new TaskEvent(taskId, sequence, time, level, message, details ?? BackupTask.EmptyDetails);
+            _events.Add(added);
+            return Task.FromResult(added);
+        }
+    }
+
+    public Task<Page<TaskEvent>> ListAsync(string taskId, PageRequest page, CancellationToken cancellationToken)
+    {
+        lock (_events) return Task.FromResult(new Page<TaskEvent>([.. _events.Where(e => e.TaskId == taskId)], null));
+    }
+
+    public IReadOnlyList<TaskEvent> All
+    {
+        get { lock (_events) return [.. _events]; }
+    }
+}
