@@ -1,0 +1,13 @@
+using WapBackup.Ddt.Inspect;
+
+namespace WapBackup.Ddt.Cli;
+
+/// <summary>Every verb of the ddt program. Adding a verb is adding its line here.</summary>
+public static class Verbs
+{
+    public static IReadOnlyList<ICliCommand> All { get; } =
+    [
+        new OplogInspectCommand(),
+        new DiffApplyCommand(),
+    ];
+}
