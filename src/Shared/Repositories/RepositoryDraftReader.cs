@@ -16,10 +16,24 @@ public static class RepositoryDraftReader
     /// <summary>Fields the server sets; a client may not send them.</summary>
     public static readonly IReadOnlySet<string> ServerSetFields = new HashSet<string>(StringComparer.Ordinal)
     {
-        "id", "status", "createdAt", "updatedAt", "nextSnapshotAt", "fullCopyService", "oplogStoreService",
+        "id", "status", "createdAt", "updatedAt", "nextSnapshotAt", "services", "version",
     };
 
     public static RepositoryRequestBody Read(JsonElement root, bool versionExpected)
+    {
+        try
+        {
+            return ReadObject(root, versionExpected);
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json refuses to turn escaped unpaired surrogates ("\ud800") into strings.
+            return new RepositoryRequestBody(new RepositoryDraft(), null,
+                [new FieldError("$", "contains text that is not valid Unicode (an unpaired surrogate escape)")]);
+        }
+    }
+
+    private static RepositoryRequestBody ReadObject(JsonElement root, bool versionExpected)
     {
         var errors = new List<FieldError>();
         if (root.ValueKind != JsonValueKind.Object)

@@ -1,0 +1,78 @@
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Functions.Api;
+
+/// <summary>
+/// A repository as the API shows it: the policy fields flat (the WAP UI's field names), the
+/// server-set fields, and the services of the "View Backup Tasks" page.
+/// </summary>
+public sealed record RepositoryView(
+    string Id,
+    string Name,
+    RepositoryType Type,
+    MongoClusterReference MongoCluster,
+    string DdtHost,
+    string? MongoHost,
+    StorageLocation Storage,
+    int SnapshotEveryDays,
+    int KeepS3FileDays,
+    int RecoverDataFromDays,
+    bool SecondaryPreferred,
+    DateTime InitTime,
+    int TriggerHourUtc,
+    double CacheSizeGb47019,
+    double CacheSizeGb57019,
+    WorkerMemory MemoryMb,
+    int DumpRestoreWorkNum,
+    int RestoreDropCollection,
+    NamespaceFilter Namespaces,
+    RepositoryStatus Status,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    long Version,
+    DateTime? NextSnapshotAt,
+    RepositoryServices Services)
+{
+    public static RepositoryView From(BackupRepository r)
+    {
+        RepositoryPolicy p = r.Policy;
+        return new RepositoryView(
+            r.Id, p.Name, p.Type, p.MongoCluster, p.DdtHost, p.MongoHost, p.Storage, p.SnapshotEveryDays, p.KeepS3FileDays,
+            p.RecoverDataFromDays, p.SecondaryPreferred, p.InitTime.UtcDateTime, p.TriggerHourUtc, p.CacheSizeGb47019,
+            p.CacheSizeGb57019, p.MemoryMb, p.DumpRestoreWorkNum, p.RestoreDropCollection, p.Namespaces, r.Status,
+            r.CreatedAt.UtcDateTime, r.UpdatedAt.UtcDateTime, r.Version, r.NextSnapshotAt?.UtcDateTime,
+            new RepositoryServices(r.FullCopyService, r.OplogStoreService, p.DdtHost));
+    }
+}
+
+/// <summary>Where the repository's services run (full copy <c>mongoHost:47019</c>, oplog store <c>mongoHost:57019</c>).</summary>
+public sealed record RepositoryServices(string? FullCopy, string? OplogStore, string DdtHost);
+
+public sealed record TaskView(
+    string Id,
+    string RepositoryId,
+    TaskKind Kind,
+    BackupTaskStatus Status,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    DateTime? HeartbeatAt,
+    TaskProgress Progress,
+    IReadOnlyDictionary<string, string> Details,
+    long Version)
+{
+    public static TaskView From(BackupTask t) => new(
+        t.Id, t.RepositoryId, t.Kind, t.Status, t.CreatedAt.UtcDateTime, t.UpdatedAt.UtcDateTime, t.HeartbeatAt?.UtcDateTime,
+        t.Progress, t.Details, t.Version);
+}
+
+public sealed record TaskEventView(string TaskId, long Sequence, DateTime Time, EventLevel Level, string Message, IReadOnlyDictionary<string, string> Details)
+{
+    public static TaskEventView From(TaskEvent e) => new(e.TaskId, e.Sequence, e.Time.UtcDateTime, e.Level, e.Message, e.Details);
+}
+
+/// <summary>A page of a listing; pass <c>nextToken</c> back as the query parameter to get the next one.</summary>
+public sealed record PageView<T>(IReadOnlyList<T> Items, string? NextToken);
+
+/// <summary>Every error response: a code, a sentence, and the violated rules per field.</summary>
+public sealed record ErrorBody(string Error, string Message, IReadOnlyList<FieldError> Errors);
