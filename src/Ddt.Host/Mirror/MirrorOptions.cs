@@ -1,0 +1,25 @@
+namespace WapBackup.Ddt.Mirror;
+
+/// <summary>How updates reach the target (docs/decisions/0401-mirror-apply-applyops-vs-crud.md).</summary>
+public enum MirrorMode
+{
+    /// <summary>Replica-set targets: the server applies the entries itself (applyOps), exact by construction.</summary>
+    ApplyOps,
+    /// <summary>mongos targets (no applyOps): the post-image is computed client side and written with CRUD commands.</summary>
+    Crud,
+}
+
+/// <param name="Workers">Parallel appliers; entries of one document always go to the same one.</param>
+/// <param name="BatchSize">Operations per target round trip (one applyOps, or one worker's run of CRUD writes).</param>
+/// <param name="QueueCapacity">Operations waiting per worker (bounded: a slow target makes the reader wait).</param>
+/// <param name="CheckpointEvery">Top-level entries between checkpoints (each one drains the workers).</param>
+public sealed record MirrorOptions(MirrorMode Mode, int Workers, int BatchSize = 500, int QueueCapacity = 2048, int CheckpointEvery = 20_000)
+{
+    public void Validate()
+    {
+        if (Workers < 1 || Workers > 64) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "workers must be 1-64");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be positive");
+        if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "queue capacity must be positive");
+        if (CheckpointEvery < 1) throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), CheckpointEvery, "checkpoint interval must be positive");
+    }
+}

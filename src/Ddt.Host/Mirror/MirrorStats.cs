@@ -1,0 +1,69 @@
+using WapBackup.Shared.Oplog;
+
+namespace WapBackup.Ddt.Mirror;
+
+/// <summary>A unique-index conflict met while applying (the entry was not applied).</summary>
+public sealed record UniqueIndexConflict(OplogTimestamp Ts, string Namespace, string Message);
+
+/// <summary>What an applier did; safe to read while it runs.</summary>
+public sealed class MirrorStats
+{
+    private const int KeptConflicts = 100;
+    private readonly List<UniqueIndexConflict> _conflicts = [];
+    private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictCount, _missingUpdated, _transactions;
+
+    public long Inserts => Interlocked.Read(ref _inserts);
+    public long Updates => Interlocked.Read(ref _updates);
+    public long Deletes => Interlocked.Read(ref _deletes);
+    public long Commands => Interlocked.Read(ref _commands);
+    public long Transactions => Interlocked.Read(ref _transactions);
+    public long Skipped => Interlocked.Read(ref _skipped);
+    /// <summary>Entries of op types this code does not know (cd, xi, ...): skipped and counted, never a crash.</summary>
+    public long UnknownOperations => Interlocked.Read(ref _unknownOperations);
+    public long UniqueIndexConflicts => Interlocked.Read(ref _conflictCount);
+    /// <summary>Updates whose document was absent on the target (applied as an upsert, as the server's oplog application does).</summary>
+    public long UpdatesOfMissingDocuments => Interlocked.Read(ref _missingUpdated);
+
+    public long Applied => Inserts + Updates + Deletes + Commands;
+
+    /// <summary>The first conflicts (at most 100), for the report.</summary>
+    public IReadOnlyList<UniqueIndexConflict> ConflictSamples
+    {
+        get { lock (_conflicts) return [.. _conflicts]; }
+    }
+
+    internal void Count(OplogOperation operation)
+    {
+        switch (operation)
+        {
+            case OplogOperation.Insert: Interlocked.Increment(ref _inserts); break;
+            case OplogOperation.Update: Interlocked.Increment(ref _updates); break;
+            case OplogOperation.Delete: Interlocked.Increment(ref _deletes); break;
+            case OplogOperation.Command: Interlocked.Increment(ref _commands); break;
+        }
+    }
+
+    internal void CountSkipped() => Interlocked.Increment(ref _skipped);
+    internal void CountUnknownOperation() => Interlocked.Increment(ref _unknownOperations);
+    internal void CountTransaction() => Interlocked.Increment(ref _transactions);
+    internal void CountMissingUpdated() => Interlocked.Increment(ref _missingUpdated);
+
+    internal void Conflict(UniqueIndexConflict conflict)
+    {
+        Interlocked.Increment(ref _conflictCount);
+        lock (_conflicts)
+        {
+            if (_conflicts.Count < KeptConflicts)
+            {
+                _conflicts.Add(conflict);
+            }
+        }
+    }
+
+    public override string ToString() =>
+        $"applied {Applied} (i {Inserts}, u {Updates}, d {Deletes}, c {Commands}; {Transactions} transactions), skipped {Skipped}, " +
+        $"unknown op types {UnknownOperations}, unique-index conflicts {UniqueIndexConflicts}, updates of missing documents {UpdatesOfMissingDocuments}";
+}
+
+/// <summary>Applying stopped: the entry cannot be applied and skipping it would hide a difference.</summary>
+public sealed class MirrorApplyException(string message, Exception? inner = null) : Exception(message, inner);

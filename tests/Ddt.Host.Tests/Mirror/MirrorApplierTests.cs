@@ -1,0 +1,233 @@
+using MongoDB.Bson;
+using MongoDB.Driver;
+using WapBackup.Ddt.Host.Tests.Oplog;
+using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Mirror;
+using WapBackup.Ddt.Oplog;
+using WapBackup.Shared.Oplog;
+using WapBackup.Testing.Mongo;
+
+namespace WapBackup.Ddt.Host.Tests.Mirror;
+
+/// <summary>
+/// Source workload on the MongoDB test server, captured into the 57019 store, mirrored to a
+/// third test server through the driver; the target must end up equal to the source.
+/// </summary>
+public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static OplogClassifier Classifier => OplogClassifier.Default;
+
+    /// <summary>Inserts, $set/$unset/array updates, a replacement, deletes, an index, a drop and a transaction.</summary>
+    private static async Task WorkloadAsync(MongoClient client, int documents)
+    {
+        var db = client.GetDatabase("shop");
+        var orders = db.GetCollection<BsonDocument>("orders");
+        await db.CreateCollectionAsync("orders", cancellationToken: Ct);
+        await orders.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(Builders<BsonDocument>.IndexKeys.Ascending("customer")), cancellationToken: Ct);
+        for (int i = 0; i < documents; i++)
+        {
+            await orders.InsertOneAsync(new BsonDocument
+            {
+                { "_id", i }, { "customer", $"c{i % 7}" }, { "items", new BsonArray { 1, 2, 3 } }, { "note", "n" }, { "total", i * 1.5 },
+            }, cancellationToken: Ct);
+        }
+        for (int i = 0; i < documents; i += 3)
+        {
+            await orders.UpdateOneAsync(new BsonDocument("_id", i), new BsonDocument
+            {
+                { "$set", new BsonDocument { { "status", "paid" }, { "items.1", 20 } } },
+                { "$unset", new BsonDocument("note", "") },
+            }, cancellationToken: Ct);
+            await orders.UpdateOneAsync(new BsonDocument("_id", i), new BsonDocument("$push", new BsonDocument("items", 4)), cancellationToken: Ct);
+        }
+        await orders.ReplaceOneAsync(new BsonDocument("_id", 1), new BsonDocument { { "_id", 1 }, { "replaced", true } }, cancellationToken: Ct);
+        for (int i = 2; i < documents; i += 5)
+        {
+            await orders.DeleteOneAsync(new BsonDocument("_id", i), Ct);
+        }
+        await db.GetCollection<BsonDocument>("scratch").InsertOneAsync(new BsonDocument("_id", "x"), cancellationToken: Ct);
+        await db.DropCollectionAsync("scratch", Ct);
+
+        using var session = await client.StartSessionAsync(cancellationToken: Ct);
+        session.StartTransaction();
+        await orders.InsertOneAsync(session, new BsonDocument { { "_id", 10_000 }, { "customer", "txn" } }, cancellationToken: Ct);
+        await orders.UpdateOneAsync(session, new BsonDocument("_id", 0), new BsonDocument("$set", new BsonDocument("inTxn", true)), cancellationToken: Ct);
+        await session.CommitTransactionAsync(Ct);
+    }
+
+    private static async Task AssertSameAsync(MongoClient source, MongoClient target, params string[] collections)
+    {
+        foreach (string name in collections)
+        {
+            var expected = await source.GetDatabase("shop").GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
+            var actual = await target.GetDatabase("shop").GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
+            Assert.NotEmpty(expected);
+            Assert.Equal(expected.Select(d => d.ToJson()), actual.Select(d => d.ToJson()));
+        }
+        var sourceNames = await (await source.GetDatabase("shop").ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
+        var targetNames = await (await target.GetDatabase("shop").ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
+        Assert.Equal(sourceNames.Order(), targetNames.Order());
+    }
+
+    private static async Task<CaptureHarness> CapturedWorkloadAsync(S3Fixture s3, int documents, MongoTestServerOptions? options = null)
+    {
+        var h = await CaptureHarness.StartAsync(s3, options);
+        await h.Source.AppendNoopAsync("start", Ct);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        await WorkloadAsync(h.SourceClient, documents);
+        await running.CatchUpAndStopAsync(h);
+        return h;
+    }
+
+    [Theory]
+    [InlineData(MirrorMode.ApplyOps, 1)]
+    [InlineData(MirrorMode.ApplyOps, 4)]
+    [InlineData(MirrorMode.Crud, 1)]
+    [InlineData(MirrorMode.Crud, 4)]
+    public async Task Mirror_reproduces_the_source(MirrorMode mode, int workers)
+    {
+        await using var h = await CapturedWorkloadAsync(s3, 60);
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(mode, workers, BatchSize: 16));
+
+        var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
+        var reached = await applier.ApplyThroughAsync(last, Ct);
+
+        Assert.Equal(last, reached);
+        await AssertSameAsync(h.SourceClient, target, "orders");
+        Assert.Equal(1, applier.Stats.Transactions);
+        Assert.Equal(0, applier.Stats.UniqueIndexConflicts);
+        Assert.True(applier.Stats.Updates >= 40, applier.Stats.ToString());
+        Assert.True(applier.Stats.Skipped >= 1, "the no-op must be skipped");
+        var indexes = await (await target.GetDatabase("shop").GetCollection<BsonDocument>("orders").Indexes.ListAsync(Ct)).ToListAsync(Ct);
+        Assert.Contains(indexes, i => i["name"] == "customer_1");
+    }
+
+    [Theory]
+    [InlineData(MirrorMode.ApplyOps)]
+    [InlineData(MirrorMode.Crud)]
+    public async Task Restart_from_an_older_checkpoint_reapplies_idempotently(MirrorMode mode)
+    {
+        await using var h = await CapturedWorkloadAsync(s3, 30);
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        var stored = await h.StoredAsync();
+        var options = new MirrorOptions(mode, 3, BatchSize: 8);
+
+        // Apply everything, then pretend the process died right after the first third had been checkpointed.
+        await new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, options).ApplyThroughAsync(stored[^1].Ts, Ct);
+        var checkpoints = new MirrorCheckpointStore(target, h.RepositoryId);
+        await checkpoints.SaveAsync(new MirrorCheckpoint(stored[stored.Count / 3].Ts, new TransactionAssembler().SaveState()), Ct);
+
+        var again = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, options);
+        var reached = await again.ApplyThroughAsync(stored[^1].Ts, Ct);
+
+        Assert.Equal(stored[^1].Ts, reached);
+        Assert.True(again.Stats.Applied > 0);
+        await AssertSameAsync(h.SourceClient, target, "orders");
+        Assert.Equal(stored[^1].Ts, (await checkpoints.LoadAsync(Ct))!.AppliedThrough);
+    }
+
+    [Theory]
+    [InlineData(MirrorMode.ApplyOps)]
+    [InlineData(MirrorMode.Crud)]
+    public async Task Unique_index_conflicts_are_counted_and_the_rest_is_applied(MirrorMode mode)
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.Source.AppendNoopAsync("start", Ct);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        var users = h.SourceClient.GetDatabase("shop").GetCollection<BsonDocument>("users");
+        await users.InsertOneAsync(new BsonDocument { { "_id", 1 }, { "email", "a@x" } }, cancellationToken: Ct);
+        await users.InsertOneAsync(new BsonDocument { { "_id", 2 }, { "email", "taken@x" } }, cancellationToken: Ct);
+        await users.InsertOneAsync(new BsonDocument { { "_id", 3 }, { "email", "c@x" } }, cancellationToken: Ct);
+        await running.CatchUpAndStopAsync(h);
+
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        // The target already holds another user with that email under a unique index.
+        var targetUsers = target.GetDatabase("shop").GetCollection<BsonDocument>("users");
+        await targetUsers.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(Builders<BsonDocument>.IndexKeys.Ascending("email"), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
+        await targetUsers.InsertOneAsync(new BsonDocument { { "_id", 99 }, { "email", "taken@x" } }, cancellationToken: Ct);
+
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(mode, 2));
+        await applier.ApplyThroughAsync((await h.Store.LastAsync(Ct))!.Value.Ts, Ct);
+
+        Assert.Equal(1, applier.Stats.UniqueIndexConflicts);
+        var conflict = Assert.Single(applier.Stats.ConflictSamples);
+        Assert.Equal("shop.users", conflict.Namespace);
+        var ids = (await targetUsers.Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d["_id"].AsInt32).Order();
+        Assert.Equal([1, 3, 99], ids);
+    }
+
+    [Fact]
+    public async Task Pausing_inside_a_chained_transaction_stops_only_after_its_commit()
+    {
+        // Transactions over 1 KiB of operations are written as partialTxn chains.
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { TransactionOplogEntryMaxBytes = 1024 });
+        await h.Source.AppendNoopAsync("start", Ct);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        var orders = h.SourceClient.GetDatabase("shop").GetCollection<BsonDocument>("orders");
+        await orders.InsertOneAsync(new BsonDocument("_id", -1), cancellationToken: Ct);
+        using (var session = await h.SourceClient.StartSessionAsync(cancellationToken: Ct))
+        {
+            session.StartTransaction();
+            for (int i = 0; i < 40; i++)
+            {
+                await orders.InsertOneAsync(session, new BsonDocument { { "_id", i }, { "pad", new string('p', 100) } }, cancellationToken: Ct);
+            }
+            await session.CommitTransactionAsync(Ct);
+        }
+        await running.CatchUpAndStopAsync(h);
+
+        var stored = await h.StoredAsync();
+        // Servers write partialTxn inside o (4.2+); older ones at the top level.
+        static bool IsPartial(CapturedEntry e) => new OplogEntry(e.Bytes) is var x && (x.PartialTxn || x.Object?.Find("partialTxn"u8).Exists == true);
+        var partial = stored.First(IsPartial);
+        var commit = stored.Last(e => new OplogEntry(e.Bytes).IsApplyOps);
+        Assert.True(commit.Ts > partial.Ts, "the transaction must span several entries");
+
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2));
+
+        var paused = await applier.ApplyThroughAsync(partial.Ts, Ct);
+
+        Assert.Equal(commit.Ts, paused);
+        Assert.Equal(41, await target.GetDatabase("shop").GetCollection<BsonDocument>("orders").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task Unknown_command_stops_with_its_name_and_ts()
+    {
+        await using var storeServer = await MongoTestServer.StartAsync(cancellationToken: Ct);
+        using var storeClient = new MongoClient(storeServer.ConnectionString);
+        var store = new CapturedOplogStore(storeClient, "r");
+        await store.AppendAsync([
+            new BsonDocument { { "ts", new BsonTimestamp(100, 1) }, { "t", 1L }, { "op", "i" }, { "ns", "shop.a" }, { "o", new BsonDocument("_id", 1) } }.ToBson(),
+            new BsonDocument { { "ts", new BsonTimestamp(100, 2) }, { "t", 1L }, { "op", "c" }, { "ns", "shop.$cmd" }, { "o", new BsonDocument("frobnicate", "a") } }.ToBson(),
+            new BsonDocument { { "ts", new BsonTimestamp(100, 3) }, { "t", 1L }, { "op", "xi" }, { "ns", "shop.a" }, { "o", new BsonDocument("_id", 2) } }.ToBson(),
+        ], Ct);
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        var applier = new MirrorApplier(store, target, "r", Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2));
+
+        var error = await Assert.ThrowsAsync<MirrorApplyException>(() => applier.ApplyThroughAsync(new OplogTimestamp(100, 3), Ct));
+
+        Assert.Contains("frobnicate", error.Message, StringComparison.Ordinal);
+        Assert.Contains(new OplogTimestamp(100, 2).ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Null(await new MirrorCheckpointStore(target, "r").LoadAsync(Ct)); // nothing claimed past the error
+    }
+
+    [Fact]
+    public void Options_are_validated()
+    {
+        Assert.Contains("workers", Assert.Throws<ArgumentOutOfRangeException>(() => new MirrorOptions(MirrorMode.Crud, 0).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("batch", Assert.Throws<ArgumentOutOfRangeException>(() => new MirrorOptions(MirrorMode.Crud, 1, BatchSize: 0).Validate()).Message, StringComparison.Ordinal);
+    }
+}
