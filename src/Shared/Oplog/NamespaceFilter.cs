@@ -1,4 +1,5 @@
 using System.Text;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Shared.Oplog;
 
@@ -85,26 +86,15 @@ public sealed class NamespaceFilter
         return false;
     }
 
+    // The policy's own pattern rule (Repositories.NamespacePattern): one definition of a valid pattern.
     private static string[] Validate(IEnumerable<string> patterns, string kind)
     {
         var list = patterns.ToArray();
         for (int i = 0; i < list.Length; i++)
         {
-            string p = list[i];
-            string where = $"namespace {kind} pattern #{i + 1} '{p}'";
-            if (string.IsNullOrWhiteSpace(p) || p != p.Trim())
+            if (!NamespacePattern.IsValid(list[i]))
             {
-                throw new ArgumentException($"{where}: must be 'db' or 'db.collection', without spaces around it");
-            }
-            int dot = p.IndexOf('.', StringComparison.Ordinal);
-            string db = dot < 0 ? p : p[..dot];
-            if (db.Length == 0 || db.IndexOfAny(['/', '\\', ' ', '"', '$', '*', '<', '>', ':', '|', '?', '\0']) >= 0 || Encoding.UTF8.GetByteCount(db) > 63)
-            {
-                throw new ArgumentException($"{where}: database name must be 1-63 bytes without / \\ space \" $ * < > : | ? or NUL");
-            }
-            if (dot >= 0 && (dot == p.Length - 1 || p.Contains('\0', StringComparison.Ordinal)))
-            {
-                throw new ArgumentException($"{where}: collection name after '.' must be non-empty and without NUL");
+                throw new ArgumentException($"namespace {kind} pattern #{i + 1} '{list[i]}': {NamespacePattern.Rule}");
             }
         }
         return list;

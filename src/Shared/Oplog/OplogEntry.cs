@@ -24,14 +24,83 @@ public readonly struct OplogEntry
         Document = document;
         _offsets = default;
         _offsets.Clear();
-        foreach (var element in document)
+        // One pass over the element headers (this runs for every entry on the capture path):
+        // remember where the known fields start, validate every extent, decode nothing.
+        var span = document.Bytes.Span;
+        int position = 4;
+        int end = span.Length - 1;
+        while (position < end)
         {
-            int field = FieldOf(element.NameUtf8);
+            int nameStart = position + 1;
+            int nameLength = span[nameStart..end].IndexOf((byte)0);
+            if (nameLength < 0)
+            {
+                throw new BsonFormatException("element name is not terminated", nameStart);
+            }
+            int valueOffset = nameStart + nameLength + 1;
+            int valueLength = ValueLength(span, (BsonType)span[position], valueOffset, end);
+            if (valueLength < 0)
+            {
+                // Rare or broken element: let the general scanner validate it and name the problem.
+                valueLength = SlowValueLength(document, position);
+            }
+            int field = FieldOf(span.Slice(nameStart, nameLength));
             if (field >= 0 && _offsets[field] < 0)
             {
-                _offsets[field] = element.NameOffset - 1;
+                _offsets[field] = position;
+            }
+            position = valueOffset + valueLength;
+        }
+    }
+
+    private static int ValueLength(ReadOnlySpan<byte> span, BsonType type, int valueOffset, int end)
+    {
+        int length;
+        switch (type)
+        {
+            case BsonType.Double or BsonType.DateTime or BsonType.Timestamp or BsonType.Int64:
+                length = 8;
+                break;
+            case BsonType.Int32:
+                length = 4;
+                break;
+            case BsonType.Boolean:
+                length = 1;
+                break;
+            case BsonType.ObjectId:
+                length = 12;
+                break;
+            case BsonType.Null:
+                length = 0;
+                break;
+            case BsonType.String when valueOffset + 4 <= end:
+                int stringLength = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
+                length = stringLength < 1 ? -1 : 4 + stringLength;
+                break;
+            case BsonType.Document or BsonType.Array when valueOffset + 4 <= end:
+                length = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
+                length = length < 5 ? -1 : length;
+                break;
+            case BsonType.Binary when valueOffset + 4 <= end:
+                int binaryLength = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
+                length = binaryLength < 0 ? -1 : 5 + binaryLength;
+                break;
+            default:
+                return -1;
+        }
+        return length >= 0 && valueOffset + length <= end ? length : -1;
+    }
+
+    private static int SlowValueLength(RawDocument document, int typeOffset)
+    {
+        foreach (var element in document)
+        {
+            if (element.NameOffset == typeOffset + 1)
+            {
+                return element.ValueLength;
             }
         }
+        throw new BsonFormatException("element not found while rescanning", typeOffset);
     }
 
     public RawDocument Document { get; }
@@ -194,15 +263,17 @@ public readonly struct OplogEntry
     private RawElement Get(Field field)
     {
         int offset = _offsets[(int)field];
-        return offset < 0 ? default : ElementAt(offset);
+        return offset < 0 ? default : ElementAt(offset, NameLengths[(int)field]);
     }
 
-    private RawElement ElementAt(int typeOffset)
+    // Length of each Field's name, in enum order: the element's name is known, no scan needed.
+    private static ReadOnlySpan<byte> NameLengths => [2, 1, 2, 2, 2, 1, 2, 4, 9, 10, 10, 7, 11, 11, 6];
+
+    private RawElement ElementAt(int typeOffset, int nameLength)
     {
         // Re-read just this element: the scan at construction validated its extent.
         var span = Document.Bytes.Span;
         var type = (BsonType)span[typeOffset];
-        int nameLength = span[(typeOffset + 1)..].IndexOf((byte)0);
         int valueOffset = typeOffset + 1 + nameLength + 1;
         int valueLength = type switch
         {
