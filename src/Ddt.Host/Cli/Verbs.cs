@@ -9,5 +9,6 @@ public static class Verbs
     [
         new OplogInspectCommand(),
         new DiffApplyCommand(),
+        new Oplog.CaptureCommand(),
     ];
 }

@@ -8,7 +8,7 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Oplog;
 
 /// <summary>Builds the capture of a repository (source and store clients, object storage) once the runner has checked it.</summary>
-public delegate OplogCapture CaptureFactory(BackupRepository repository, ICaptureLagSink lagSink, Action<Exception> onSealFailure);
+public delegate Task<OplogCapture> CaptureFactory(BackupRepository repository, ICaptureLagSink lagSink, Action<Exception> onSealFailure, CancellationToken cancellationToken);
 
 /// <summary>
 /// <c>ddt capture --repository ID</c>: runs one repository's capture under its capture task.
@@ -68,7 +68,7 @@ public sealed class CaptureRunner
         OplogCapture capture;
         try
         {
-            capture = factory(repository, sink, e => Log("warn", $"sealing oplog slices failed, retrying at the next interval: {e.Message}"));
+            capture = await factory(repository, sink, e => Log("warn", $"sealing oplog slices failed, retrying at the next interval: {e.Message}"), abort).ConfigureAwait(false);
             await capture.RunAsync(stop, abort).ConfigureAwait(false);
         }
         catch (CaptureGapException gap)

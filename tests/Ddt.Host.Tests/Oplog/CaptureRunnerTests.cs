@@ -42,7 +42,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await first.CatchUpAndStopAsync(h);
         await h.InsertAsync("orders", 200, startId: 100);
 
-        int exit = await world.Runner.RunAsync(repository.Id, (_, sink, _) => h.NewCapture(lagSink: sink), CancellationToken.None, Ct);
+        int exit = await world.Runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(h.NewCapture(lagSink: sink)), CancellationToken.None, Ct);
 
         Assert.Equal(CaptureRunner.ExitGap, exit);
         Assert.Equal(RepositoryStatus.NeedsReinit, (await world.Repositories.GetAsync(repository.Id, Ct)).Status);
@@ -55,7 +55,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal("Rollover", error.Details["gap"]);
 
         // And it will not start again over the gap.
-        int again = await world.Runner.RunAsync(repository.Id, (_, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+        int again = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
         Assert.Equal(CaptureRunner.ExitGap, again);
     }
 
@@ -68,7 +68,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.InsertAsync("orders", 5);
         using var stop = new CancellationTokenSource();
         OplogCapture? capture = null;
-        var run = world.Runner.RunAsync(repository.Id, (_, sink, _) => capture = h.NewCapture(lagSink: sink), stop.Token, Ct);
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink)), stop.Token, Ct);
         while (capture is null) await Task.Delay(20, Ct);
         await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
         await stop.CancelAsync();
@@ -96,7 +96,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         var world = new World();
         var dump = await world.AddAsync(Samples.Repository(RepositoryType.Dump));
-        CaptureFactory never = (_, _, _) => throw new InvalidOperationException("must not be built");
+        CaptureFactory never = (_, _, _, _) => throw new InvalidOperationException("must not be built");
 
         Assert.Equal(CaptureRunner.ExitRefused, await world.Runner.RunAsync("repo-missing", never, CancellationToken.None, Ct));
         Assert.Equal(CaptureRunner.ExitRefused, await world.Runner.RunAsync(dump.Id, never, CancellationToken.None, Ct));
@@ -111,7 +111,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var repository = await world.AddAsync(Samples.Repository());
 
         int exit = await world.Runner.RunAsync(repository.Id,
-            (_, _, _) => throw new InvalidOperationException("cannot reach mongodb://backup:s3cret@db1:27017/"), CancellationToken.None, Ct);
+            (_, _, _, _) => throw new InvalidOperationException("cannot reach mongodb://backup:s3cret@db1:27017/"), CancellationToken.None, Ct);
 
         Assert.Equal(CaptureRunner.ExitFailed, exit);
         Assert.Equal(RepositoryStatus.Pending, (await world.Repositories.GetAsync(repository.Id, Ct)).Status);

@@ -1,0 +1,74 @@
+using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Host.Tests.Support;
+using WapBackup.Ddt.Oplog;
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Ddt.Host.Tests.Oplog;
+
+/// <summary><c>ddt capture --repository ID</c> end to end through the verb dispatcher, with in-memory store ports.</summary>
+public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private sealed class FixedSecrets(string name, string value) : ISecretParameters
+    {
+        public Task<string> GetAsync(string parameter, CancellationToken cancellationToken) =>
+            parameter == name ? Task.FromResult(value) : throw new NotFoundException("parameter", parameter);
+    }
+
+    [Fact]
+    public async Task Capture_verb_runs_until_stopped_then_exits_0_with_everything_durable_and_sealed()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 3);
+        var repositories = new InMemoryRepositoryStore();
+        var tasks = new InMemoryTaskStore();
+        var repository = Samples.Repository();
+        await repositories.CreateAsync(repository, Ct);
+        string bucket = await s3.NewBucketAsync();
+        var repositoryWithBucket = repository with { Policy = repository.Policy with { Storage = repository.Policy.Storage with { Bucket = bucket } } };
+        await repositories.UpdateAsync(repositoryWithBucket, Samples.Now, Ct);
+        var services = new CaptureServices(repositories, tasks, new InMemoryTaskEventLog(),
+            new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
+            _ => h.StoreServer.ConnectionString,
+            _ => s3.Client,
+            new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
+            new CaptureOptions(2, TimeSpan.FromMilliseconds(200)));
+        var output = new StringWriter();
+        var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()));
+        using var stop = new CancellationTokenSource();
+
+        var run = VerbDispatcher.RunAsync(["capture", "--repository", repository.Id], [new CaptureCommand(() => services)], console, stop.Token);
+        var newest = (await h.SourceOplog.NewestAsync(Ct))!.Value.Ts;
+        var store = new CapturedOplogStore(h.StoreClient, repository.Id);
+        for (int i = 0; i < 600 && !((await store.LastAsync(Ct))?.Ts >= newest); i++) await Task.Delay(50, Ct);
+        await h.InsertAsync("orders", 5, startId: 10);
+        newest = (await h.SourceOplog.NewestAsync(Ct))!.Value.Ts;
+        for (int i = 0; i < 600 && !((await store.LastAsync(Ct))?.Ts >= newest); i++) await Task.Delay(50, Ct);
+        await stop.CancelAsync();
+
+        Assert.Equal(0, await run);
+        var last = (await store.LastAsync(Ct))!.Value;
+        Assert.Equal(newest, last.Ts);
+        Assert.Equal(last.Ts, await store.SealedThroughAsync(Ct));
+        var task = Assert.Single((await tasks.ListByRepositoryAsync(repository.Id, PageRequest.First(), Ct)).Items);
+        Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
+        Assert.Contains("OplogLagSeconds", output.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(h.Source.ConnectionString, output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData]
+    [InlineData("--repository")]
+    [InlineData("--repo", "r")]
+    public async Task Bad_arguments_are_a_usage_error(params string[] arguments)
+    {
+        var error = new StringWriter();
+        var console = new CliConsole(TextReader.Null, new StringWriter(), error);
+        int exit = await VerbDispatcher.RunAsync(["capture", .. arguments], [new CaptureCommand(() => throw new InvalidOperationException("not reached"))], console, Ct);
+        Assert.Equal(VerbDispatcher.UsageError, exit);
+        Assert.Contains("capture --repository ID", error.ToString(), StringComparison.Ordinal);
+    }
+}
