@@ -192,14 +192,18 @@ public sealed class ServerState
         byte[] oldRaw = stored.Raw;
         collection.Replace(stored, newRaw, decodedNew);
         LogCrud(ctx, "u", collection, o, RawBson.IdDocument(stored.Id ?? BsonNull.Value));
-        ctx.Transaction?.Undo.Add(() => collection.Replace(stored, oldRaw));
+        ctx.Transaction?.Undo.Add(() =>
+        {
+            var current = stored.Id is not null ? collection.FindById(stored.Id) ?? stored : stored;
+            collection.Replace(current, oldRaw);
+        });
     }
 
     public void DeleteDocument(WriteContext ctx, Collection collection, StoredDocument stored)
     {
         collection.Delete(stored);
         LogCrud(ctx, "d", collection, RawBson.IdDocument(stored.Id ?? BsonNull.Value), []);
-        ctx.Transaction?.Undo.Add(() => collection.Insert(stored.Raw, stored.Id));
+        ctx.Transaction?.Undo.Add(() => collection.Restore(stored));
     }
 
     public void DropCollection(WriteContext ctx, Collection collection)

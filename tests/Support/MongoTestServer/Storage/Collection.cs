@@ -175,6 +175,30 @@ public sealed class Collection
         }
     }
 
+    /// <summary>Undoes <see cref="Delete"/> of this very document (transaction abort): back in its natural place when still listed.</summary>
+    public StoredDocument Restore(StoredDocument stored)
+    {
+        if (!stored.Deleted)
+        {
+            return stored;
+        }
+        int at = PositionAfterSequence(stored.Sequence - 1);
+        if (at < _docs.Count && ReferenceEquals(_docs[at], stored))
+        {
+            stored.Deleted = false;
+            _deleted--;
+            if (_byId is not null && stored.Id is not null)
+            {
+                _byId[stored.Id] = stored;
+            }
+            Count++;
+            DataBytes += stored.Raw.Length;
+            AddToUniqueIndexes(stored, null);
+            return stored;
+        }
+        return Insert(stored.Raw, stored.Id);
+    }
+
     /// <summary>Drops every document (keeps indexes): used by a drop undone in a transaction and by emptycapped-like resets.</summary>
     public void Truncate()
     {

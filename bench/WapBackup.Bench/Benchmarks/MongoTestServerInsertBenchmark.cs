@@ -1,0 +1,162 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MongoDB.Bson;
+using MongoDB.Driver;
+using WapBackup.Testing.Mongo;
+
+namespace WapBackup.Bench.Benchmarks;
+
+/// <summary>
+/// mongo-insert: single-document inserts/s and batched documents/s through MongoDB.Driver against
+/// the test server. References measured in the same run: a raw 128-byte loopback TCP round trip
+/// (the floor under any single insert) and BSON serialization of the same documents.
+/// </summary>
+public sealed class MongoTestServerInsertBenchmark : IBenchmark
+{
+    private const int SingleInserts = 20_000;
+    private const int Batches = 100;
+    private const int BatchSize = 2_000;
+
+    public string Name => "mongo-insert";
+
+    public async Task RunAsync(BenchReport report, CancellationToken cancellationToken)
+    {
+        await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { OplogMaxBytes = 64L * 1024 * 1024 }, cancellationToken);
+        using var client = new MongoClient(server.ConnectionString);
+        var coll = client.GetDatabase("bench").GetCollection<BsonDocument>("single");
+        await coll.InsertOneAsync(Document(-1), cancellationToken: cancellationToken); // connect, warm up
+
+        var admin = client.GetDatabase("admin");
+        var pingCommand = new BsonDocumentCommand<BsonDocument>(new BsonDocument("ping", 1));
+        var pingWatch = Stopwatch.StartNew();
+        for (int i = 0; i < 5_000; i++)
+        {
+            await admin.RunCommandAsync(pingCommand, cancellationToken: cancellationToken);
+        }
+        report.Note($"driver ping round trips: {5_000 / pingWatch.Elapsed.TotalSeconds:0}/s");
+        report.Note($"raw OP_MSG ping round trips: {await RawPingsPerSecondAsync(server.Port, 5_000, cancellationToken):0}/s");
+        for (int i = 0; i < 2_000; i++)
+        {
+            await coll.InsertOneAsync(Document(-2 - i), cancellationToken: cancellationToken);
+        }
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < SingleInserts; i++)
+        {
+            await coll.InsertOneAsync(Document(i), cancellationToken: cancellationToken);
+        }
+        double singlePerSecond = SingleInserts / watch.Elapsed.TotalSeconds;
+        double roundTrips = await LoopbackRoundTripsPerSecondAsync(SingleInserts, cancellationToken);
+        report.Result("mongo-insert-single", singlePerSecond, "inserts/s", "loopback-roundtrip-128B", roundTrips);
+
+        var batched = client.GetDatabase("bench").GetCollection<BsonDocument>("batched");
+        var batches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => Document(b * BatchSize + i)).ToList()).ToList();
+        await batched.InsertManyAsync(batches[0].Select(d => new BsonDocument(d) { ["_id"] = -d["_id"].AsInt32 - 1 }), cancellationToken: cancellationToken);
+        watch.Restart();
+        foreach (var batch in batches)
+        {
+            await batched.InsertManyAsync(batch, cancellationToken: cancellationToken);
+        }
+        double docsPerSecond = Batches * BatchSize / watch.Elapsed.TotalSeconds;
+
+        watch.Restart();
+        long bytes = 0;
+        foreach (var batch in batches)
+        {
+            foreach (var doc in batch)
+            {
+                bytes += doc.ToBson().Length;
+            }
+        }
+        double serializePerSecond = Batches * BatchSize / watch.Elapsed.TotalSeconds;
+        report.Result("mongo-insert-batched", docsPerSecond, "docs/s", "bson-serialize-same-docs", serializePerSecond);
+        report.Note($"documents ~{bytes / (Batches * BatchSize)} bytes each, batches of {BatchSize}; peak working set {BenchReport.PeakWorkingSetMiB():0} MiB");
+    }
+
+    private static BsonDocument Document(int i) => new()
+    {
+        { "_id", i },
+        { "name", "customer-" + i },
+        { "balance", i * 1.5 },
+        { "active", i % 2 == 0 },
+        { "tags", new BsonArray { "a", "b" } },
+        { "address", new BsonDocument { { "city", "Ljubljana" }, { "zip", 1000 + (i % 100) } } },
+    };
+
+    private static async Task<double> RawPingsPerSecondAsync(int port, int count, CancellationToken cancellationToken)
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+        byte[] body = new BsonDocument { { "ping", 1 }, { "$db", "admin" } }.ToBson();
+        var message = new byte[21 + body.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
+        body.CopyTo(message, 21);
+        var reply = new byte[256];
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            await client.SendAsync(message, cancellationToken);
+            int read = 0;
+            int length = int.MaxValue;
+            while (read < length)
+            {
+                read += await client.ReceiveAsync(reply.AsMemory(read), cancellationToken);
+                if (read >= 4)
+                {
+                    length = BinaryPrimitives.ReadInt32LittleEndian(reply);
+                }
+            }
+        }
+        return count / watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Ping-pong of a 128-byte message over a loopback TCP connection (a minimal echo server in this process).</summary>
+    private static async Task<double> LoopbackRoundTripsPerSecondAsync(int count, CancellationToken cancellationToken)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var echo = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync(cancellationToken);
+            socket.NoDelay = true;
+            var buffer = new byte[128];
+            for (int i = 0; i < count + 100; i++)
+            {
+                int read = 0;
+                while (read < buffer.Length)
+                {
+                    read += await socket.ReceiveAsync(buffer.AsMemory(read), cancellationToken);
+                }
+                await socket.SendAsync(buffer, cancellationToken);
+            }
+        }, cancellationToken);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await client.ConnectAsync(listener.LocalEndpoint, cancellationToken);
+        var message = new byte[128];
+        BinaryPrimitives.WriteInt32LittleEndian(message, 128);
+        var reply = new byte[128];
+        async Task RoundTrip()
+        {
+            await client.SendAsync(message, cancellationToken);
+            int read = 0;
+            while (read < reply.Length)
+            {
+                read += await client.ReceiveAsync(reply.AsMemory(read), cancellationToken);
+            }
+        }
+        for (int i = 0; i < 100; i++)
+        {
+            await RoundTrip();
+        }
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            await RoundTrip();
+        }
+        double perSecond = count / watch.Elapsed.TotalSeconds;
+        await echo;
+        return perSecond;
+    }
+}
