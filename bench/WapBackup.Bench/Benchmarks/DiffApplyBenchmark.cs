@@ -42,7 +42,7 @@ public sealed class DiffApplyBenchmark : IBenchmark
         Apply(pairs, writer, 100_000);
         RoundTrip(pairs, 10_000);
         double applyRate = 0, roundTripRate = 0;
-        for (int run = 0; run < 3 && !cancellationToken.IsCancellationRequested; run++)
+        for (int run = 0; run < 7 && !cancellationToken.IsCancellationRequested; run++)
         {
             var watch = Stopwatch.StartNew();
             Apply(pairs, writer, Applications);

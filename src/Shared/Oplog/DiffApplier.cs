@@ -39,10 +39,9 @@ public static class DiffApplier
     {
         public Kind Kind;
         public RawElement Element;   // the u/i element, or the s<field> sub-diff element
-        public bool IsSubDiff;       // the name carries the 's' prefix
+        public int NameOffset;       // field name inside the diff's bytes ('s' prefix skipped)
+        public int NameLength;
         public bool Appended;
-
-        public readonly ReadOnlySpan<byte> FieldName => IsSubDiff ? Element.NameUtf8[1..] : Element.NameUtf8;
     }
 
     private static void ApplyToObject(RawDocument pre, RawDocument diff, RawBsonWriter output, int depth)
@@ -52,9 +51,10 @@ public static class DiffApplier
             throw new DiffFormatException($"diff nested deeper than {MaxDepth} levels");
         }
         var mods = BuildTable(diff, out int count);
+        var diffSpan = diff.Bytes.Span;
         foreach (var element in pre)
         {
-            int index = Find(mods, count, element.NameUtf8);
+            int index = Find(mods, count, diffSpan, element.NameUtf8);
             if (index < 0)
             {
                 output.WriteElement(element);
@@ -122,6 +122,7 @@ public static class DiffApplier
         }
         // Sections must come in this order, each at most once: d u i b, then only s<field> entries.
         var mods = new Modification[8];
+        var diffSpan = diff.Bytes.Span;
         count = 0;
         int previousOrder = 0;
         do
@@ -151,16 +152,16 @@ public static class DiffApplier
             switch (order)
             {
                 case 1:
-                    foreach (var field in section.AsDocument)
-                    {
-                        Add(ref mods, ref count, new Modification { Kind = Kind.Delete, Element = field });
-                    }
-                    break;
                 case 2:
                 case 3:
+                    // Element offsets are relative to the section; names are kept as offsets into the diff.
+                    var kindOfSection = order switch { 1 => Kind.Delete, 2 => Kind.Update, _ => Kind.Insert };
                     foreach (var field in section.AsDocument)
                     {
-                        Add(ref mods, ref count, new Modification { Kind = order == 2 ? Kind.Update : Kind.Insert, Element = field });
+                        Add(ref mods, ref count, new Modification
+                        {
+                            Kind = kindOfSection, Element = field, NameOffset = section.ValueOffset + field.NameOffset, NameLength = field.NameLength,
+                        }, diffSpan);
                     }
                     break;
                 case 4:
@@ -174,7 +175,10 @@ public static class DiffApplier
                         throw new DiffFormatException($"Expected diff to be non-empty (sub-diff {section.Name})");
                     }
                     var kind = first.NameUtf8.SequenceEqual("a"u8) ? Kind.SubArray : Kind.SubDocument;
-                    Add(ref mods, ref count, new Modification { Kind = kind, Element = section, IsSubDiff = true });
+                    Add(ref mods, ref count, new Modification
+                    {
+                        Kind = kind, Element = section, NameOffset = section.NameOffset + 1, NameLength = section.NameLength - 1,
+                    }, diffSpan);
                     break;
             }
         }
@@ -182,10 +186,10 @@ public static class DiffApplier
         return mods;
     }
 
-    private static void Add(ref Modification[] mods, ref int count, Modification mod)
+    private static void Add(ref Modification[] mods, ref int count, Modification mod, ReadOnlySpan<byte> diffSpan)
     {
-        var name = mod.FieldName;
-        if (Find(mods, count, name) >= 0)
+        var name = diffSpan.Slice(mod.NameOffset, mod.NameLength);
+        if (Find(mods, count, diffSpan, name) >= 0)
         {
             throw new DiffFormatException($"duplicate field name in diff: {System.Text.Encoding.UTF8.GetString(name)}");
         }
@@ -197,11 +201,12 @@ public static class DiffApplier
     }
 
     // Diffs are small; a linear scan beats hashing for the sizes the server writes.
-    private static int Find(Modification[] mods, int count, ReadOnlySpan<byte> name)
+    private static int Find(Modification[] mods, int count, ReadOnlySpan<byte> diffSpan, ReadOnlySpan<byte> name)
     {
         for (int i = 0; i < count; i++)
         {
-            if (mods[i].FieldName.SequenceEqual(name))
+            ref var mod = ref mods[i];
+            if (mod.NameLength == name.Length && diffSpan.Slice(mod.NameOffset, mod.NameLength).SequenceEqual(name))
             {
                 return i;
             }

@@ -47,7 +47,7 @@ public sealed class OplogClassifier
         {
             return new(OplogAction.Invalid, Detail: "ns is missing or not a string");
         }
-        if (entry.Object is null)
+        if (!entry.HasObject)
         {
             return new(OplogAction.Invalid, Detail: "o is missing or not a document");
         }

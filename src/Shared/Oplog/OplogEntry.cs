@@ -32,11 +32,17 @@ public readonly struct OplogEntry
         while (position < end)
         {
             int nameStart = position + 1;
-            int nameLength = span[nameStart..end].IndexOf((byte)0);
-            if (nameLength < 0)
+            // Oplog field names are a few bytes: a plain loop beats a vectorised search here.
+            int nameEnd = nameStart;
+            while (nameEnd < end && span[nameEnd] != 0)
+            {
+                nameEnd++;
+            }
+            if (nameEnd >= end)
             {
                 throw new BsonFormatException("element name is not terminated", nameStart);
             }
+            int nameLength = nameEnd - nameStart;
             int valueOffset = nameStart + nameLength + 1;
             int valueLength = ValueLength(span, (BsonType)span[position], valueOffset, end);
             if (valueLength < 0)
@@ -53,40 +59,29 @@ public readonly struct OplogEntry
         }
     }
 
+    // Size of fixed-size values by type byte; -1 = length-prefixed (2 3 4 5), -2 = rare: general scanner.
+    private static ReadOnlySpan<sbyte> FixedSizes =>
+    [
+        -2, 8, -1, -1, -1, -1, 0, 12, 1, 8, 0, -2, -2, -2, -2, -2, 4, 8, 8, 16,
+    ];
+
     private static int ValueLength(ReadOnlySpan<byte> span, BsonType type, int valueOffset, int end)
     {
-        int length;
-        switch (type)
+        int code = (int)type;
+        int length = code < FixedSizes.Length ? FixedSizes[code] : -2;
+        if (length == -1)
         {
-            case BsonType.Double or BsonType.DateTime or BsonType.Timestamp or BsonType.Int64:
-                length = 8;
-                break;
-            case BsonType.Int32:
-                length = 4;
-                break;
-            case BsonType.Boolean:
-                length = 1;
-                break;
-            case BsonType.ObjectId:
-                length = 12;
-                break;
-            case BsonType.Null:
-                length = 0;
-                break;
-            case BsonType.String when valueOffset + 4 <= end:
-                int stringLength = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
-                length = stringLength < 1 ? -1 : 4 + stringLength;
-                break;
-            case BsonType.Document or BsonType.Array when valueOffset + 4 <= end:
-                length = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
-                length = length < 5 ? -1 : length;
-                break;
-            case BsonType.Binary when valueOffset + 4 <= end:
-                int binaryLength = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
-                length = binaryLength < 0 ? -1 : 5 + binaryLength;
-                break;
-            default:
+            if (valueOffset + 4 > end)
+            {
                 return -1;
+            }
+            int prefix = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
+            length = type switch
+            {
+                BsonType.String => prefix < 1 ? -1 : 4 + prefix,
+                BsonType.Binary => prefix < 0 ? -1 : 5 + prefix,
+                _ => prefix < 5 ? -1 : prefix,
+            };
         }
         return length >= 0 && valueOffset + length <= end ? length : -1;
     }
@@ -117,12 +112,8 @@ public readonly struct OplogEntry
     {
         get
         {
-            var e = Get(Field.Op);
-            if (e.Type != BsonType.String)
-            {
-                return OplogOperation.Unknown;
-            }
-            var op = e.StringUtf8;
+            // Hot path (every entry is classified): read the one-byte string straight from the bytes.
+            var op = StringValue(Field.Op);
             if (op.Length != 1)
             {
                 return OplogOperation.Unknown;
@@ -142,10 +133,13 @@ public readonly struct OplogEntry
     /// <summary>The <c>op</c> string as written (for reporting unknown types); null when absent or not a string.</summary>
     public string? OperationName => Get(Field.Op) is { Type: BsonType.String } e ? e.AsString : null;
 
-    public bool HasNamespace => Get(Field.Ns).Type == BsonType.String;
+    public bool HasNamespace => TypeOf(Field.Ns) == BsonType.String;
 
     /// <summary><c>ns</c> as UTF-8 bytes (empty when absent), for allocation-free filtering.</summary>
-    public ReadOnlySpan<byte> NamespaceUtf8 => Get(Field.Ns) is { Type: BsonType.String } e ? e.StringUtf8 : default;
+    public ReadOnlySpan<byte> NamespaceUtf8 => StringValue(Field.Ns);
+
+    /// <summary>True when <c>o</c> is present and a document.</summary>
+    public bool HasObject => TypeOf(Field.O) == BsonType.Document;
 
     public string Namespace => Get(Field.Ns) is { Type: BsonType.String } e ? e.AsString : "";
 
@@ -258,7 +252,40 @@ public readonly struct OplogEntry
 
     public override string ToString() => Document.ToString();
 
-    private bool Flag(Field field) => Get(field) is { Type: BsonType.Boolean } e && e.AsBoolean;
+    private bool Flag(Field field)
+    {
+        int offset = _offsets[(int)field];
+        if (offset < 0)
+        {
+            return false;
+        }
+        var span = Document.Bytes.Span;
+        return span[offset] == (byte)BsonType.Boolean && span[offset + 2 + NameLengths[(int)field]] != 0;
+    }
+
+    private BsonType TypeOf(Field field)
+    {
+        int offset = _offsets[(int)field];
+        return offset < 0 ? BsonType.EndOfDocument : (BsonType)Document.Bytes.Span[offset];
+    }
+
+    // A string field's UTF-8 bytes, read without building an element (extent checked at construction).
+    private ReadOnlySpan<byte> StringValue(Field field)
+    {
+        int offset = _offsets[(int)field];
+        if (offset < 0)
+        {
+            return default;
+        }
+        var span = Document.Bytes.Span;
+        if (span[offset] != (byte)BsonType.String)
+        {
+            return default;
+        }
+        int valueOffset = offset + 2 + NameLengths[(int)field];
+        int length = BinaryPrimitives.ReadInt32LittleEndian(span[valueOffset..]);
+        return span.Slice(valueOffset + 4, length - 1);
+    }
 
     private RawElement Get(Field field)
     {
@@ -316,12 +343,15 @@ public readonly struct OplogEntry
                     _ => -1,
                 };
             case 2:
-                if (name.SequenceEqual("ts"u8)) return (int)Field.Ts;
-                if (name.SequenceEqual("op"u8)) return (int)Field.Op;
-                if (name.SequenceEqual("ns"u8)) return (int)Field.Ns;
-                if (name.SequenceEqual("ui"u8)) return (int)Field.Ui;
-                if (name.SequenceEqual("o2"u8)) return (int)Field.O2;
-                return -1;
+                return (name[0] << 8 | name[1]) switch
+                {
+                    ('t' << 8 | 's') => (int)Field.Ts,
+                    ('o' << 8 | 'p') => (int)Field.Op,
+                    ('n' << 8 | 's') => (int)Field.Ns,
+                    ('u' << 8 | 'i') => (int)Field.Ui,
+                    ('o' << 8 | '2') => (int)Field.O2,
+                    _ => -1,
+                };
             case 4:
                 return name.SequenceEqual("lsid"u8) ? (int)Field.Lsid : -1;
             case 6:
