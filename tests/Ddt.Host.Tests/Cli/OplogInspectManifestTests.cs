@@ -82,6 +82,32 @@ public sealed class OplogInspectManifestTests
     }
 
     [Fact]
+    public async Task Unknown_op_types_are_counted_and_warned_about_not_fatal()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"wap-inspect-{Guid.NewGuid():N}.json");
+        await File.WriteAllLinesAsync(file,
+        [
+            """{"ts": {"$timestamp": {"t": 10, "i": 1}}, "op": "xi", "ns": "a.b", "o": {}}""",
+            """{"ts": {"$timestamp": {"t": 9, "i": 5}}, "op": "i", "ns": "a.b", "o": {"_id": 1}}""",
+        ], TestContext.Current.CancellationToken);
+        try
+        {
+            var (exitCode, output, _) = await CliRunner.RunAsync(["oplog", "inspect", file, "--json"]);
+            using var json = JsonDocument.Parse(output);
+            Assert.Equal(0, exitCode);
+            Assert.Equal(1, json.RootElement.GetProperty("ops").GetProperty("xi").GetInt64());
+            Assert.Equal(1, json.RootElement.GetProperty("ops").GetProperty("i").GetInt64());
+            Assert.Equal(9, json.RootElement.GetProperty("firstTs").GetProperty("t").GetInt64());
+            Assert.Equal(10, json.RootElement.GetProperty("lastTs").GetProperty("t").GetInt64());
+            Assert.StartsWith("warning: unknown op type 'xi'", json.RootElement.GetProperty("errors")[0].GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Unknown_verb_and_missing_file_argument_are_usage_errors()
     {
         var (code, _, error) = await CliRunner.RunAsync(["oplog", "frobnicate"]);

@@ -82,4 +82,27 @@ public sealed class OplogEntryTests
         Assert.Equal(3L, entry.Term);
         Assert.Equal(new OplogTimestamp(5, 6), entry.Timestamp);
     }
+
+    [Fact]
+    public void Corrupt_element_in_an_entry_is_reported_with_its_name()
+    {
+        var bytes = new BsonDocument { { "op", "i" }, { "ns", "a.b" }, { "o", new BsonDocument("_id", 1) } }.ToBson();
+        int nsValue = bytes.AsSpan().IndexOf("ns\0"u8) + 3;
+        bytes[nsValue] = 250; // the ns string's length prefix now runs past the document
+        var error = Assert.Throws<BsonFormatException>(() => new OplogEntry(bytes));
+        Assert.Contains("'ns'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Fields_of_unusual_types_are_read_through_the_general_scanner()
+    {
+        var entry = OplogFixtures.Entry(new BsonDocument
+        {
+            { "re", new BsonRegularExpression("x", "i") }, { "op", "d" }, { "ns", "a.b" }, { "o", new BsonDocument("_id", 1) },
+            { "code", new BsonJavaScript("f()") }, { "fromMigrate", true },
+        });
+        Assert.Equal(OplogOperation.Delete, entry.Operation);
+        Assert.Equal("a.b", entry.Namespace);
+        Assert.True(entry.FromMigrate);
+    }
 }
