@@ -178,7 +178,16 @@ public sealed class CaptureRunner
                 var now = _runner._time.GetUtcNow();
                 if (now - _lastTaskUpdate >= TaskUpdateInterval)
                 {
-                    await UpdateTaskAsync(_task.Status, null, cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await UpdateTaskAsync(_task.Status, null, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // The task store may be briefly unreachable: capture goes on, the next report retries.
+                        _lastTaskUpdate = now;
+                        _runner.Log("warn", $"updating the capture task failed: {e.Message}");
+                    }
                 }
             }
             finally

@@ -17,7 +17,7 @@ public interface ICaptureObserver
     void OnDurable(IReadOnlyList<byte[]> entries);
 }
 
-/// <summary>Where lag reports go (task record, metric line).</summary>
+/// <summary>Where lag reports go (task record, metric line). Implementations handle their own write failures: a report must not stop capture.</summary>
 public interface ICaptureLagSink
 {
     Task ReportAsync(CaptureLag lag, CancellationToken cancellationToken);
@@ -135,7 +135,14 @@ public sealed class OplogCapture
         using var timer = new PeriodicTimer(_options.LagInterval);
         do
         {
-            await ReportOnceAsync(stop).ConfigureAwait(false);
+            try
+            {
+                await ReportOnceAsync(stop).ConfigureAwait(false);
+            }
+            catch (MongoDB.Driver.MongoException)
+            {
+                // A failed probe only delays the next report; a source that is really gone fails the tail.
+            }
         }
         while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
     }
