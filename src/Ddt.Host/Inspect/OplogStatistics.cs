@@ -21,6 +21,9 @@ public sealed class OplogStatistics
     public OplogTimestamp? LastTs { get; private set; }
     public List<string> Errors { get; } = [];
 
+    // One warning per unknown op type (the count is in Ops), so a file full of them stays readable.
+    private readonly HashSet<string> _warnedOps = new(StringComparer.Ordinal);
+
     public void Add(in OplogEntry entry)
     {
         Entries++;
@@ -36,9 +39,9 @@ public sealed class OplogStatistics
     {
         string op = entry.OperationName ?? "(none)";
         Ops[op] = Ops.GetValueOrDefault(op) + 1;
-        if (entry.Operation == OplogOperation.Unknown)
+        if (entry.Operation == OplogOperation.Unknown && _warnedOps.Add(op))
         {
-            Errors.Add($"warning: unknown op type '{op}' at ts={(entry.Timestamp is { } t ? t.ToJson() : "(inner)")} ns={entry.Namespace}: counted, not interpreted");
+            Errors.Add($"warning: unknown op type '{op}' at ts={(entry.Timestamp is { } t ? t.ToJson() : "(inner)")} ns={entry.Namespace} (first of its kind): counted in ops, not interpreted");
         }
         switch (entry.UpdateFormat)
         {

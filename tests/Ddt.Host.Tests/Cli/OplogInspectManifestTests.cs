@@ -89,13 +89,15 @@ public sealed class OplogInspectManifestTests
         [
             """{"ts": {"$timestamp": {"t": 10, "i": 1}}, "op": "xi", "ns": "a.b", "o": {}}""",
             """{"ts": {"$timestamp": {"t": 9, "i": 5}}, "op": "i", "ns": "a.b", "o": {"_id": 1}}""",
+            """{"ts": {"$timestamp": {"t": 9, "i": 6}}, "op": "xi", "ns": "a.b", "o": {}}""",
         ], TestContext.Current.CancellationToken);
         try
         {
             var (exitCode, output, _) = await CliRunner.RunAsync(["oplog", "inspect", file, "--json"]);
             using var json = JsonDocument.Parse(output);
             Assert.Equal(0, exitCode);
-            Assert.Equal(1, json.RootElement.GetProperty("ops").GetProperty("xi").GetInt64());
+            Assert.Equal(2, json.RootElement.GetProperty("ops").GetProperty("xi").GetInt64());
+            Assert.Equal(1, json.RootElement.GetProperty("errors").GetArrayLength());
             Assert.Equal(1, json.RootElement.GetProperty("ops").GetProperty("i").GetInt64());
             Assert.Equal(9, json.RootElement.GetProperty("firstTs").GetProperty("t").GetInt64());
             Assert.Equal(10, json.RootElement.GetProperty("lastTs").GetProperty("t").GetInt64());
