@@ -59,6 +59,7 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
             await batched.InsertManyAsync(batch, cancellationToken: cancellationToken);
         }
         double docsPerSecond = Batches * BatchSize / watch.Elapsed.TotalSeconds;
+        report.Note($"storage + oplog alone (in process, no wire): {StorageInsertsPerSecond(batches):0} docs/s");
 
         watch.Restart();
         long bytes = 0;
@@ -71,6 +72,18 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         }
         double serializePerSecond = Batches * BatchSize / watch.Elapsed.TotalSeconds;
         report.Result("mongo-insert-batched", docsPerSecond, "docs/s", "bson-serialize-same-docs", serializePerSecond);
+
+        // The product's copy path hands the driver raw documents: no per-field serialization client-side.
+        var rawColl = client.GetDatabase("bench").GetCollection<RawBsonDocument>("batched-raw");
+        var rawBatches = batches.Select(b => b.Select(d => new RawBsonDocument(d.ToBson())).ToList()).ToList();
+        watch.Restart();
+        foreach (var batch in rawBatches)
+        {
+            await rawColl.InsertManyAsync(batch, cancellationToken: cancellationToken);
+        }
+        double rawDocsPerSecond = Batches * BatchSize / watch.Elapsed.TotalSeconds;
+        double serverAlone = await RawBatchedInsertsPerSecondAsync(server.Port, batches, cancellationToken);
+        report.Result("mongo-insert-batched-raw", rawDocsPerSecond, "docs/s", "server-alone-raw-opmsg-batches", serverAlone);
         report.Note($"documents ~{bytes / (Batches * BatchSize)} bytes each, batches of {BatchSize}; peak working set {BenchReport.PeakWorkingSetMiB():0} MiB");
     }
 
@@ -83,6 +96,69 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         { "tags", new BsonArray { "a", "b" } },
         { "address", new BsonDocument { { "city", "Ljubljana" }, { "zip", 1000 + (i % 100) } } },
     };
+
+    private static double StorageInsertsPerSecond(List<List<BsonDocument>> batches)
+    {
+        var state = new ServerState(new MongoTestServerOptions(), TimeProvider.System);
+        var raws = batches.SelectMany(b => b).Select(d => d.ToBson()).ToList();
+        var watch = Stopwatch.StartNew();
+        lock (state.Gate)
+        {
+            var context = WapBackup.Testing.Mongo.Storage.WriteContext.Plain;
+            var collection = state.GetOrCreate(context, "bench", "storage");
+            foreach (var raw in raws)
+            {
+                var (bytes, id) = WapBackup.Testing.Mongo.Commands.WriteCommands.PrepareForInsert(raw);
+                state.InsertDocument(context, collection, bytes, id);
+            }
+        }
+        return raws.Count / watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The same batches as one OP_MSG each (kind-1 "documents" section) over a raw socket: the server's own cost per document.</summary>
+    private static async Task<double> RawBatchedInsertsPerSecondAsync(int port, List<List<BsonDocument>> batches, CancellationToken cancellationToken)
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+        var messages = batches.Select(batch =>
+        {
+            byte[] body = new BsonDocument { { "insert", "raw" }, { "$db", "bench" } }.ToBson();
+            var docs = batch.Select(d => new BsonDocument(d) { ["_id"] = d["_id"].AsInt32 + 10_000_000 }.ToBson()).ToList();
+            int sectionLength = 4 + "documents".Length + 1 + docs.Sum(d => d.Length);
+            var message = new byte[21 + body.Length + 1 + sectionLength];
+            BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
+            body.CopyTo(message, 21);
+            int pos = 21 + body.Length;
+            message[pos++] = 1;
+            BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(pos), sectionLength);
+            pos += 4;
+            pos += System.Text.Encoding.ASCII.GetBytes("documents", message.AsSpan(pos)) + 1;
+            foreach (var d in docs)
+            {
+                d.CopyTo(message, pos);
+                pos += d.Length;
+            }
+            return message;
+        }).ToList();
+        var reply = new byte[4096];
+        var watch = Stopwatch.StartNew();
+        foreach (var message in messages)
+        {
+            await client.SendAsync(message, cancellationToken);
+            int read = 0;
+            int length = int.MaxValue;
+            while (read < length)
+            {
+                read += await client.ReceiveAsync(reply.AsMemory(read), cancellationToken);
+                if (read >= 4)
+                {
+                    length = BinaryPrimitives.ReadInt32LittleEndian(reply);
+                }
+            }
+        }
+        return batches.Sum(b => b.Count) / watch.Elapsed.TotalSeconds;
+    }
 
     private static async Task<double> RawPingsPerSecondAsync(int port, int count, CancellationToken cancellationToken)
     {

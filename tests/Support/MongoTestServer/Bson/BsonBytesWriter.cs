@@ -94,6 +94,14 @@ public sealed class BsonBytesWriter
         WriteInt64Raw(millisecondsSinceEpoch);
     }
 
+    public void WriteObjectId(string name, ObjectId value)
+    {
+        WriteHead(BsonType.ObjectId, name);
+        Ensure(12);
+        value.ToByteArray(_buffer, _length);
+        _length += 12;
+    }
+
     public void WriteUuid(string name, Guid value)
     {
         WriteHead(BsonType.Binary, name);
@@ -290,5 +298,37 @@ public static class RawBson
     }
 
     /// <summary>The _id element (type, name, value) copied as an encoded single-field document {_id: ...}.</summary>
-    public static byte[] IdDocument(BsonValue id) => new BsonDocument("_id", id).ToBson();
+    public static byte[] IdDocument(BsonValue id)
+    {
+        switch (id.BsonType)
+        {
+            case BsonType.Int32:
+            case BsonType.Int64:
+            case BsonType.ObjectId:
+            case BsonType.String:
+                {
+                    var w = new BsonBytesWriter(32);
+                    w.StartDocument();
+                    switch (id.BsonType)
+                    {
+                        case BsonType.Int32:
+                            w.WriteInt32("_id", id.AsInt32);
+                            break;
+                        case BsonType.Int64:
+                            w.WriteInt64("_id", id.AsInt64);
+                            break;
+                        case BsonType.ObjectId:
+                            w.WriteObjectId("_id", id.AsObjectId);
+                            break;
+                        default:
+                            w.WriteString("_id", id.AsString);
+                            break;
+                    }
+                    w.EndDocument();
+                    return w.ToArray();
+                }
+            default:
+                return new BsonDocument("_id", id).ToBson();
+        }
+    }
 }

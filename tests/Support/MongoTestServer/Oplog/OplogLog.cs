@@ -13,6 +13,7 @@ public sealed class OplogLog
     private static readonly byte[] EmptyUid = System.Security.Cryptography.SHA256.HashData([]);
     private readonly TimeProvider _clock;
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _awaited;
     private long _last;
 
     public OplogLog(Collection collection, TimeProvider clock)
@@ -45,13 +46,25 @@ public sealed class OplogLog
     public void Append(byte[] entry, long ts)
     {
         Collection.Insert(entry, null, ts);
-        var signal = _appended;
-        _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        signal.TrySetResult();
+        if (_awaited)
+        {
+            // Only a signal someone took needs completing and replacing (keeps appends allocation-free otherwise).
+            var signal = _appended;
+            _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _awaited = false;
+            signal.TrySetResult();
+        }
     }
 
     /// <summary>A task completing at the next append (take it under the lock, await it outside).</summary>
-    public Task NextAppend => _appended.Task;
+    public Task NextAppend
+    {
+        get
+        {
+            _awaited = true;
+            return _appended.Task;
+        }
+    }
 
     public static BsonTimestamp ToTimestamp(long ts) => new(ts);
 }
