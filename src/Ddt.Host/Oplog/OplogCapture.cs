@@ -114,8 +114,9 @@ public sealed class OplogCapture
     private async Task WriteAsync(ChannelReader<IReadOnlyList<byte[]>> reader, CancellationToken abort)
     {
         // Drains everything the tailer read, even after a graceful stop: read means "will be durable".
-        await foreach (var batch in reader.ReadAllAsync(abort).ConfigureAwait(false))
+        await foreach (var first in reader.ReadAllAsync(abort).ConfigureAwait(false))
         {
+            var batch = Coalesce(first, reader);
             await _store.AppendAsync(batch, abort).ConfigureAwait(false);
             long bytes = 0;
             foreach (byte[] entry in batch)
@@ -128,6 +129,24 @@ public sealed class OplogCapture
             _observer?.OnDurable(batch);
         }
         await reader.Completion.ConfigureAwait(false); // rethrows the tailer's failure (gap, network)
+    }
+
+    /// <summary>When the store fell behind, the batches waiting are written in one round trip (bounded: 8 MiB).</summary>
+    private static IReadOnlyList<byte[]> Coalesce(IReadOnlyList<byte[]> first, ChannelReader<IReadOnlyList<byte[]>> reader)
+    {
+        const long MaxBytes = 8 * 1024 * 1024;
+        if (!reader.TryPeek(out _))
+        {
+            return first;
+        }
+        var combined = new List<byte[]>(first);
+        long bytes = combined.Sum(e => (long)e.Length);
+        while (bytes < MaxBytes && reader.TryRead(out var next))
+        {
+            combined.AddRange(next);
+            bytes += next.Sum(e => (long)e.Length);
+        }
+        return combined;
     }
 
     private async Task ReportLagAsync(CancellationToken stop)

@@ -75,7 +75,16 @@ public sealed class SliceSealer
                 _onFailure(e);
             }
         }
-        await SealAvailableAsync(abort).ConfigureAwait(false);
+        try
+        {
+            await SealAvailableAsync(abort).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Stopping with object storage down: the entries are durable in the store and the next
+            // start seals them (sealedThrough shows how far slices got).
+            _onFailure(e);
+        }
     }
 
     /// <summary>Seals everything durable and not yet sealed, in slices of at most about MaxBytes.</summary>

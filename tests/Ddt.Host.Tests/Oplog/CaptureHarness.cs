@@ -44,11 +44,11 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         get { lock (_lags) return [.. _lags]; }
     }
 
-    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false)
+    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null)
     {
         var source = await MongoTestServer.StartAsync(sourceOptions ?? new MongoTestServerOptions(), TestContext.Current.CancellationToken);
         var store = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "store" }, TestContext.Current.CancellationToken);
-        var objects = new S3ObjectStore(s3.Client, await s3.NewBucketAsync());
+        var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
         return new CaptureHarness(source, store, objects, "repo-test", secondaryPreferred);
     }
 

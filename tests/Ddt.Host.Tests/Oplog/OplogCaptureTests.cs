@@ -110,6 +110,31 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task Sealing_failures_are_reported_and_never_stop_capture_then_a_later_start_seals_the_backlog()
+    {
+        // Object storage "down": the bucket does not exist yet.
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30];
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        await h.InsertAsync("orders", 3);
+        var first = h.Start();
+        await h.WaitUntilDurableAsync(first); // started at the third insert
+        await h.InsertAsync("orders", 20, startId: 3);
+        await first.CatchUpAndStopAsync(h);
+
+        Assert.NotEmpty(h.SealFailures);
+        Assert.Null(await h.Store.SealedThroughAsync(Ct));
+        var stored = await h.StoredAsync();
+        Assert.True(stored.Count >= 21);
+
+        // Storage is back: the next run seals everything that was durable.
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        var second = h.Start();
+        await second.CatchUpAndStopAsync(h);
+        Assert.Equal(stored[^1].Ts, await h.Store.SealedThroughAsync(Ct));
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
+    }
+
+    [Fact]
     public async Task Secondary_preferred_capture_reads_from_a_secondary()
     {
         await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { AnswerAsSecondary = true }, secondaryPreferred: true);
