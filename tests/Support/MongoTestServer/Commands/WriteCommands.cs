@@ -32,25 +32,34 @@ public static class WriteCommands
         {
             RejectSystemWrites(request.Database, name);
             var collection = server.GetOrCreate(context.Write, request.Database, name);
-            for (int i = 0; i < docs.Count; i++)
+            RunStatements(docs.Count, ordered, context, writeErrors, i =>
             {
-                try
+                var (raw, id) = PrepareForInsert(docs[i]);
+                server.InsertDocument(context.Write, collection, raw, id);
+                n++;
+            });
+        }
+        return WriteReply(n, writeErrors, context);
+    }
+
+    /// <summary>Runs each statement of a write batch; a failure becomes a write error and stops an ordered batch (or a transaction).</summary>
+    private static void RunStatements(int count, bool ordered, CommandContext context, BsonArray writeErrors, Action<int> statement)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            try
+            {
+                statement(i);
+            }
+            catch (CommandException e)
+            {
+                writeErrors.Add(WriteError(i, e));
+                if (ordered || context.Write.Transaction is not null)
                 {
-                    var (raw, id) = PrepareForInsert(docs[i]);
-                    server.InsertDocument(context.Write, collection, raw, id);
-                    n++;
-                }
-                catch (CommandException e)
-                {
-                    writeErrors.Add(WriteError(i, e));
-                    if (ordered || context.Write.Transaction is not null)
-                    {
-                        break;
-                    }
+                    return;
                 }
             }
         }
-        return WriteReply(n, writeErrors, context);
     }
 
     internal static void RejectSystemWrites(string database, string collection)
@@ -144,29 +153,17 @@ public static class WriteCommands
         lock (server.Gate)
         {
             RejectSystemWrites(request.Database, name);
-            for (int i = 0; i < updates.Count; i++)
+            RunStatements(updates.Count, ordered, context, writeErrors, i =>
             {
-                var spec = RawBson.Decode(updates[i]);
-                try
+                var result = ApplyUpdate(context, request.Database, name, RawBson.Decode(updates[i]));
+                matched += result.Matched;
+                modified += result.Modified;
+                if (result.UpsertedId is not null)
                 {
-                    var result = ApplyUpdate(context, request.Database, name, spec);
-                    matched += result.Matched;
-                    modified += result.Modified;
-                    if (result.UpsertedId is not null)
-                    {
-                        matched++;
-                        upserted.Add(new BsonDocument { { "index", i }, { "_id", result.UpsertedId } });
-                    }
+                    matched++;
+                    upserted.Add(new BsonDocument { { "index", i }, { "_id", result.UpsertedId } });
                 }
-                catch (CommandException e)
-                {
-                    writeErrors.Add(WriteError(i, e));
-                    if (ordered || context.Write.Transaction is not null)
-                    {
-                        break;
-                    }
-                }
-            }
+            });
         }
         var extra = new BsonDocument("nModified", modified);
         if (upserted.Count > 0)
@@ -364,42 +361,31 @@ public static class WriteCommands
         lock (server.Gate)
         {
             RejectSystemWrites(request.Database, name);
-            for (int i = 0; i < deletes.Count; i++)
+            RunStatements(deletes.Count, ordered, context, writeErrors, i =>
             {
-                try
+                var spec = RawBson.Decode(deletes[i]);
+                var filterSpec = CommandContext.OptionalDocument(spec, "q") ?? [];
+                if (!spec.TryGetValue("limit", out var limitValue) || !limitValue.IsNumeric || limitValue.ToInt32() is not (0 or 1))
                 {
-                    var spec = RawBson.Decode(deletes[i]);
-                    var filterSpec = CommandContext.OptionalDocument(spec, "q") ?? [];
-                    if (!spec.TryGetValue("limit", out var limitValue) || !limitValue.IsNumeric || limitValue.ToInt32() is not (0 or 1))
-                    {
-                        throw CommandException.FailedToParse("The limit field in delete objects must be 0 or 1");
-                    }
-                    var filter = Filter.Parse(filterSpec);
-                    var collection = server.Catalog.Find(request.Database, name);
-                    if (collection is null)
-                    {
-                        continue;
-                    }
-                    var victims = QueryEngine.Match(collection, filterSpec, filter).Select(m => m.Stored);
-                    if (limitValue.ToInt32() == 1)
-                    {
-                        victims = victims.Take(1);
-                    }
-                    foreach (var stored in victims.ToList())
-                    {
-                        server.DeleteDocument(context.Write, collection, stored);
-                        n++;
-                    }
+                    throw CommandException.FailedToParse("The limit field in delete objects must be 0 or 1");
                 }
-                catch (CommandException e)
+                var filter = Filter.Parse(filterSpec);
+                var collection = server.Catalog.Find(request.Database, name);
+                if (collection is null)
                 {
-                    writeErrors.Add(WriteError(i, e));
-                    if (ordered || context.Write.Transaction is not null)
-                    {
-                        break;
-                    }
+                    return;
                 }
-            }
+                var victims = QueryEngine.Match(collection, filterSpec, filter).Select(m => m.Stored);
+                if (limitValue.ToInt32() == 1)
+                {
+                    victims = victims.Take(1);
+                }
+                foreach (var stored in victims.ToList())
+                {
+                    server.DeleteDocument(context.Write, collection, stored);
+                    n++;
+                }
+            });
         }
         return WriteReply(n, writeErrors, context);
     }

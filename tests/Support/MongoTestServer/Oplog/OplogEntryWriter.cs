@@ -65,12 +65,7 @@ public sealed class OplogEntryWriter
         w.WriteString("op", "c");
         w.WriteString("ns", "admin.$cmd");
         w.StartDocument("o");
-        w.StartArray("applyOps");
-        for (int i = 0; i < ops.Count; i++)
-        {
-            w.WriteRawDocument(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
-        }
-        w.EndDocument();
+        WriteOperations(w, ops);
         if (partial)
         {
             w.WriteBoolean("partialTxn", true);
@@ -98,12 +93,7 @@ public sealed class OplogEntryWriter
         w.WriteString("op", "c");
         w.WriteString("ns", "admin.$cmd");
         w.StartDocument("o");
-        w.StartArray("applyOps");
-        for (int i = 0; i < ops.Count; i++)
-        {
-            w.WriteRawDocument(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
-        }
-        w.EndDocument();
+        WriteOperations(w, ops);
         w.EndDocument();
         w.WriteTimestamp("ts", ts);
         w.WriteInt64("t", term);
@@ -132,6 +122,16 @@ public sealed class OplogEntryWriter
         }
         w.EndDocument();
         return w.ToArray();
+    }
+
+    private static void WriteOperations(BsonBytesWriter w, IReadOnlyList<byte[]> ops)
+    {
+        w.StartArray("applyOps");
+        for (int i = 0; i < ops.Count; i++)
+        {
+            w.WriteRawDocument(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
+        }
+        w.EndDocument();
     }
 
     private static void WritePrevOpTime(BsonBytesWriter w, long prevTs, long prevTerm)
