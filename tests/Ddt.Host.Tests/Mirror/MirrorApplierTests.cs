@@ -225,6 +225,31 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task Follow_mode_keeps_the_target_in_step_with_a_running_capture()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.Source.AppendNoopAsync("start", Ct);
+        var capture = h.Start();
+        await h.WaitUntilDurableAsync(capture);
+        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
+        using var target = new MongoClient(targetServer.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2, CheckpointEvery: 50));
+        using var stopFollowing = new CancellationTokenSource();
+        var following = Task.Run(() => applier.FollowAsync(TimeSpan.FromMilliseconds(50), stopFollowing.Token), Ct);
+
+        await WorkloadAsync(h.SourceClient, 40);
+        await capture.CatchUpAndStopAsync(h);
+        var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
+        var checkpoints = new MirrorCheckpointStore(target, h.RepositoryId);
+        for (int i = 0; i < 600 && (await checkpoints.LoadAsync(Ct))?.AppliedThrough != last; i++) await Task.Delay(50, Ct);
+        await stopFollowing.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => following);
+
+        Assert.Equal(last, (await checkpoints.LoadAsync(Ct))!.AppliedThrough);
+        await AssertSameAsync(h.SourceClient, target, "orders");
+    }
+
+    [Fact]
     public void Options_are_validated()
     {
         Assert.Contains("workers", Assert.Throws<ArgumentOutOfRangeException>(() => new MirrorOptions(MirrorMode.Crud, 0).Validate()).Message, StringComparison.Ordinal);
