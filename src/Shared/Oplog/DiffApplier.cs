@@ -35,14 +35,18 @@ public static class DiffApplier
 
     private enum Kind : byte { Delete, Update, Insert, SubDocument, SubArray }
 
+    // Offsets into the diff's bytes only (no references), so the table lives on the stack.
     private struct Modification
     {
         public Kind Kind;
-        public RawElement Element;   // the u/i element, or the s<field> sub-diff element
-        public int NameOffset;       // field name inside the diff's bytes ('s' prefix skipped)
-        public int NameLength;
         public bool Appended;
+        public int NameOffset;       // field name ('s' prefix skipped)
+        public int NameLength;
+        public int ElementOffset;    // the whole u/i element, or the s<field> element
+        public int ElementLength;
     }
+
+    private const int StackModifications = 16;
 
     private static void ApplyToObject(RawDocument pre, RawDocument diff, RawBsonWriter output, int depth)
     {
@@ -50,11 +54,13 @@ public static class DiffApplier
         {
             throw new DiffFormatException($"diff nested deeper than {MaxDepth} levels");
         }
-        var mods = BuildTable(diff, out int count);
+        int needed = CountModifications(diff);
+        Span<Modification> mods = needed <= StackModifications ? stackalloc Modification[StackModifications] : new Modification[needed];
+        int count = BuildTable(diff, mods);
         var diffSpan = diff.Bytes.Span;
         foreach (var element in pre)
         {
-            int index = Find(mods, count, diffSpan, element.NameUtf8);
+            int index = Find(mods[..count], diffSpan, element.NameUtf8);
             if (index < 0)
             {
                 output.WriteElement(element);
@@ -67,14 +73,14 @@ public static class DiffApplier
                 case Kind.Insert: // the pre-image's copy goes; the new value is appended below
                     break;
                 case Kind.Update:
-                    output.WriteElement(mod.Element);
+                    output.WriteRaw(diffSpan.Slice(mod.ElementOffset, mod.ElementLength));
                     mod.Appended = true;
                     break;
                 case Kind.SubDocument when element.Type == BsonType.Document:
-                    ApplyNested(element, mod, output, depth, isArray: false);
+                    ApplyNested(element, SubDiff(diff, mod), output, depth, isArray: false);
                     break;
                 case Kind.SubArray when element.Type == BsonType.Array:
-                    ApplyNested(element, mod, output, depth, isArray: true);
+                    ApplyNested(element, SubDiff(diff, mod), output, depth, isArray: true);
                     break;
                 default:
                     // Type mismatch: a later entry rewrites this field (the server writes null too).
@@ -87,23 +93,30 @@ public static class DiffApplier
             ref var mod = ref mods[i];
             if (mod.Kind is Kind.Update or Kind.Insert && !mod.Appended)
             {
-                output.WriteElement(mod.Element);
+                output.WriteRaw(diffSpan.Slice(mod.ElementOffset, mod.ElementLength));
             }
         }
     }
 
-    private static void ApplyNested(RawElement preElement, in Modification mod, RawBsonWriter output, int depth, bool isArray)
+    // The s<field> element is: type byte, 's', field name, NUL, then the sub-diff document.
+    private static RawDocument SubDiff(RawDocument diff, in Modification mod)
+    {
+        int prefix = 1 + 1 + mod.NameLength + 1;
+        return new RawDocument(diff.Bytes.Slice(mod.ElementOffset + prefix, mod.ElementLength - prefix));
+    }
+
+    private static void ApplyNested(RawElement preElement, RawDocument subDiff, RawBsonWriter output, int depth, bool isArray)
     {
         int mark = output.BeginEmbedded(preElement.Type, preElement.NameUtf8);
         try
         {
             if (isArray)
             {
-                ApplyToArray(preElement.AsDocument, mod.Element.AsDocument, output, depth + 1);
+                ApplyToArray(preElement.AsDocument, subDiff, output, depth + 1);
             }
             else
             {
-                ApplyToObject(preElement.AsDocument, mod.Element.AsDocument, output, depth + 1);
+                ApplyToObject(preElement.AsDocument, subDiff, output, depth + 1);
             }
         }
         catch (DiffFormatException e)
@@ -113,17 +126,15 @@ public static class DiffApplier
         output.EndDocument(mark);
     }
 
-    private static Modification[] BuildTable(RawDocument diff, out int count)
+    // Validates the section layout (order d u i b s..., types) and counts the modifications.
+    private static int CountModifications(RawDocument diff)
     {
         var enumerator = diff.GetEnumerator();
         if (!enumerator.MoveNext())
         {
             throw new DiffFormatException("Expected diff to be non-empty");
         }
-        // Sections must come in this order, each at most once: d u i b, then only s<field> entries.
-        var mods = new Modification[8];
-        var diffSpan = diff.Bytes.Span;
-        count = 0;
+        int count = 0;
         int previousOrder = 0;
         do
         {
@@ -148,64 +159,75 @@ public static class DiffApplier
                     ? $"Subdiffs should be objects, got {section.Name} of type {section.Type}"
                     : $"Expected {(char)name[0]} section to be type Object, got {section.Type}");
             }
-            previousOrder = order;
-            switch (order)
+            if (order == 4)
             {
-                case 1:
-                case 2:
-                case 3:
-                    // Element offsets are relative to the section; names are kept as offsets into the diff.
-                    var kindOfSection = order switch { 1 => Kind.Delete, 2 => Kind.Update, _ => Kind.Insert };
+                // Binary (partial BinData) diffs come from 8.x servers; not implemented: refuse rather than guess.
+                throw new DiffFormatException("binary diff section 'b' is not supported");
+            }
+            if (order == 5 && !section.AsDocument.First().Exists)
+            {
+                throw new DiffFormatException($"Expected diff to be non-empty (sub-diff {section.Name})");
+            }
+            previousOrder = order;
+            count += order == 5 ? 1 : section.AsDocument.Count();
+        }
+        while (enumerator.MoveNext());
+        return count;
+    }
+
+    // Fills the table from a diff CountModifications has validated; returns the number of entries.
+    private static int BuildTable(RawDocument diff, Span<Modification> mods)
+    {
+        var diffSpan = diff.Bytes.Span;
+        int count = 0;
+        foreach (var section in diff)
+        {
+            int sectionStart = section.NameOffset - 1;
+            switch (section.NameUtf8[0])
+            {
+                case (byte)'s':
+                    var kind = section.AsDocument.First().NameUtf8.SequenceEqual("a"u8) ? Kind.SubArray : Kind.SubDocument;
+                    Add(mods, ref count, new Modification
+                    {
+                        Kind = kind, NameOffset = section.NameOffset + 1, NameLength = section.NameLength - 1,
+                        ElementOffset = sectionStart, ElementLength = section.ValueOffset + section.ValueLength - sectionStart,
+                    }, diffSpan);
+                    break;
+                default:
+                    // Field offsets are relative to the section's document; shift them into the diff.
+                    var fieldKind = section.NameUtf8[0] switch { (byte)'d' => Kind.Delete, (byte)'u' => Kind.Update, _ => Kind.Insert };
+                    int shift = section.ValueOffset;
                     foreach (var field in section.AsDocument)
                     {
-                        Add(ref mods, ref count, new Modification
+                        int fieldStart = field.NameOffset - 1;
+                        Add(mods, ref count, new Modification
                         {
-                            Kind = kindOfSection, Element = field, NameOffset = section.ValueOffset + field.NameOffset, NameLength = field.NameLength,
+                            Kind = fieldKind, NameOffset = shift + field.NameOffset, NameLength = field.NameLength,
+                            ElementOffset = shift + fieldStart, ElementLength = field.ValueOffset + field.ValueLength - fieldStart,
                         }, diffSpan);
                     }
                     break;
-                case 4:
-                    // Binary (partial BinData) diffs come from 8.x servers; not implemented: refuse rather than guess.
-                    throw new DiffFormatException("binary diff section 'b' is not supported");
-                default:
-                    var sub = section.AsDocument;
-                    var first = sub.First();
-                    if (!first.Exists)
-                    {
-                        throw new DiffFormatException($"Expected diff to be non-empty (sub-diff {section.Name})");
-                    }
-                    var kind = first.NameUtf8.SequenceEqual("a"u8) ? Kind.SubArray : Kind.SubDocument;
-                    Add(ref mods, ref count, new Modification
-                    {
-                        Kind = kind, Element = section, NameOffset = section.NameOffset + 1, NameLength = section.NameLength - 1,
-                    }, diffSpan);
-                    break;
             }
         }
-        while (enumerator.MoveNext());
-        return mods;
+        return count;
     }
 
-    private static void Add(ref Modification[] mods, ref int count, Modification mod, ReadOnlySpan<byte> diffSpan)
+    private static void Add(Span<Modification> mods, ref int count, Modification mod, ReadOnlySpan<byte> diffSpan)
     {
         var name = diffSpan.Slice(mod.NameOffset, mod.NameLength);
-        if (Find(mods, count, diffSpan, name) >= 0)
+        if (Find(mods[..count], diffSpan, name) >= 0)
         {
             throw new DiffFormatException($"duplicate field name in diff: {System.Text.Encoding.UTF8.GetString(name)}");
-        }
-        if (count == mods.Length)
-        {
-            Array.Resize(ref mods, count * 2);
         }
         mods[count++] = mod;
     }
 
     // Diffs are small; a linear scan beats hashing for the sizes the server writes.
-    private static int Find(Modification[] mods, int count, ReadOnlySpan<byte> diffSpan, ReadOnlySpan<byte> name)
+    private static int Find(ReadOnlySpan<Modification> mods, ReadOnlySpan<byte> diffSpan, ReadOnlySpan<byte> name)
     {
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < mods.Length; i++)
         {
-            ref var mod = ref mods[i];
+            ref readonly var mod = ref mods[i];
             if (mod.NameLength == name.Length && diffSpan.Slice(mod.NameOffset, mod.NameLength).SequenceEqual(name))
             {
                 return i;

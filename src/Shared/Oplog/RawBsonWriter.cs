@@ -65,6 +65,14 @@ public sealed class RawBsonWriter
         _length += value.Length;
     }
 
+    /// <summary>Copies bytes that already form one or more whole elements.</summary>
+    public void WriteRaw(ReadOnlySpan<byte> elements)
+    {
+        Reserve(elements.Length);
+        elements.CopyTo(_buffer.AsSpan(_length));
+        _length += elements.Length;
+    }
+
     public void WriteNull(ReadOnlySpan<byte> name) => WriteHeader(BsonType.Null, name);
 
     private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)
