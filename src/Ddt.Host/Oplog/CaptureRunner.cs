@@ -85,9 +85,11 @@ public sealed class CaptureRunner
             await sink.FinishAsync(BackupTaskStatus.Failed, gap.Message).ConfigureAwait(false);
             return ExitGap;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !abort.IsCancellationRequested)
+        catch (Exception e)
         {
-            string message = UriCredentials.Replace($"oplog capture failed: {e.GetType().Name}: {e.Message}", "$1***@");
+            string message = e is OperationCanceledException && abort.IsCancellationRequested
+                ? "oplog capture aborted: flushing did not finish within the shutdown grace period; the next start resumes from the checkpoint"
+                : UriCredentials.Replace($"oplog capture failed: {e.GetType().Name}: {e.Message}", "$1***@");
             Log("error", message);
             await EventAsync(task.Id, EventLevel.Error, message, null, CancellationToken.None).ConfigureAwait(false);
             await sink.FinishAsync(BackupTaskStatus.Failed, message).ConfigureAwait(false);
