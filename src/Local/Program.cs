@@ -12,14 +12,28 @@ if (args.Length == 0 || args[0] != "up")
 int port = 8080;
 for (int i = 1; i < args.Length; i++)
 {
-    if (args[i] == "--port" && i + 1 < args.Length
-        && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535)
+    if (args[i] == "--port")
     {
-        i++;
-        continue;
+        if (i + 1 < args.Length
+            && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535)
+        {
+            i++;
+            continue;
+        }
+        Console.Error.WriteLine("--port needs a port number between 1 and 65535");
+        return 2;
     }
     Console.Error.WriteLine($"unexpected argument '{args[i]}'");
     Console.Error.WriteLine(Usage);
     return 2;
 }
-return await LocalStack.RunAsync(port, Console.Out, CancellationToken.None);
+try
+{
+    return await LocalStack.RunAsync(port, Console.Out, CancellationToken.None);
+}
+catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+{
+    // Everything started before the bind was stopped again (LocalStack.StartAsync cleans up).
+    Console.Error.WriteLine($"port {port} is already in use on 127.0.0.1: choose another with --port N");
+    return 1;
+}
