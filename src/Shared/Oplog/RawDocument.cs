@@ -103,11 +103,18 @@ public readonly struct RawDocument
             int typeOffset = _position;
             var type = (BsonType)span[typeOffset];
             int nameStart = typeOffset + 1;
-            int nameLength = span[nameStart..^1].IndexOf((byte)0);
-            if (nameLength < 0)
+            // Field names are short: a plain loop beats a vectorised search here.
+            int end = span.Length - 1;
+            int nameEnd = nameStart;
+            while (nameEnd < end && span[nameEnd] != 0)
+            {
+                nameEnd++;
+            }
+            if (nameEnd >= end)
             {
                 throw new BsonFormatException("element name is not terminated", nameStart);
             }
+            int nameLength = nameEnd - nameStart;
             int valueOffset = nameStart + nameLength + 1;
             int valueLength = ValueLength(span, type, valueOffset, typeOffset);
             if (valueLength < 0 || valueOffset + valueLength > span.Length - 1)
