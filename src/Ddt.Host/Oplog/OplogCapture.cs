@@ -118,14 +118,10 @@ public sealed class OplogCapture
         {
             var batch = Coalesce(first, reader);
             await _store.AppendAsync(batch, abort).ConfigureAwait(false);
-            long bytes = 0;
-            foreach (byte[] entry in batch)
-            {
-                bytes += entry.Length;
-            }
+            var previous = Durable?.Ts ?? OplogTimestamp.Zero;
             var last = SourceOplog.ToEntry(batch[^1]);
             _durable = new DurableMark(last);
-            _sealer.OnDurable(last.Ts, bytes);
+            _sealer.OnDurable(batch, previous, last.Ts);
             _observer?.OnDurable(batch);
         }
         await reader.Completion.ConfigureAwait(false); // rethrows the tailer's failure (gap, network)

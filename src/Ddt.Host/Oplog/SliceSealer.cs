@@ -11,25 +11,30 @@ public sealed record SealPolicy(TimeSpan Interval, int MaxBytes)
 
 /// <summary>
 /// Seals durably captured entries into compressed slices in object storage, so point-in-time data
-/// survives the loss of the DDT host. It reads from the 57019 store (what is durable there, never
-/// more) and records its progress there after each slice's index is written; after a restart it
-/// carries on from that mark. Memory stays bounded by one slice.
+/// survives the loss of the DDT host. Only entries already durable in the 57019 store are sealed.
+/// In steady state they come from memory (the batches capture just made durable, kept while they
+/// continue the last sealed entry without a gap); after a restart, a backlog or an overflow of the
+/// in-memory tail (2 x MaxBytes) they are read back from the store. Progress is recorded in the
+/// store after each slice's index is written; after a restart sealing carries on from that mark.
 /// </summary>
 public sealed class SliceSealer
 {
     private readonly CapturedOplogStore _store;
     private readonly OplogSliceStore _slices;
     private readonly SealPolicy _policy;
-    private readonly SemaphoreSlim _wake = new(0, 1);
-    private long _durableThrough;
-    private long _pendingBytes;
-
     private readonly Action<Exception> _onFailure;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly object _gate = new();
+    private readonly List<CapturedEntry> _tail = [];
+    private OplogTimestamp _tailStart;
+    private long _tailBytes;
+    private bool _overflow;
+    private long _durableThrough;
+    private OplogTimestamp? _sealedThrough;
 
     /// <param name="onFailure">Told about a failed seal; sealing is retried at the next interval (the entries stay in the store).</param>
     public SliceSealer(CapturedOplogStore store, OplogSliceStore slices, SealPolicy policy, Action<Exception> onFailure)
     {
-        _onFailure = onFailure;
         if (policy.MaxBytes < 1 || policy.Interval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(policy), policy, "seal interval and size must be positive");
@@ -37,18 +42,56 @@ public sealed class SliceSealer
         _store = store;
         _slices = slices;
         _policy = policy;
+        _onFailure = onFailure;
     }
 
     /// <summary>Slices sealed so far by this instance.</summary>
     public int SlicesSealed { get; private set; }
 
-    /// <summary>Tells the sealer that entries through <paramref name="ts"/> are durable in the store.</summary>
-    public void OnDurable(OplogTimestamp ts, long bytes)
+    /// <summary>Slices sealed from entries read back from the store (restart, backlog, overflow).</summary>
+    public int SlicesFromStore { get; private set; }
+
+    /// <summary>
+    /// Tells the sealer that <paramref name="entries"/> (ascending ts, directly after
+    /// <paramref name="previous"/>) are durable in the store.
+    /// </summary>
+    public void OnDurable(IReadOnlyList<byte[]> entries, OplogTimestamp previous, OplogTimestamp last)
     {
-        Interlocked.Exchange(ref _durableThrough, (long)ts.Value);
-        if (Interlocked.Add(ref _pendingBytes, bytes) >= _policy.MaxBytes && _wake.CurrentCount == 0)
+        long bytes = 0;
+        foreach (byte[] entry in entries)
         {
-            try { _wake.Release(); } catch (SemaphoreFullException) { }
+            bytes += entry.Length;
+        }
+        lock (_gate)
+        {
+            if (!_overflow)
+            {
+                if (_tail.Count == 0)
+                {
+                    _tailStart = previous;
+                }
+                if (_tailBytes + bytes > 2L * _policy.MaxBytes)
+                {
+                    // Sealing is behind (object storage slow or down): stop holding entries in memory;
+                    // they are read back from the store when sealing catches up.
+                    _overflow = true;
+                    _tail.Clear();
+                    _tailBytes = 0;
+                }
+                else
+                {
+                    foreach (byte[] entry in entries)
+                    {
+                        _tail.Add(SourceOplog.ToEntry(entry));
+                    }
+                    _tailBytes += bytes;
+                }
+            }
+            Interlocked.Exchange(ref _durableThrough, (long)last.Value);
+            if ((_tailBytes >= _policy.MaxBytes || _overflow) && _wake.CurrentCount == 0)
+            {
+                try { _wake.Release(); } catch (SemaphoreFullException) { }
+            }
         }
     }
 
@@ -90,32 +133,95 @@ public sealed class SliceSealer
     /// <summary>Seals everything durable and not yet sealed, in slices of at most about MaxBytes.</summary>
     public async Task SealAvailableAsync(CancellationToken cancellationToken)
     {
+        var sealedThrough = _sealedThrough ??= await _store.SealedThroughAsync(cancellationToken).ConfigureAwait(false) ?? OplogTimestamp.Zero;
+        List<CapturedEntry> fromMemory;
+        lock (_gate)
+        {
+            fromMemory = !_overflow && _tail.Count > 0 && _tailStart == sealedThrough ? [.. _tail] : [];
+        }
+        if (fromMemory.Count > 0)
+        {
+            await SealFromMemoryAsync(fromMemory, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await SealFromStoreAsync(sealedThrough, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task SealFromMemoryAsync(List<CapturedEntry> entries, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        int taken = 0;
+        for (int i = 0; i < entries.Count; i++)
+        {
+            buffer.Write(entries[i].Bytes.Span);
+            if (buffer.Length >= _policy.MaxBytes || i == entries.Count - 1)
+            {
+                await SealAsync(buffer, entries[i].Ts, cancellationToken).ConfigureAwait(false);
+                int sealedCount = i + 1 - taken;
+                taken = i + 1;
+                lock (_gate)
+                {
+                    // Only this method removes from the front; capture only appends at the end.
+                    _tail.RemoveRange(0, Math.Min(sealedCount, _tail.Count));
+                    _tailBytes = _tail.Sum(e => (long)e.Bytes.Length);
+                    _tailStart = entries[i].Ts;
+                }
+            }
+        }
+    }
+
+    private async Task SealFromStoreAsync(OplogTimestamp sealedThrough, CancellationToken cancellationToken)
+    {
         var through = OplogTimestamp.FromValue((ulong)Interlocked.Read(ref _durableThrough));
         if (through == OplogTimestamp.Zero)
         {
             // Not told yet (e.g. right after a restart): everything stored is durable.
             through = (await _store.LastAsync(cancellationToken).ConfigureAwait(false))?.Ts ?? OplogTimestamp.Zero;
         }
-        var sealedThrough = await _store.SealedThroughAsync(cancellationToken).ConfigureAwait(false) ?? OplogTimestamp.Zero;
-        if (through <= sealedThrough)
+        if (through > sealedThrough)
         {
-            return;
-        }
-        Interlocked.Exchange(ref _pendingBytes, 0);
-        using var buffer = new MemoryStream();
-        var last = sealedThrough;
-        await foreach (var entry in _store.ReadAsync(sealedThrough, through, cancellationToken).ConfigureAwait(false))
-        {
-            buffer.Write(entry.Bytes.Span);
-            last = entry.Ts;
-            if (buffer.Length >= _policy.MaxBytes)
+            using var buffer = new MemoryStream();
+            var last = sealedThrough;
+            await foreach (var entry in _store.ReadAsync(sealedThrough, through, cancellationToken).ConfigureAwait(false))
+            {
+                buffer.Write(entry.Bytes.Span);
+                last = entry.Ts;
+                if (buffer.Length >= _policy.MaxBytes)
+                {
+                    await SealAsync(buffer, last, cancellationToken).ConfigureAwait(false);
+                    SlicesFromStore++;
+                }
+            }
+            if (buffer.Length > 0)
             {
                 await SealAsync(buffer, last, cancellationToken).ConfigureAwait(false);
+                SlicesFromStore++;
             }
         }
-        if (buffer.Length > 0)
+        var sealedNow = _sealedThrough ?? sealedThrough;
+        lock (_gate)
         {
-            await SealAsync(buffer, last, cancellationToken).ConfigureAwait(false);
+            // The in-memory tail continues from what is now sealed once the entries up to it are dropped.
+            int drop = _tail.FindIndex(e => e.Ts > sealedNow);
+            if (drop < 0)
+            {
+                _tail.Clear();
+            }
+            else
+            {
+                _tail.RemoveRange(0, drop);
+            }
+            _tailBytes = _tail.Sum(e => (long)e.Bytes.Length);
+            if (_overflow)
+            {
+                _overflow = false;
+                _tail.Clear();
+                _tailBytes = 0;
+            }
+            else if (_tail.Count > 0 && _tailStart <= sealedNow)
+            {
+                _tailStart = sealedNow;
+            }
         }
     }
 
@@ -124,6 +230,7 @@ public sealed class SliceSealer
         await _slices.SealAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
         // Only after the slice and its index are stored.
         await _store.SetSealedThroughAsync(last, cancellationToken).ConfigureAwait(false);
+        _sealedThrough = last;
         SlicesSealed++;
         buffer.SetLength(0);
     }
