@@ -24,28 +24,44 @@ public sealed class Connection
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var stream = new NetworkStream(_socket, ownsSocket: true);
-        var header = new byte[16];
+        // Bytes are received in large reads and messages cut from them, so a small request costs one
+        // receive call rather than one for the header and one for the body.
+        var received = new byte[64 * 1024];
+        int start = 0, end = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                if (!await ReadFullyAsync(stream, header, 16, cancellationToken).ConfigureAwait(false))
+                while (end - start < 16)
                 {
-                    return;
+                    (start, end) = Compact(ref received, start, end, 16);
+                    int n = await stream.ReadAsync(received.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        return;
+                    }
+                    end += n;
                 }
-                int length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                int length = BinaryPrimitives.ReadInt32LittleEndian(received.AsSpan(start));
                 if (length < 16 || length > MaxMessageBytes)
                 {
                     return;
                 }
-                byte[] message = ArrayPool<byte>.Shared.Rent(length);
-                try
+                while (end - start < length)
                 {
-                    header.CopyTo(message, 0);
-                    if (!await ReadFullyAsync(stream, message.AsMemory(16, length - 16), cancellationToken).ConfigureAwait(false))
+                    (start, end) = Compact(ref received, start, end, length);
+                    int n = await stream.ReadAsync(received.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
                     {
                         return;
                     }
+                    end += n;
+                }
+                byte[] message = ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    received.AsSpan(start, length).CopyTo(message);
+                    start += length;
                     byte[]? reply = await HandleAsync(message, length, cancellationToken).ConfigureAwait(false);
                     if (reply is not null)
                     {
@@ -62,6 +78,23 @@ public sealed class Connection
         {
             // Client went away or the server is stopping.
         }
+    }
+
+    /// <summary>Moves unread bytes to the front and grows the buffer so that <paramref name="needed"/> bytes fit.</summary>
+    private static (int Start, int End) Compact(ref byte[] buffer, int start, int end, int needed)
+    {
+        int pending = end - start;
+        if (start > 0 && (buffer.Length - start < needed || end == buffer.Length))
+        {
+            Buffer.BlockCopy(buffer, start, buffer, 0, pending);
+            start = 0;
+            end = pending;
+        }
+        if (buffer.Length - start < needed)
+        {
+            Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
+        }
+        return (start, end);
     }
 
     private async ValueTask<byte[]?> HandleAsync(byte[] message, int length, CancellationToken cancellationToken)
@@ -87,22 +120,4 @@ public sealed class Connection
         byte[] body = await _dispatcher.DispatchAsync(request, _id, cancellationToken).ConfigureAwait(false);
         return request.MoreToCome ? null : ReplyFramer.Frame(++_nextResponseId, requestId, body, request.IsLegacy);
     }
-
-    private static async ValueTask<bool> ReadFullyAsync(NetworkStream stream, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        int read = 0;
-        while (read < buffer.Length)
-        {
-            int n = await stream.ReadAsync(buffer[read..], cancellationToken).ConfigureAwait(false);
-            if (n == 0)
-            {
-                return false;
-            }
-            read += n;
-        }
-        return true;
-    }
-
-    private static ValueTask<bool> ReadFullyAsync(NetworkStream stream, byte[] buffer, int count, CancellationToken cancellationToken) =>
-        ReadFullyAsync(stream, buffer.AsMemory(0, count), cancellationToken);
 }
