@@ -9,11 +9,7 @@ verb=${1:-}
 [ $# -gt 0 ] && shift
 case "$verb" in
   up)
-    # npm ci deletes node_modules first; skip it when the install already matches the lock file
-    # (so a running test suite does not lose its dynalite/s3rver under it).
-    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-      npm ci --no-audit --no-fund --loglevel=error >&2
-    fi
+    scripts/ensure-node-modules.sh
     export WAP_BUILD_SLOT=run
     dotnet build src/Local -c Release -nologo -v:q -clp:ErrorsOnly >&2
     exec dotnet artifacts/run/bin/WapBackup.Local/release/WapBackup.Local.dll up "$@"

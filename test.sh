@@ -11,7 +11,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "== npm ci (dynalite, s3rver, asl-validator, yaml-cfn)"
-npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+scripts/ensure-node-modules.sh || { echo "npm ci failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 echo "== dotnet restore + build"
 if ! dotnet build Backup.sln -c Release -nologo -v:q -clp:ErrorsOnly; then
