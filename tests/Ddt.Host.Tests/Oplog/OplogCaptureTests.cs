@@ -135,6 +135,33 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task Sealer_overflowing_its_memory_while_storage_is_down_catches_up_from_the_store()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30];
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        await h.InsertAsync("orders", 1);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        // ~150 KB of entries while sealing fails: more than the in-memory tail (2 x 64 KiB) holds.
+        await h.InsertAsync("orders", 1000, startId: 1);
+        await h.WaitUntilDurableAsync(running);
+        for (int i = 0; i < 200 && h.SealFailures.Count == 0; i++) await Task.Delay(20, Ct);
+        Assert.NotEmpty(h.SealFailures);
+
+        await s3.Client.PutBucketAsync(bucket, Ct); // storage is back while capture runs
+        await h.InsertAsync("orders", 10, startId: 2000);
+        await h.WaitUntilDurableAsync(running);
+        var last = running.Capture.Durable!.Value.Ts;
+        for (int i = 0; i < 600 && await h.Store.SealedThroughAsync(Ct) != last; i++) await Task.Delay(50, Ct);
+        Assert.Equal(last, await h.Store.SealedThroughAsync(Ct)); // sealed while still running, not only at stop
+        await running.Stop.CancelAsync();
+        await running.Task;
+
+        var stored = await h.StoredAsync();
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
+    }
+
+    [Fact]
     public async Task Secondary_preferred_capture_reads_from_a_secondary()
     {
         await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { AnswerAsSecondary = true }, secondaryPreferred: true);
