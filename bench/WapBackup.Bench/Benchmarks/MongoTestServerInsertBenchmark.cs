@@ -18,6 +18,7 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
     private const int SingleInserts = 20_000;
     private const int Batches = 100;
     private const int BatchSize = 2_000;
+    private const int ConcurrentCallers = 32;
 
     public string Name => "mongo-insert";
 
@@ -49,6 +50,21 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         double singlePerSecond = SingleInserts / watch.Elapsed.TotalSeconds;
         double roundTrips = await LoopbackRoundTripsPerSecondAsync(SingleInserts, cancellationToken);
         report.Result("mongo-insert-single", singlePerSecond, "inserts/s", "loopback-roundtrip-128B", roundTrips);
+
+        // The same single-document inserts from concurrent callers (as parallel tests and the copy
+        // workers issue them): throughput of the server rather than the latency of one round trip.
+        var concurrentColl = client.GetDatabase("bench").GetCollection<BsonDocument>("single-concurrent");
+        int perCaller = SingleInserts * 2 / ConcurrentCallers;
+        watch.Restart();
+        await Task.WhenAll(Enumerable.Range(0, ConcurrentCallers).Select(async caller =>
+        {
+            for (int i = 0; i < perCaller; i++)
+            {
+                await concurrentColl.InsertOneAsync(Document(caller * perCaller + i), cancellationToken: cancellationToken);
+            }
+        }));
+        double concurrentPerSecond = ConcurrentCallers * perCaller / watch.Elapsed.TotalSeconds;
+        report.Result($"mongo-insert-single-{ConcurrentCallers}-callers", concurrentPerSecond, "inserts/s", "mongo-insert-single", singlePerSecond);
 
         var batched = client.GetDatabase("bench").GetCollection<BsonDocument>("batched");
         var batches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => Document(b * BatchSize + i)).ToList()).ToList();
