@@ -128,7 +128,7 @@ public sealed partial class ApiHandler(
                 $"repository '{id}' is at version {current.Version}, not {body.Version}: read it again and reapply the change");
         }
         BackupRepository updated = await WithConflicts(() =>
-            repositories.UpdateAsync(current with { Policy = validation.Policy! }, now, ct)).ConfigureAwait(false);
+            repositories.UpdateAsync(current.WithPolicy(validation.Policy!, now), now, ct)).ConfigureAwait(false);
         return Json(HttpStatusCode.OK, RepositoryView.From(updated), ApiJson.Context.RepositoryView);
     }
 

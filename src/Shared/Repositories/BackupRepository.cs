@@ -23,7 +23,7 @@ public sealed record BackupRepository
     /// <summary>The oplog store service, or null for dump repositories.</summary>
     public string? OplogStoreService => Policy.MongoHost is null ? null : $"{Policy.MongoHost}:{ServicePorts.OplogStore}";
 
-    /// <summary>A new repository as first stored: pending, version 1.</summary>
+    /// <summary>A new repository as first stored: pending, version 1, its first snapshot scheduled.</summary>
     public static BackupRepository CreateNew(string id, RepositoryPolicy policy, DateTimeOffset now) => new()
     {
         Id = id,
@@ -32,8 +32,25 @@ public sealed record BackupRepository
         CreatedAt = now,
         UpdatedAt = now,
         Version = 1,
-        NextSnapshotAt = null,
+        NextSnapshotAt = Schedules.SnapshotSchedule.NextAfter(policy, now),
     };
+
+    /// <summary>
+    /// The same repository under a changed policy. An unchanged schedule keeps its next snapshot
+    /// (even one already due and not yet taken); a changed one follows the new grid from now.
+    /// </summary>
+    public BackupRepository WithPolicy(RepositoryPolicy policy, DateTimeOffset now)
+    {
+        bool sameSchedule = NextSnapshotAt is not null
+            && policy.InitTime == Policy.InitTime
+            && policy.TriggerHourUtc == Policy.TriggerHourUtc
+            && policy.SnapshotEveryDays == Policy.SnapshotEveryDays;
+        return this with
+        {
+            Policy = policy,
+            NextSnapshotAt = sameSchedule ? NextSnapshotAt : Schedules.SnapshotSchedule.NextAfter(policy, now),
+        };
+    }
 
     /// <summary>A new repository id: time-ordered, so listings and logs read in creation order.</summary>
     public static string NewId() => "repo-" + Guid.CreateVersion7().ToString("N");

@@ -18,6 +18,8 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
         Assert.Equal($"/repositories/{id}", response.Headers["Location"]);
         Assert.Equal("pending", created["status"]!.GetValue<string>());
         Assert.Equal(1, created["version"]!.GetValue<long>());
+        // First snapshot: the trigger hour (03:00 UTC) strictly after the init time (26th 02:00 UTC).
+        Assert.Equal("2026-11-26T03:00:00Z", created["nextSnapshotAt"]!.GetValue<string>());
         // Every policy field comes back as sent.
         foreach ((string field, JsonNode? value) in body)
         {
@@ -44,6 +46,7 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
         Assert.Equal(2, updated!["version"]!.GetValue<long>());
         Assert.Equal(2, updated["snapshotEveryDays"]!.GetValue<int>());
         Assert.Equal("2026-11-25T13:00:00Z", updated["updatedAt"]!.GetValue<string>());
+        Assert.Equal("2026-11-26T03:00:00Z", updated["nextSnapshotAt"]!.GetValue<string>());
 
         var (staleStatus, stale, _) = await api.SendAsync("PUT", $"/repositories/{id}", change);
         Assert.Equal(409, staleStatus);
