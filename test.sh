@@ -27,14 +27,15 @@ dotnet test Backup.sln -c Release --no-build -nologo --blame-hang-timeout 5m \
   --logger "trx" --results-directory "$results" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
-# Sum the TRX counters of every test project: <Counters total=.. passed=.. failed=.. notExecuted=.. />
+# Sum the TRX counters of every test project: <Counters total=.. executed=.. passed=.. failed=.. />
+# (skipped tests are the ones not executed; TRX leaves its notExecuted counter at 0 for them).
 read -r passed failed skipped projects < <(
   for trx in "$results"/*.trx; do
     [ -f "$trx" ] || continue
     grep -o '<Counters [^>]*>' "$trx" | head -n 1
   done | awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); gsub(/[^0-9]/, "", kv[2]); c[kv[1]] = kv[2] }
-      p += c["passed"]; f += c["failed"] + c["error"] + c["timeout"] + c["aborted"]; s += c["notExecuted"]; n++ }
+      p += c["passed"]; f += c["failed"] + c["error"] + c["timeout"] + c["aborted"]; s += c["total"] - c["executed"]; n++ }
     END { printf "%d %d %d %d\n", p, f, s, n }')
 
 expected=$(find tests -name '*.Tests.csproj' | wc -l)
