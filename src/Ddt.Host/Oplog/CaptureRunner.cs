@@ -80,7 +80,15 @@ public sealed class CaptureRunner
                 ["checkpoint"] = CaptureMetrics.Format(gap.Checkpoint),
             };
             // Status first: even if the event cannot be written, nobody may trust this repository's oplog.
-            await _repositories.SetStatusAsync(repositoryId, RepositoryStatus.NeedsReinit, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await _repositories.SetStatusAsync(repositoryId, RepositoryStatus.NeedsReinit, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ConflictException e) when (e.Reason == ConflictReason.InvalidState)
+            {
+                // Being deleted: the status stays `deleting`, but the task and its event still tell of the gap.
+                Log("warn", $"repository {repositoryId} could not be marked needsReinit: {e.Message}");
+            }
             await EventAsync(task.Id, EventLevel.Error, gap.Message + " The repository is marked needsReinit.", details, CancellationToken.None).ConfigureAwait(false);
             await sink.FinishAsync(BackupTaskStatus.Failed, gap.Message).ConfigureAwait(false);
             return ExitGap;

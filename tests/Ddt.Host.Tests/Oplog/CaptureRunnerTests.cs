@@ -60,6 +60,26 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task Gap_on_a_repository_being_deleted_still_fails_the_task_with_the_event_and_exits_3()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository() with { Status = RepositoryStatus.Deleting });
+        await h.InsertAsync("orders", 3);
+        var first = h.Start();
+        await first.CatchUpAndStopAsync(h);
+        await h.InsertAsync("orders", 200, startId: 100);
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(h.NewCapture(lagSink: sink)), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitGap, exit);
+        Assert.Equal(RepositoryStatus.Deleting, (await world.Repositories.GetAsync(repository.Id, Ct)).Status);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        Assert.Contains("rolled over", Assert.Single(world.Events.All, e => e.Level == EventLevel.Error).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Graceful_stop_exits_0_with_lag_and_checkpoint_in_the_task_and_an_EMF_line()
     {
         await using var h = await CaptureHarness.StartAsync(s3);

@@ -54,6 +54,10 @@ internal sealed class InMemoryRepositoryStore : IRepositoryStore
         lock (_items)
         {
             var stored = _items.GetValueOrDefault(id) ?? throw new NotFoundException("repository", id);
+            if (stored.Status == RepositoryStatus.Deleting && status != RepositoryStatus.Deleting)
+            {
+                throw new ConflictException(ConflictReason.InvalidState, $"repository '{id}' is being deleted");
+            }
             var updated = stored with { Status = status, Version = stored.Version + 1, UpdatedAt = now };
             _items[id] = updated;
             return Task.FromResult(updated);
