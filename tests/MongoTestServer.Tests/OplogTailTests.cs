@@ -51,7 +51,7 @@ public sealed class OplogTailTests(SharedEndpoint shared)
         var db = shared.NewDatabase("tail");
         var coll = db.GetCollection<BsonDocument>("c");
         await coll.InsertOneAsync(new BsonDocument("_id", 0), cancellationToken: Ct);
-        var checkpoint = await shared.LastTimestampAsync();
+        var checkpoint = await shared.InsertTimestampAsync(coll.CollectionNamespace.FullName, 0);
         var options = new FindOptions<BsonDocument>
         {
             CursorType = CursorType.TailableAwait,
@@ -85,7 +85,7 @@ public sealed class OplogTailTests(SharedEndpoint shared)
         var db = shared.NewDatabase("range");
         var coll = db.GetCollection<BsonDocument>("c");
         await coll.InsertOneAsync(new BsonDocument("_id", 1), cancellationToken: Ct);
-        var middle = await shared.LastTimestampAsync();
+        var middle = await shared.InsertTimestampAsync(coll.CollectionNamespace.FullName, 1);
         await coll.InsertOneAsync(new BsonDocument("_id", 2), cancellationToken: Ct);
 
         var after = await shared.Oplog.Find(new BsonDocument { { "ts", new BsonDocument("$gt", middle) }, { "ns", coll.CollectionNamespace.FullName } }).ToListAsync(Ct);

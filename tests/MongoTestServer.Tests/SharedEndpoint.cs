@@ -36,7 +36,18 @@ public sealed class SharedEndpoint : IAsyncLifetime
         return await Oplog.Find(filter).ToListAsync(TestContext.Current.CancellationToken);
     }
 
-    /// <summary>The newest oplog ts (a starting point for OplogOfAsync).</summary>
+    /// <summary>
+    /// The ts of this test's own insert of <paramref name="id"/> into <paramref name="ns"/>. Tests run in
+    /// parallel on one server, so "the newest ts" after a write may already belong to another test.
+    /// </summary>
+    public async Task<BsonTimestamp> InsertTimestampAsync(string ns, BsonValue id)
+    {
+        var entry = await Oplog.Find(new BsonDocument { { "op", "i" }, { "ns", ns }, { "o._id", id } })
+            .SingleAsync(TestContext.Current.CancellationToken);
+        return entry["ts"].AsBsonTimestamp;
+    }
+
+    /// <summary>The newest oplog ts (a lower bound for OplogOfAsync: later entries may be other tests').</summary>
     public async Task<BsonTimestamp> LastTimestampAsync()
     {
         var last = await Oplog.Find(FilterDefinition<BsonDocument>.Empty)
