@@ -24,7 +24,6 @@ public static class WriteCommands
     {
         string name = CommandContext.RequireString(request);
         var docs = request.DocumentsOf("documents");
-        bool ordered = !request.Body.TryGetValue("ordered", out var o) || o.ToBoolean();
         var server = context.Server;
         var writeErrors = new BsonArray();
         int n = 0;
@@ -32,7 +31,7 @@ public static class WriteCommands
         {
             RejectSystemWrites(request.Database, name);
             var collection = server.GetOrCreate(context.Write, request.Database, name);
-            RunStatements(docs.Count, ordered, context, writeErrors, i =>
+            RunStatements(request, docs.Count, context, writeErrors, i =>
             {
                 var (raw, id) = PrepareForInsert(docs[i]);
                 server.InsertDocument(context.Write, collection, raw, id);
@@ -42,9 +41,13 @@ public static class WriteCommands
         return WriteReply(n, writeErrors, context);
     }
 
-    /// <summary>Runs each statement of a write batch; a failure becomes a write error and stops an ordered batch (or a transaction).</summary>
-    private static void RunStatements(int count, bool ordered, CommandContext context, BsonArray writeErrors, Action<int> statement)
+    /// <summary>
+    /// Runs each statement of a write batch; a failure becomes a write error and stops an ordered
+    /// batch (the default, as in MongoDB) or a transaction.
+    /// </summary>
+    private static void RunStatements(CommandRequest request, int count, CommandContext context, BsonArray writeErrors, Action<int> statement)
     {
+        bool ordered = !request.Body.TryGetValue("ordered", out var o) || o.ToBoolean();
         for (int i = 0; i < count; i++)
         {
             try
@@ -145,7 +148,6 @@ public static class WriteCommands
     {
         string name = CommandContext.RequireString(request);
         var updates = request.DocumentsOf("updates");
-        bool ordered = !request.Body.TryGetValue("ordered", out var o) || o.ToBoolean();
         var server = context.Server;
         var writeErrors = new BsonArray();
         var upserted = new BsonArray();
@@ -153,7 +155,7 @@ public static class WriteCommands
         lock (server.Gate)
         {
             RejectSystemWrites(request.Database, name);
-            RunStatements(updates.Count, ordered, context, writeErrors, i =>
+            RunStatements(request, updates.Count, context, writeErrors, i =>
             {
                 var result = ApplyUpdate(context, request.Database, name, RawBson.Decode(updates[i]));
                 matched += result.Matched;
@@ -354,14 +356,13 @@ public static class WriteCommands
     {
         string name = CommandContext.RequireString(request);
         var deletes = request.DocumentsOf("deletes");
-        bool ordered = !request.Body.TryGetValue("ordered", out var o) || o.ToBoolean();
         var server = context.Server;
         var writeErrors = new BsonArray();
         int n = 0;
         lock (server.Gate)
         {
             RejectSystemWrites(request.Database, name);
-            RunStatements(deletes.Count, ordered, context, writeErrors, i =>
+            RunStatements(request, deletes.Count, context, writeErrors, i =>
             {
                 var spec = RawBson.Decode(deletes[i]);
                 var filterSpec = CommandContext.OptionalDocument(spec, "q") ?? [];
