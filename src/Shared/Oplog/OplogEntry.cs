@@ -32,16 +32,7 @@ public readonly struct OplogEntry
         while (position < end)
         {
             int nameStart = position + 1;
-            // Oplog field names are a few bytes: a plain loop beats a vectorised search here.
-            int nameEnd = nameStart;
-            while (nameEnd < end && span[nameEnd] != 0)
-            {
-                nameEnd++;
-            }
-            if (nameEnd >= end)
-            {
-                throw new BsonFormatException("element name is not terminated", nameStart);
-            }
+            int nameEnd = RawDocument.ElementNameEnd(span, nameStart, end);
             int nameLength = nameEnd - nameStart;
             int valueOffset = nameStart + nameLength + 1;
             int valueLength = ValueLength(span, (BsonType)span[position], valueOffset, end);

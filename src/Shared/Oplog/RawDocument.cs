@@ -78,6 +78,26 @@ public readonly struct RawDocument
 
     public override string ToString() => ToBsonDocument().ToJson();
 
+    /// <summary>
+    /// The offset of the NUL that ends the element name starting at <paramref name="nameStart"/>;
+    /// <paramref name="end"/> is the document's terminating byte. Shared by every element scan.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static int ElementNameEnd(ReadOnlySpan<byte> span, int nameStart, int end)
+    {
+        // Field names are a few bytes: a plain loop beats a vectorised search here.
+        int nameEnd = nameStart;
+        while (nameEnd < end && span[nameEnd] != 0)
+        {
+            nameEnd++;
+        }
+        if (nameEnd >= end)
+        {
+            throw new BsonFormatException("element name is not terminated", nameStart);
+        }
+        return nameEnd;
+    }
+
     /// <summary>Walks the element list, validating each element's extent.</summary>
     public struct Enumerator
     {
@@ -103,17 +123,7 @@ public readonly struct RawDocument
             int typeOffset = _position;
             var type = (BsonType)span[typeOffset];
             int nameStart = typeOffset + 1;
-            // Field names are short: a plain loop beats a vectorised search here.
-            int end = span.Length - 1;
-            int nameEnd = nameStart;
-            while (nameEnd < end && span[nameEnd] != 0)
-            {
-                nameEnd++;
-            }
-            if (nameEnd >= end)
-            {
-                throw new BsonFormatException("element name is not terminated", nameStart);
-            }
+            int nameEnd = RawDocument.ElementNameEnd(span, nameStart, span.Length - 1);
             int nameLength = nameEnd - nameStart;
             int valueOffset = nameStart + nameLength + 1;
             int valueLength = ValueLength(span, type, valueOffset, typeOffset);
