@@ -8,7 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")"
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+results=$(mktemp -d)
+trap 'rm -f "$log"; [ -n "${KEEP_TEST_RESULTS:-}" ] || rm -rf "$results"' EXIT
 
 echo "== npm ci (dynalite, s3rver, asl-validator, yaml-cfn)"
 scripts/ensure-node-modules.sh || { echo "npm ci failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -19,8 +20,6 @@ if ! dotnet build Backup.sln -c Release -nologo -v:q -clp:ErrorsOnly; then
 fi
 
 echo "== dotnet test"
-results=$(mktemp -d)
-trap 'rm -f "$log"; [ -n "${KEEP_TEST_RESULTS:-}" ] || rm -rf "$results"' EXIT
 # A hung test host fails its project after 5 minutes (with the name of the hanging test) instead of
 # eating CI's time; TRX files give exact counts even when console output is interleaved.
 dotnet test Backup.sln -c Release --no-build -nologo --blame-hang-timeout 5m \

@@ -1,3 +1,5 @@
+using WapBackup.Shared.Schedules;
+
 namespace WapBackup.Shared.Repositories;
 
 /// <summary>
@@ -32,7 +34,7 @@ public sealed record BackupRepository
         CreatedAt = now,
         UpdatedAt = now,
         Version = 1,
-        NextSnapshotAt = Schedules.SnapshotSchedule.NextAfter(policy, now),
+        NextSnapshotAt = SnapshotSchedule.NextAfter(policy, now),
     };
 
     /// <summary>
@@ -48,7 +50,7 @@ public sealed record BackupRepository
         return this with
         {
             Policy = policy,
-            NextSnapshotAt = sameSchedule ? NextSnapshotAt : Schedules.SnapshotSchedule.NextAfter(policy, now),
+            NextSnapshotAt = sameSchedule ? NextSnapshotAt : SnapshotSchedule.NextAfter(policy, now),
         };
     }
 
