@@ -21,51 +21,42 @@ public sealed class Connection
         _id = id;
     }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves the connection on the calling (dedicated) thread with blocking socket calls until the
+    /// client disconnects or <see cref="Close"/> is called. Blocking I/O on a thread of its own costs one
+    /// thread wake per request, where async socket I/O costs two or three (event loop, thread pool); on
+    /// a small VM, where a context switch is the dominant cost of a round trip, that doubles throughput
+    /// (docs/decisions/0210).
+    /// </summary>
+    public void Run(CancellationToken cancellationToken)
     {
-        using var stream = new NetworkStream(_socket, ownsSocket: true);
-        // Bytes are received in large reads and messages cut from them, so a small request costs one
-        // receive call rather than one for the header and one for the body.
         var received = new byte[64 * 1024];
         int start = 0, end = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                while (end - start < 16)
-                {
-                    (start, end) = Compact(ref received, start, end, 16);
-                    int n = await stream.ReadAsync(received.AsMemory(end), cancellationToken).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-                    end += n;
-                }
-                int length = BinaryPrimitives.ReadInt32LittleEndian(received.AsSpan(start));
-                if (length < 16 || length > MaxMessageBytes)
+                if (!Fill(ref received, ref start, ref end, 16))
                 {
                     return;
                 }
-                while (end - start < length)
+                int length = BinaryPrimitives.ReadInt32LittleEndian(received.AsSpan(start));
+                if (length < 16 || length > MaxMessageBytes || !Fill(ref received, ref start, ref end, length))
                 {
-                    (start, end) = Compact(ref received, start, end, length);
-                    int n = await stream.ReadAsync(received.AsMemory(end), cancellationToken).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-                    end += n;
+                    return;
                 }
                 byte[] message = ArrayPool<byte>.Shared.Rent(length);
                 try
                 {
                     received.AsSpan(start, length).CopyTo(message);
                     start += length;
-                    byte[]? reply = await HandleAsync(message, length, cancellationToken).ConfigureAwait(false);
+                    var pending = HandleAsync(message, length, cancellationToken);
+                    // Most commands complete synchronously; awaitData getMore and awaitable hello block
+                    // this connection's own thread, as they block the connection on a real server.
+                    byte[]? reply = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
                     if (reply is not null)
                     {
-                        await stream.WriteAsync(reply, cancellationToken).ConfigureAwait(false);
+                        SendAll(reply);
                     }
                 }
                 finally
@@ -77,6 +68,38 @@ public sealed class Connection
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // Client went away or the server is stopping.
+        }
+        finally
+        {
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>Unblocks <see cref="Run"/> (server stopping).</summary>
+    public void Close() => _socket.Dispose();
+
+    /// <summary>Receives until <paramref name="needed"/> bytes from <paramref name="start"/> are buffered; false when the client closed.</summary>
+    private bool Fill(ref byte[] buffer, ref int start, ref int end, int needed)
+    {
+        while (end - start < needed)
+        {
+            (start, end) = Compact(ref buffer, start, end, needed);
+            int n = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
+            if (n == 0)
+            {
+                return false;
+            }
+            end += n;
+        }
+        return true;
+    }
+
+    private void SendAll(byte[] reply)
+    {
+        int sent = 0;
+        while (sent < reply.Length)
+        {
+            sent += _socket.Send(reply, sent, reply.Length - sent, SocketFlags.None);
         }
     }
 
