@@ -15,7 +15,7 @@ public sealed class MongoTestServer : IAsyncDisposable
     private readonly ServerState _state;
     private readonly CommandDispatcher _dispatcher;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly List<Task> _connections = [];
+    private readonly List<(Thread Thread, Connection Connection)> _connections = [];
     private readonly Task _acceptLoop;
     private int _connectionCount;
 
@@ -76,13 +76,20 @@ public sealed class MongoTestServer : IAsyncDisposable
                 return;
             }
             socket.NoDelay = true;
-            var connection = new Connection(socket, _dispatcher, Interlocked.Increment(ref _connectionCount));
-            var task = Task.Run(() => connection.RunAsync(_stopping.Token));
+            int id = Interlocked.Increment(ref _connectionCount);
+            var connection = new Connection(socket, _dispatcher, id);
+            // A thread per connection with blocking I/O: one context switch per request (decision 0210).
+            var thread = new Thread(() => connection.Run(_stopping.Token))
+            {
+                IsBackground = true,
+                Name = $"mongo-test-server:{Port} connection {id}",
+            };
             lock (_connections)
             {
-                _connections.RemoveAll(t => t.IsCompleted);
-                _connections.Add(task);
+                _connections.RemoveAll(c => !c.Thread.IsAlive);
+                _connections.Add((thread, connection));
             }
+            thread.Start();
         }
     }
 
@@ -90,12 +97,20 @@ public sealed class MongoTestServer : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener.Stop();
-        Task[] pending;
+        await _acceptLoop.ConfigureAwait(false);
+        (Thread Thread, Connection Connection)[] open;
         lock (_connections)
         {
-            pending = [.. _connections];
+            open = [.. _connections];
         }
-        await Task.WhenAll(pending.Append(_acceptLoop)).ConfigureAwait(false);
+        foreach (var (_, connection) in open)
+        {
+            connection.Close();
+        }
+        foreach (var (thread, _) in open)
+        {
+            thread.Join();
+        }
         _stopping.Dispose();
     }
 }
