@@ -16,4 +16,7 @@ public sealed record MongoTestServerOptions
 
     /// <summary>A committed transaction over this many bytes of operations is written as a partialTxn chain.</summary>
     public int TransactionOplogEntryMaxBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>An open transaction older than this is aborted (the server's transactionLifetimeLimitSeconds, default 60 s).</summary>
+    public TimeSpan TransactionLifetimeLimit { get; init; } = TimeSpan.FromSeconds(60);
 }

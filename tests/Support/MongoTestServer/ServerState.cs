@@ -14,6 +14,8 @@ public sealed class ServerState
 {
     private readonly Dictionary<long, ServerCursor> _cursors = [];
     private readonly Dictionary<(Guid, long), Transaction> _transactions = [];
+    private readonly List<Transaction> _open = [];
+    private readonly HashSet<Collection> _versioned = [];
     private long _nextCursorId = Random.Shared.NextInt64(1L << 40, 1L << 50);
 
     public ServerState(MongoTestServerOptions options, TimeProvider clock)
@@ -58,20 +60,129 @@ public sealed class ServerState
     public Transaction? FindTransaction(Guid session, long txnNumber) =>
         _transactions.TryGetValue((session, txnNumber), out var t) ? t : null;
 
+    /// <summary>Sequence of the last commit (any write outside a transaction, or a transaction's commit).</summary>
+    public long CommitSequence { get; private set; }
+
+    /// <summary>Client transactions neither committed nor aborted (read without the lock only as a hint).</summary>
+    public int OpenTransactionCount => _open.Count;
+
     public Transaction StartTransaction(Guid session, SessionInfo info)
     {
+        AbortExpiredTransactions();
         foreach (var key in _transactions.Keys.Where(k => k.Item1 == session).ToList())
         {
-            var old = _transactions[key];
-            if (!old.Committed && !old.Aborted)
-            {
-                old.RollBack();
-            }
+            AbortTransaction(_transactions[key]);
             _transactions.Remove(key);
         }
-        var txn = new Transaction(info);
+        // The snapshot is taken here: startTransaction rides on the transaction's first operation.
+        var txn = new Transaction(info)
+        {
+            Snapshot = CommitSequence,
+            ExpiresAt = Clock.GetUtcNow() + Options.TransactionLifetimeLimit,
+        };
         _transactions[(session, info.TxnNumber)] = txn;
+        _open.Add(txn);
         return txn;
+    }
+
+    /// <summary>Aborts a client transaction (its writes were never visible) or rolls back a batch; logs nothing.</summary>
+    public void AbortTransaction(Transaction txn)
+    {
+        if (!txn.IsOpen)
+        {
+            return;
+        }
+        txn.RollBack();
+        EndTransaction(txn);
+    }
+
+    /// <summary>Aborts the transactions open longer than TransactionLifetimeLimit, as the server's reaper does.</summary>
+    public void AbortExpiredTransactions()
+    {
+        if (_open.Count == 0)
+        {
+            return;
+        }
+        var now = Clock.GetUtcNow();
+        foreach (var txn in _open.Where(t => t.ExpiresAt <= now).ToList())
+        {
+            AbortTransaction(txn);
+        }
+    }
+
+    private void EndTransaction(Transaction txn)
+    {
+        _open.Remove(txn);
+        txn.MarkEnded();
+        // Prior versions are kept only while an open snapshot can still see them.
+        if (_open.Count == 0)
+        {
+            foreach (var c in _versioned)
+            {
+                c.ClearHistory();
+            }
+            _versioned.Clear();
+            return;
+        }
+        long oldest = _open.Min(t => t.Snapshot);
+        _versioned.RemoveWhere(c =>
+        {
+            c.TrimHistory(oldest);
+            return !c.HasHistory;
+        });
+    }
+
+    /// <summary>The open transaction holding this uncommitted write, or null when its owner expired (aborted here).</summary>
+    private Transaction? Holder(PendingWrite write)
+    {
+        var owner = write.Owner;
+        if (owner.ExpiresAt <= Clock.GetUtcNow())
+        {
+            AbortTransaction(owner);
+            return null;
+        }
+        return owner;
+    }
+
+    /// <summary>
+    /// Runs a write step under <see cref="Gate"/>; when it is blocked by an open transaction, waits
+    /// outside the lock until that transaction ends (or expires) and runs the step again. The step
+    /// must be resumable: a blocked statement changed nothing. Honours maxTimeMS (MaxTimeMSExpired 50).
+    /// </summary>
+    public async ValueTask<T> WriteWhenUnblockedAsync<T>(Func<T> step, BsonDocument body, CancellationToken cancellationToken)
+    {
+        DateTimeOffset? deadline = body.TryGetValue("maxTimeMS", out var m) && m.IsNumeric && m.ToInt64() > 0
+            ? Clock.GetUtcNow().AddMilliseconds(m.ToInt64())
+            : null;
+        while (true)
+        {
+            Transaction holder;
+            lock (Gate)
+            {
+                try
+                {
+                    return step();
+                }
+                catch (TransactionBlockedException blocked)
+                {
+                    holder = blocked.Holder;
+                }
+            }
+            var now = Clock.GetUtcNow();
+            if (deadline is { } d && now >= d)
+            {
+                throw new CommandException(50, "MaxTimeMSExpired", "operation exceeded time limit");
+            }
+            var until = deadline is { } d2 && d2 < holder.ExpiresAt ? d2 : holder.ExpiresAt;
+            var wait = until - now;
+            if (wait > TimeSpan.Zero)
+            {
+                using var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                await Task.WhenAny(holder.Ended, Task.Delay(wait > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : wait, Clock, stopWaiting.Token)).ConfigureAwait(false);
+                await stopWaiting.CancelAsync().ConfigureAwait(false);
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>Returns a collection, creating it (and logging the create) when absent.</summary>
@@ -171,10 +282,31 @@ public sealed class ServerState
         Oplog.Append(EntryWriter.Entry("n", "", null, new BsonDocument("msg", message).ToBson(), [], ts, Oplog.Term, Oplog.WallMilliseconds), ts);
     }
 
-    /// <summary>Inserts a document (uniqueness checked), logs it, registers undo in a transaction.</summary>
-    public StoredDocument InsertDocument(WriteContext ctx, Collection collection, byte[] raw, BsonValue? id)
+    /// <summary>
+    /// Inserts a document (uniqueness checked) and logs it: committed at once outside a transaction
+    /// (undo registered in a batch), an uncommitted version inside one.
+    /// </summary>
+    public void InsertDocument(WriteContext ctx, Collection collection, byte[] raw, BsonValue? id)
     {
+        if (ctx.Reader is { } txn)
+        {
+            var key = id ?? throw CommandException.BadValue("a document inserted in a transaction needs an _id");
+            RequireVersioned(collection);
+            CheckTransactionalInsert(txn, collection, key);
+            CheckUniqueInTransaction(txn, collection, key, RawBson.Decode(raw));
+            Stage(txn, collection, key, raw, null);
+            LogCrud(ctx, "i", collection, raw, []);
+            return;
+        }
+        if (collection.HasPending && id is not null)
+        {
+            GuardCommittedWrite(collection, id, () => RawBson.Decode(raw));
+        }
         collection.CheckUnique(id, () => RawBson.Decode(raw), null);
+        if (_open.Count > 0 && id is not null && collection.Database != "local")
+        {
+            RecordPrior(collection, id, null);
+        }
         var stored = collection.Insert(raw, id);
         if (collection.Database != "local")
         {
@@ -183,15 +315,33 @@ public sealed class ServerState
             LogCrud(ctx, "i", collection, raw, o2);
         }
         ctx.Transaction?.Undo.Add(() => collection.Delete(stored));
-        return stored;
     }
 
-    public void ReplaceDocument(WriteContext ctx, Collection collection, StoredDocument stored, byte[] newRaw, BsonDocument decodedNew, ReadOnlySpan<byte> o)
+    public void ReplaceDocument(WriteContext ctx, Collection collection, DocumentVersion target, byte[] newRaw, BsonDocument decodedNew, ReadOnlySpan<byte> o)
     {
+        var id = target.Id ?? BsonNull.Value;
+        if (ctx.Reader is { } txn)
+        {
+            RequireVersioned(collection);
+            CheckTransactionalWrite(txn, collection, id);
+            CheckUniqueInTransaction(txn, collection, id, decodedNew);
+            Stage(txn, collection, id, newRaw, decodedNew);
+            LogCrud(ctx, "u", collection, o, RawBson.IdDocument(id));
+            return;
+        }
+        var stored = target.Stored ?? throw new InvalidOperationException("a committed write needs the stored document");
+        if (collection.HasPending)
+        {
+            GuardCommittedWrite(collection, id, () => decodedNew);
+        }
         collection.CheckUnique(stored.Id, () => decodedNew, stored);
         byte[] oldRaw = stored.Raw;
+        if (_open.Count > 0 && stored.Id is not null)
+        {
+            RecordPrior(collection, stored.Id, stored);
+        }
         collection.Replace(stored, newRaw, decodedNew);
-        LogCrud(ctx, "u", collection, o, RawBson.IdDocument(stored.Id ?? BsonNull.Value));
+        LogCrud(ctx, "u", collection, o, RawBson.IdDocument(id));
         ctx.Transaction?.Undo.Add(() =>
         {
             var current = stored.Id is not null ? collection.FindById(stored.Id) ?? stored : stored;
@@ -199,11 +349,198 @@ public sealed class ServerState
         });
     }
 
-    public void DeleteDocument(WriteContext ctx, Collection collection, StoredDocument stored)
+    public void DeleteDocument(WriteContext ctx, Collection collection, DocumentVersion target)
     {
+        var id = target.Id ?? BsonNull.Value;
+        if (ctx.Reader is { } txn)
+        {
+            RequireVersioned(collection);
+            CheckTransactionalWrite(txn, collection, id);
+            Stage(txn, collection, id, null, null);
+            LogCrud(ctx, "d", collection, RawBson.IdDocument(id), []);
+            return;
+        }
+        var stored = target.Stored ?? throw new InvalidOperationException("a committed delete needs the stored document");
+        if (collection.HasPending)
+        {
+            GuardCommittedWrite(collection, id, null);
+        }
+        if (_open.Count > 0 && stored.Id is not null)
+        {
+            RecordPrior(collection, stored.Id, stored);
+        }
         collection.Delete(stored);
-        LogCrud(ctx, "d", collection, RawBson.IdDocument(stored.Id ?? BsonNull.Value), []);
+        LogCrud(ctx, "d", collection, RawBson.IdDocument(id), []);
         ctx.Transaction?.Undo.Add(() => collection.Restore(stored));
+    }
+
+    /// <summary>
+    /// Checks, before a statement changes anything, that every target is writable: inside a
+    /// transaction a conflict fails with WriteConflict; outside one, a target held by an open
+    /// transaction blocks the statement (it waits and runs again).
+    /// </summary>
+    public void CheckWritable(WriteContext ctx, Collection collection, IEnumerable<BsonValue?> ids)
+    {
+        if (ctx.Reader is { } txn)
+        {
+            RequireVersioned(collection);
+            foreach (var id in ids)
+            {
+                CheckTransactionalWrite(txn, collection, id ?? BsonNull.Value);
+            }
+            return;
+        }
+        if (!collection.HasPending)
+        {
+            return;
+        }
+        foreach (var id in ids)
+        {
+            if (id is not null)
+            {
+                GuardCommittedWrite(collection, id, null);
+            }
+        }
+    }
+
+    /// <summary>DDL on a collection an open transaction has written waits for it (the server's collection lock).</summary>
+    public void CheckNoPendingWrites(WriteContext ctx, Collection collection)
+    {
+        foreach (var write in collection.PendingWrites.ToList())
+        {
+            if (!ReferenceEquals(write.Owner, ctx.Reader) && Holder(write) is { } holder)
+            {
+                throw new TransactionBlockedException(holder);
+            }
+        }
+    }
+
+    public static CommandException WriteConflict() => new(112, "WriteConflict",
+        "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.");
+
+    private static void RequireVersioned(Collection collection)
+    {
+        if (collection.IsCapped)
+        {
+            throw new CommandException(263, "OperationNotSupportedInTransaction",
+                $"Collection '{collection.FullName}' is a capped collection. Writes in transactions are not allowed on capped collections.");
+        }
+        if (!collection.HasIdIndex)
+        {
+            throw CommandException.NotImplemented($"transactional writes to a collection without an _id index ({collection.FullName})");
+        }
+    }
+
+    private void RecordPrior(Collection collection, BsonValue id, StoredDocument? before)
+    {
+        collection.RecordPrior(id, before, ++CommitSequence);
+        _versioned.Add(collection);
+    }
+
+    /// <summary>A transactional write to an existing document: nobody else holds it, nobody committed it after the snapshot.</summary>
+    private void CheckTransactionalWrite(Transaction txn, Collection collection, BsonValue id)
+    {
+        if (collection.PendingFor(id) is { } held && !ReferenceEquals(held.Owner, txn) && Holder(held) is not null)
+        {
+            throw WriteConflict();
+        }
+        if (collection.ChangedAfter(id, txn.Snapshot))
+        {
+            throw WriteConflict();
+        }
+    }
+
+    private void CheckTransactionalInsert(Transaction txn, Collection collection, BsonValue id)
+    {
+        CheckTransactionalWrite(txn, collection, id);
+        if (collection.Visible(id, txn) is not null)
+        {
+            throw collection.DuplicateKey("_id_", "{ _id: " + id.ToJson() + " }");
+        }
+    }
+
+    /// <summary>Unique secondary keys of a transaction's new version against its own view, other transactions and later commits.</summary>
+    private void CheckUniqueInTransaction(Transaction txn, Collection collection, BsonValue id, BsonDocument doc)
+    {
+        foreach (var index in collection.Indexes)
+        {
+            if (!index.EnforcesUniqueness || index.KeyOf(doc) is not { } key)
+            {
+                continue;
+            }
+            if (index.Conflict(key, null) is { Id: { } otherId } && !BsonOrder.Instance.Equals(otherId, id))
+            {
+                var held = collection.PendingFor(otherId);
+                if (held is not null && ReferenceEquals(held.Owner, txn))
+                {
+                    // The transaction rewrote that document: its own version decides (checked below).
+                }
+                else if ((held is not null && Holder(held) is not null) || collection.ChangedAfter(otherId, txn.Snapshot))
+                {
+                    throw WriteConflict();
+                }
+                else
+                {
+                    throw collection.DuplicateKey(index.Name, index.Describe(key));
+                }
+            }
+            foreach (var write in collection.PendingWrites.ToList())
+            {
+                if (write.Decoded is not { } other || BsonOrder.Instance.Equals(write.Id, id) || index.KeyOf(other) is not { } otherKey || !BsonOrder.Instance.Equals(otherKey, key))
+                {
+                    continue;
+                }
+                if (ReferenceEquals(write.Owner, txn))
+                {
+                    throw collection.DuplicateKey(index.Name, index.Describe(key));
+                }
+                if (Holder(write) is not null)
+                {
+                    throw WriteConflict();
+                }
+            }
+        }
+    }
+
+    /// <summary>A committed write to a document (or unique key) an open transaction holds is blocked until it ends.</summary>
+    private void GuardCommittedWrite(Collection collection, BsonValue id, Func<BsonDocument>? decoded)
+    {
+        if (collection.PendingFor(id) is { } held && Holder(held) is { } holder)
+        {
+            throw new TransactionBlockedException(holder);
+        }
+        if (decoded is null || !collection.Indexes.Any(i => i.EnforcesUniqueness))
+        {
+            return;
+        }
+        var doc = decoded();
+        foreach (var index in collection.Indexes)
+        {
+            if (!index.EnforcesUniqueness || index.KeyOf(doc) is not { } key)
+            {
+                continue;
+            }
+            foreach (var write in collection.PendingWrites.ToList())
+            {
+                if (write.Decoded is { } other && !BsonOrder.Instance.Equals(write.Id, id) && index.KeyOf(other) is { } otherKey
+                    && BsonOrder.Instance.Equals(otherKey, key) && Holder(write) is { } keyHolder)
+                {
+                    throw new TransactionBlockedException(keyHolder);
+                }
+            }
+        }
+    }
+
+    private static void Stage(Transaction txn, Collection collection, BsonValue id, byte[]? raw, BsonDocument? decoded)
+    {
+        var write = collection.PendingFor(id);
+        if (write is null)
+        {
+            write = new PendingWrite(txn, collection, id, collection.FindById(id)) { Order = txn.Writes.Count };
+            collection.AddPending(write);
+            txn.Writes.Add(write);
+        }
+        write.Set(raw, decoded);
     }
 
     public void DropCollection(WriteContext ctx, Collection collection)
@@ -212,6 +549,7 @@ public sealed class ServerState
         {
             throw new CommandException(20, "IllegalOperation", "cannot drop local.oplog.rs");
         }
+        CheckNoPendingWrites(ctx, collection);
         Catalog.Remove(collection);
         LogCommand(ctx, collection.Database, collection.Uuid, new BsonDocument("drop", collection.Name),
             new BsonDocument("numRecords", collection.Count));
@@ -245,10 +583,68 @@ public sealed class ServerState
         return null;
     }
 
-    /// <summary>Writes a committed transaction: one applyOps entry, or a partialTxn chain over the size limit.</summary>
+    /// <summary>
+    /// Commits a client transaction: its versions become the committed ones and its oplog entry
+    /// (one applyOps, or a partialTxn chain over the size limit) is appended, under one lock hold,
+    /// so a reader sees both or neither.
+    /// </summary>
     public void CommitTransaction(Transaction txn)
     {
+        if (!txn.IsOpen)
+        {
+            return;
+        }
+        ApplyWrites(txn);
         txn.Committed = true;
+        WriteTransactionEntries(txn);
+        txn.Operations.Clear();
+        txn.Undo.Clear();
+        EndTransaction(txn);
+    }
+
+    private void ApplyWrites(Transaction txn)
+    {
+        if (txn.Writes.Count == 0)
+        {
+            return;
+        }
+        bool othersOpen = _open.Count > 1;
+        long sequence = ++CommitSequence;
+        foreach (var write in txn.Writes)
+        {
+            var collection = write.Collection;
+            collection.RemovePending(write);
+            if (Catalog.Find(collection.Database, collection.Name) != collection)
+            {
+                continue; // dropped by this transaction's own DDL
+            }
+            var current = collection.FindById(write.Id);
+            if (othersOpen && (current is not null || write.Raw is not null))
+            {
+                collection.RecordPrior(write.Id, current, sequence);
+                _versioned.Add(collection);
+            }
+            if (write.Raw is null)
+            {
+                if (current is not null)
+                {
+                    collection.Delete(current);
+                }
+            }
+            else if (current is null)
+            {
+                collection.Insert(write.Raw, write.Id);
+            }
+            else
+            {
+                collection.Replace(current, write.Raw, write.Decoded);
+            }
+        }
+        txn.Writes.Clear();
+    }
+
+    private void WriteTransactionEntries(Transaction txn)
+    {
         if (txn.Operations.Count == 0)
         {
             return;
@@ -279,7 +675,5 @@ public sealed class ServerState
             prevTs = ts;
             prevTerm = Oplog.Term;
         }
-        txn.Operations.Clear();
-        txn.Undo.Clear();
     }
 }

@@ -46,7 +46,7 @@ public static class AggregateCommand
                 {
                     first = 1;
                 }
-                docs = QueryEngine.Match(collection, leadingMatch, Filter.Parse(leadingMatch)).Select(m => m.Decoded ?? m.Stored.Decode()).ToList();
+                docs = QueryEngine.Match(collection, leadingMatch, Filter.Parse(leadingMatch), context.Write.Reader).Select(m => m.Decoded ?? m.Doc.Decode()).ToList();
             }
             for (int i = first; i < pipeline.Count; i++)
             {

@@ -20,10 +20,10 @@ public static class ApplyOpsCommand
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        handlers["applyOps"] = (r, c, _) => ValueTask.FromResult(ApplyOps(r.Body, c));
+        handlers["applyOps"] = (r, c, ct) => ApplyOpsAsync(r.Body, c, ct);
     }
 
-    private static byte[] ApplyOps(BsonDocument body, CommandContext context)
+    private static ValueTask<byte[]> ApplyOpsAsync(BsonDocument body, CommandContext context, CancellationToken cancellationToken)
     {
         var ops = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
         foreach (var field in body.Names.Skip(1))
@@ -43,12 +43,15 @@ public static class ApplyOpsCommand
         }
         var server = context.Server;
         var results = new BsonArray();
-        lock (server.Gate)
+        int next = 0;
+        // An op on a document an open transaction holds waits for it (the batch is rolled back and runs again whole).
+        return server.WriteWhenUnblockedAsync(() =>
         {
             if (atomic)
             {
                 var batch = new Transaction(null);
                 var batchContext = new CommandContext(server, new WriteContext(null, batch), context.ConnectionId, context.ServerStopping);
+                results.Clear();
                 try
                 {
                     foreach (var op in parsed)
@@ -62,24 +65,29 @@ public static class ApplyOpsCommand
                     batch.RollBack();
                     return Failure(0, results.Count, e);
                 }
+                catch (TransactionBlockedException)
+                {
+                    batch.RollBack();
+                    throw;
+                }
                 server.CommitAtomicBatch(batch);
                 return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
             }
             var plain = new CommandContext(server, WriteContext.Plain, context.ConnectionId, context.ServerStopping);
-            for (int i = 0; i < parsed.Count; i++)
+            for (; next < parsed.Count; next++)
             {
                 try
                 {
-                    ApplyOne(plain, parsed[i], alwaysUpsert);
+                    ApplyOne(plain, parsed[next], alwaysUpsert);
                     results.Add(true);
                 }
                 catch (CommandException e)
                 {
-                    return Failure(i, i, e, results);
+                    return Failure(next, next, e, results);
                 }
             }
             return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
-        }
+        }, body, cancellationToken);
     }
 
     private static byte[] Failure(int applied, int failedIndex, CommandException e, BsonArray? results = null)
@@ -136,7 +144,7 @@ public static class ApplyOpsCommand
                     else if (!existing.Raw.AsSpan().SequenceEqual(raw))
                     {
                         // applyOps inserts are upserts on _id (idempotent replay).
-                        server.ReplaceDocument(context.Write, collection, existing, raw, RawBson.Decode(raw), raw);
+                        server.ReplaceDocument(context.Write, collection, DocumentVersion.Of(existing), raw, RawBson.Decode(raw), raw);
                     }
                     return;
                 }
@@ -146,7 +154,7 @@ public static class ApplyOpsCommand
                     var existing = collection.FindById(id);
                     if (existing is not null)
                     {
-                        server.DeleteDocument(context.Write, collection, existing);
+                        server.DeleteDocument(context.Write, collection, DocumentVersion.Of(existing));
                     }
                     return;
                 }
@@ -222,7 +230,7 @@ public static class ApplyOpsCommand
         byte[] logged = replacement ? postRaw : DiffCalculator.Compute(pre, post) is { } diffOut
             ? new BsonDocument { { "$v", 2 }, { "diff", diffOut } }.ToBson()
             : postRaw;
-        server.ReplaceDocument(context.Write, collection, existing, postRaw, post, logged);
+        server.ReplaceDocument(context.Write, collection, DocumentVersion.Of(existing), postRaw, post, logged);
     }
 
     private static void ApplyCommand(CommandContext context, string ns, Guid? ui, BsonDocument o, bool alwaysUpsert)

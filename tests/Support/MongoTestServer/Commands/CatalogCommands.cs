@@ -28,26 +28,22 @@ public static class CatalogCommands
 
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        handlers["create"] = (r, c, _) => ValueTask.FromResult(Run(c, () => Create(c, r.Database, r.Body, null)));
-        handlers["drop"] = (r, c, _) => ValueTask.FromResult(Run(c, () => Drop(c, r.Database, CommandContext.RequireString(r))));
-        handlers["dropDatabase"] = (r, c, _) => ValueTask.FromResult(Run(c, () => DropDatabase(c, r.Database)));
-        handlers["renameCollection"] = (r, c, _) => ValueTask.FromResult(Run(c, () => Rename(c, r.Body, null)));
-        handlers["createIndexes"] = (r, c, _) => ValueTask.FromResult(Run(c, () => CreateIndexes(c, r.Database, r.Body)));
-        handlers["dropIndexes"] = (r, c, _) => ValueTask.FromResult(Run(c, () => DropIndexes(c, r.Database, r.Body)));
+        handlers["create"] = (r, c, ct) => Run(r, c, ct, () => Create(c, r.Database, r.Body, null));
+        handlers["drop"] = (r, c, ct) => Run(r, c, ct, () => Drop(c, r.Database, CommandContext.RequireString(r)));
+        handlers["dropDatabase"] = (r, c, ct) => Run(r, c, ct, () => DropDatabase(c, r.Database));
+        handlers["renameCollection"] = (r, c, ct) => Run(r, c, ct, () => Rename(c, r.Body, null));
+        handlers["createIndexes"] = (r, c, ct) => Run(r, c, ct, () => CreateIndexes(c, r.Database, r.Body));
+        handlers["dropIndexes"] = (r, c, ct) => Run(r, c, ct, () => DropIndexes(c, r.Database, r.Body));
         handlers["deleteIndexes"] = handlers["dropIndexes"];
-        handlers["collMod"] = (r, c, _) => ValueTask.FromResult(Run(c, () => CollMod(c, r.Database, r.Body)));
-        handlers["listDatabases"] = (r, c, _) => ValueTask.FromResult(Run(c, () => ListDatabases(c, r.Body)));
-        handlers["listCollections"] = (r, c, _) => ValueTask.FromResult(Run(c, () => ListCollections(c, r.Database, r.Body)));
-        handlers["listIndexes"] = (r, c, _) => ValueTask.FromResult(Run(c, () => ListIndexes(c, r.Database, r.Body)));
+        handlers["collMod"] = (r, c, ct) => Run(r, c, ct, () => CollMod(c, r.Database, r.Body));
+        handlers["listDatabases"] = (r, c, ct) => Run(r, c, ct, () => ListDatabases(c, r.Body));
+        handlers["listCollections"] = (r, c, ct) => Run(r, c, ct, () => ListCollections(c, r.Database, r.Body));
+        handlers["listIndexes"] = (r, c, ct) => Run(r, c, ct, () => ListIndexes(c, r.Database, r.Body));
     }
 
-    private static byte[] Run(CommandContext context, Func<byte[]> action)
-    {
-        lock (context.Server.Gate)
-        {
-            return action();
-        }
-    }
+    /// <summary>Runs under the lock; DDL on a collection an open transaction wrote waits for that transaction to end.</summary>
+    private static ValueTask<byte[]> Run(CommandRequest request, CommandContext context, CancellationToken cancellationToken, Func<byte[]> action) =>
+        context.Server.WriteWhenUnblockedAsync(action, request.Body, cancellationToken);
 
     internal static byte[] Create(CommandContext context, string database, BsonDocument body, Guid? uuid)
     {
@@ -110,6 +106,10 @@ public static class CatalogCommands
         var collections = server.Catalog.CollectionsOf(database).ToList();
         foreach (var collection in collections)
         {
+            server.CheckNoPendingWrites(context.Write, collection); // before anything is dropped
+        }
+        foreach (var collection in collections)
+        {
             server.DropCollection(context.Write, collection);
         }
         if (collections.Count > 0)
@@ -137,6 +137,11 @@ public static class CatalogCommands
         if (target is not null && !dropTarget)
         {
             throw CommandException.NamespaceExists($"Target namespace {to} exists");
+        }
+        server.CheckNoPendingWrites(context.Write, source);
+        if (target is not null)
+        {
+            server.CheckNoPendingWrites(context.Write, target);
         }
         var o = new BsonDocument { { "renameCollection", from }, { "to", to }, { "stayTemp", false } };
         if (target is not null)
@@ -168,6 +173,7 @@ public static class CatalogCommands
         var server = context.Server;
         bool created = server.Catalog.Find(database, name) is null;
         var collection = server.GetOrCreate(context.Write, database, name);
+        server.CheckNoPendingWrites(context.Write, collection); // a unique build must not miss uncommitted keys
         int before = collection.Indexes.Count;
         foreach (var specValue in specs)
         {

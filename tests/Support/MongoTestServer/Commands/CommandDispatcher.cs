@@ -38,6 +38,14 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
+            if (_server.OpenTransactionCount > 0)
+            {
+                // Abandoned transactions are aborted lazily, as the server's reaper would have by now.
+                lock (_server.Gate)
+                {
+                    _server.AbortExpiredTransactions();
+                }
+            }
             var (write, txn) = SessionContext(request);
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
             var context = new CommandContext(_server, write, connectionId, cancellationToken);
@@ -50,13 +58,10 @@ public sealed class CommandDispatcher
             {
                 lock (_server.Gate)
                 {
-                    if (!transaction.Aborted && !transaction.Committed)
-                    {
-                        transaction.RollBack();
-                    }
+                    _server.AbortTransaction(transaction);
                 }
             }
-            if (e.Code == 251)
+            if (e.Code is 251 or 112)
             {
                 labels = ["TransientTransactionError"];
             }

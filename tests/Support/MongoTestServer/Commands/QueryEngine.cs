@@ -8,13 +8,16 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// <summary>Runs a filter over a collection with the fast paths (_id equality, oplog ts range) and natural order.</summary>
 public static class QueryEngine
 {
-    /// <summary>Matching documents in natural order (or reverse), raw where no decode was needed.</summary>
-    public static IEnumerable<(StoredDocument Stored, BsonDocument? Decoded)> Match(Collection collection, BsonDocument? filterSpec, Filter filter, bool reverse = false)
+    /// <summary>
+    /// Matching documents in natural order (or reverse), raw where no decode was needed, as
+    /// <paramref name="reader"/> sees them: null = the newest committed versions, a transaction =
+    /// its snapshot plus its own writes.
+    /// </summary>
+    public static IEnumerable<(DocumentVersion Doc, BsonDocument? Decoded)> Match(Collection collection, BsonDocument? filterSpec, Filter filter, Transaction? reader, bool reverse = false)
     {
         if (!reverse && filterSpec is not null && IdEquality(filterSpec) is { } id && collection.HasIdIndex)
         {
-            var one = collection.FindById(id);
-            if (one is not null)
+            if (collection.Visible(id, reader) is { } one)
             {
                 var decoded = one.Decode();
                 if (filter.Matches(decoded))
@@ -24,30 +27,26 @@ public static class QueryEngine
             }
             yield break;
         }
-        IEnumerable<StoredDocument> candidates;
-        if (reverse)
+        IEnumerable<DocumentVersion> candidates;
+        if (!reverse && IsOplog(collection) && filterSpec is not null && TsLowerBound(filterSpec) is { } bound)
         {
-            candidates = collection.ScanBackward();
-        }
-        else if (IsOplog(collection) && filterSpec is not null && TsLowerBound(filterSpec) is { } bound)
-        {
-            candidates = collection.Scan(collection.PositionOfOrderKey(bound.Ts, bound.Inclusive));
+            candidates = collection.Scan(collection.PositionOfOrderKey(bound.Ts, bound.Inclusive)).Select(DocumentVersion.Of);
         }
         else
         {
-            candidates = collection.Scan();
+            candidates = collection.Visible(reader, reverse);
         }
-        foreach (var stored in candidates)
+        foreach (var doc in candidates)
         {
             if (filter.MatchesAll)
             {
-                yield return (stored, null);
+                yield return (doc, null);
                 continue;
             }
-            var decoded = stored.Decode();
+            var decoded = doc.Decode();
             if (filter.Matches(decoded))
             {
-                yield return (stored, decoded);
+                yield return (doc, decoded);
             }
         }
     }
@@ -118,19 +117,19 @@ public static class QueryEngine
         range.ElementCount == 1 && range.GetElement(0).Name is "$gt" or "$gte" && range[0] is BsonTimestamp;
 
     /// <summary>Full find evaluation for a non-tailable cursor: filter, sort, skip, limit, projection; raw results.</summary>
-    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, Filter filter, SortOrder sort, long skip, long limit, Projection? projection)
+    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, Filter filter, SortOrder sort, long skip, long limit, Projection? projection, Transaction? reader)
     {
         var results = new List<byte[]>();
         if (sort.IsEmpty || sort.Natural != 0)
         {
             long skipped = 0;
-            foreach (var (stored, decoded) in Match(collection, filterSpec, filter, reverse: sort.Natural < 0))
+            foreach (var (doc, decoded) in Match(collection, filterSpec, filter, reader, reverse: sort.Natural < 0))
             {
                 if (skipped++ < skip)
                 {
                     continue;
                 }
-                results.Add(projection is null ? stored.Raw : projection.Apply(decoded ?? stored.Decode()).ToBson());
+                results.Add(projection is null ? doc.Raw : projection.Apply(decoded ?? doc.Decode()).ToBson());
                 if (limit > 0 && results.Count >= limit)
                 {
                     break;
@@ -138,15 +137,15 @@ public static class QueryEngine
             }
             return results;
         }
-        var matched = Match(collection, filterSpec, filter).Select(m => (m.Stored, Decoded: m.Decoded ?? m.Stored.Decode())).ToList();
+        var matched = Match(collection, filterSpec, filter, reader).Select(m => (m.Doc, Decoded: m.Decoded ?? m.Doc.Decode())).ToList();
         var ordered = matched.OrderBy(m => m.Decoded, sort).Skip((int)Math.Min(skip, int.MaxValue));
         if (limit > 0)
         {
             ordered = ordered.Take((int)Math.Min(limit, int.MaxValue));
         }
-        foreach (var (stored, decoded) in ordered)
+        foreach (var (doc, decoded) in ordered)
         {
-            results.Add(projection is null ? stored.Raw : projection.Apply(decoded).ToBson());
+            results.Add(projection is null ? doc.Raw : projection.Apply(decoded).ToBson());
         }
         return results;
     }

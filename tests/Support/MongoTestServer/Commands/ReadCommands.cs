@@ -101,7 +101,7 @@ public static class ReadCommands
             {
                 return CommandContext.CursorReply("firstBatch", [], 0, ns);
             }
-            var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sort, skip, limit, projection);
+            var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sort, skip, limit, projection, context.Write.Reader);
             var queue = new Queue<byte[]>(results);
             var first = TakeBatch(queue, batchSize ?? DefaultFirstBatch);
             if (queue.Count == 0 || singleBatch)
@@ -262,9 +262,10 @@ public static class ReadCommands
             long n = 0;
             if (collection is not null)
             {
-                n = query is null || query.ElementCount == 0
+                var reader = context.Write.Reader;
+                n = (query is null || query.ElementCount == 0) && reader is null
                     ? collection.Count
-                    : QueryEngine.Match(collection, query, Filter.Parse(query)).LongCount();
+                    : QueryEngine.Match(collection, query, Filter.Parse(query), reader).LongCount();
             }
             n = Math.Max(0, n - skip);
             if (limit > 0)
@@ -287,9 +288,9 @@ public static class ReadCommands
             if (collection is not null)
             {
                 var path = key.Split('.');
-                foreach (var (stored, decoded) in QueryEngine.Match(collection, query, Filter.Parse(query)))
+                foreach (var (doc, decoded) in QueryEngine.Match(collection, query, Filter.Parse(query), context.Write.Reader))
                 {
-                    foreach (var v in PathValues.Collect(decoded ?? stored.Decode(), path))
+                    foreach (var v in PathValues.Collect(decoded ?? doc.Decode(), path))
                     {
                         foreach (var item in v is BsonArray a ? a : [v])
                         {

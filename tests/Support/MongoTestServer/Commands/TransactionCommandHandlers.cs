@@ -3,7 +3,7 @@ using WapBackup.Testing.Mongo.Wire;
 
 namespace WapBackup.Testing.Mongo.Commands;
 
-/// <summary>commitTransaction (writes the applyOps entry or partialTxn chain) and abortTransaction (undoes, writes nothing).</summary>
+/// <summary>commitTransaction (makes the writes visible with the applyOps entry or partialTxn chain) and abortTransaction (discards them, writes nothing).</summary>
 public static class TransactionCommandHandlers
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
@@ -17,10 +17,7 @@ public static class TransactionCommandHandlers
         var txn = context.Write.Transaction ?? throw CommandException.BadValue("commitTransaction must be run within a transaction (lsid, txnNumber, autocommit: false)");
         lock (context.Server.Gate)
         {
-            if (!txn.Committed)
-            {
-                context.Server.CommitTransaction(txn);
-            }
+            context.Server.CommitTransaction(txn); // a retried commit of a committed transaction succeeds again
         }
         return CommandContext.Ok();
     }
@@ -34,10 +31,7 @@ public static class TransactionCommandHandlers
             {
                 throw new CommandException(256, "TransactionCommitted", "Transaction has been committed");
             }
-            if (!txn.Aborted)
-            {
-                txn.RollBack();
-            }
+            context.Server.AbortTransaction(txn);
         }
         return CommandContext.Ok();
     }

@@ -13,52 +13,62 @@ public static class WriteCommands
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        handlers["insert"] = (r, c, _) => ValueTask.FromResult(Insert(r, c));
-        handlers["update"] = (r, c, _) => ValueTask.FromResult(Update(r, c));
-        handlers["delete"] = (r, c, _) => ValueTask.FromResult(Delete(r, c));
-        handlers["findAndModify"] = (r, c, _) => ValueTask.FromResult(FindAndModify(r, c));
+        handlers["insert"] = Insert;
+        handlers["update"] = Update;
+        handlers["delete"] = Delete;
+        handlers["findAndModify"] = FindAndModify;
         handlers["findandmodify"] = handlers["findAndModify"];
     }
 
-    private static byte[] Insert(CommandRequest request, CommandContext context)
+    private static ValueTask<byte[]> Insert(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
         string name = CommandContext.RequireString(request);
         var docs = request.DocumentsOf("documents");
         var server = context.Server;
         var writeErrors = new BsonArray();
+        var progress = new StatementProgress();
         int n = 0;
-        lock (server.Gate)
+        return server.WriteWhenUnblockedAsync(() =>
         {
             RejectSystemWrites(request.Database, name);
             var collection = server.GetOrCreate(context.Write, request.Database, name);
-            RunStatements(request, docs.Count, context, writeErrors, i =>
+            RunStatements(request, docs.Count, context, writeErrors, progress, i =>
             {
                 var (raw, id) = PrepareForInsert(docs[i]);
                 server.InsertDocument(context.Write, collection, raw, id);
                 n++;
             });
-        }
-        return WriteReply(n, writeErrors, context);
+            return WriteReply(n, writeErrors, context);
+        }, request.Body, cancellationToken);
+    }
+
+    /// <summary>The next statement of a batch: a statement blocked by a transaction runs again from here.</summary>
+    private sealed class StatementProgress
+    {
+        public int Next { get; set; }
     }
 
     /// <summary>
-    /// Runs each statement of a write batch; a failure becomes a write error and stops an ordered
-    /// batch (the default, as in MongoDB) or a transaction.
+    /// Runs each statement of a write batch from where it left off; a failure becomes a write error
+    /// and stops an ordered batch (the default, as in MongoDB) or a transaction. A WriteConflict in a
+    /// transaction is no write error: it fails the command (and aborts the transaction), as the server does.
     /// </summary>
-    private static void RunStatements(CommandRequest request, int count, CommandContext context, BsonArray writeErrors, Action<int> statement)
+    private static void RunStatements(CommandRequest request, int count, CommandContext context, BsonArray writeErrors, StatementProgress progress, Action<int> statement)
     {
         bool ordered = !request.Body.TryGetValue("ordered", out var o) || o.ToBoolean();
-        for (int i = 0; i < count; i++)
+        for (; progress.Next < count; progress.Next++)
         {
+            int i = progress.Next;
             try
             {
                 statement(i);
             }
-            catch (CommandException e)
+            catch (CommandException e) when (!(e.Code == 112 && context.Write.Reader is not null))
             {
                 writeErrors.Add(WriteError(i, e));
                 if (ordered || context.Write.Transaction is not null)
                 {
+                    progress.Next = count;
                     return;
                 }
             }
@@ -95,7 +105,7 @@ public static class WriteCommands
             {
                 lock (context.Server.Gate)
                 {
-                    txn.RollBack();
+                    context.Server.AbortTransaction(txn);
                 }
             }
         }
@@ -144,18 +154,19 @@ public static class WriteCommands
         }
     }
 
-    private static byte[] Update(CommandRequest request, CommandContext context)
+    private static ValueTask<byte[]> Update(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
         string name = CommandContext.RequireString(request);
         var updates = request.DocumentsOf("updates");
         var server = context.Server;
         var writeErrors = new BsonArray();
         var upserted = new BsonArray();
+        var progress = new StatementProgress();
         int matched = 0, modified = 0;
-        lock (server.Gate)
+        return server.WriteWhenUnblockedAsync(() =>
         {
             RejectSystemWrites(request.Database, name);
-            RunStatements(request, updates.Count, context, writeErrors, i =>
+            RunStatements(request, updates.Count, context, writeErrors, progress, i =>
             {
                 var result = ApplyUpdate(context, request.Database, name, RawBson.Decode(updates[i]));
                 matched += result.Matched;
@@ -166,13 +177,13 @@ public static class WriteCommands
                     upserted.Add(new BsonDocument { { "index", i }, { "_id", result.UpsertedId } });
                 }
             });
-        }
-        var extra = new BsonDocument("nModified", modified);
-        if (upserted.Count > 0)
-        {
-            extra["upserted"] = upserted;
-        }
-        return WriteReply(matched, writeErrors, context, extra);
+            var extra = new BsonDocument("nModified", modified);
+            if (upserted.Count > 0)
+            {
+                extra["upserted"] = upserted;
+            }
+            return WriteReply(matched, writeErrors, context, extra);
+        }, request.Body, cancellationToken);
     }
 
     internal sealed record UpdateResult(int Matched, int Modified, BsonValue? UpsertedId, BsonDocument? Before, BsonDocument? After);
@@ -210,10 +221,10 @@ public static class WriteCommands
         }
         var filter = Filter.Parse(filterSpec);
         var collection = server.Catalog.Find(database, name);
-        var targets = new List<(StoredDocument Stored, BsonDocument Decoded)>();
+        var targets = new List<(DocumentVersion Doc, BsonDocument Decoded)>();
         if (collection is not null)
         {
-            var found = QueryEngine.Match(collection, filterSpec, filter).Select(x => (x.Stored, x.Decoded ?? x.Stored.Decode()));
+            var found = QueryEngine.Match(collection, filterSpec, filter, context.Write.Reader).Select(x => (x.Doc, x.Decoded ?? x.Doc.Decode()));
             if (sort is { IsEmpty: false, Natural: 0 })
             {
                 found = found.ToList().OrderBy(x => x.Item2, sort);
@@ -252,9 +263,11 @@ public static class WriteCommands
             server.InsertDocument(context.Write, collection, doc.ToBson(), id);
             return new UpdateResult(0, 0, id, null, doc);
         }
+        // Every target must be writable before the first one changes (a blocked statement runs again whole).
+        server.CheckWritable(context.Write, collection!, targets.Select(t => t.Doc.Id));
         int modified = 0;
         BsonDocument? firstBefore = null, firstAfter = null;
-        foreach (var (stored, pre) in targets)
+        foreach (var (target, pre) in targets)
         {
             BsonDocument post;
             if (isOperator)
@@ -273,7 +286,7 @@ public static class WriteCommands
             firstBefore ??= pre;
             firstAfter ??= post;
             byte[] postRaw = post.ToBson();
-            if (postRaw.AsSpan().SequenceEqual(stored.Raw))
+            if (postRaw.AsSpan().SequenceEqual(target.Raw))
             {
                 continue;
             }
@@ -286,7 +299,7 @@ public static class WriteCommands
             {
                 o = postRaw;
             }
-            server.ReplaceDocument(context.Write, collection!, stored, postRaw, post, o);
+            server.ReplaceDocument(context.Write, collection!, target, postRaw, post, o);
             modified++;
         }
         return new UpdateResult(targets.Count, modified, null, firstBefore, firstAfter);
@@ -352,17 +365,18 @@ public static class WriteCommands
         return doc;
     }
 
-    private static byte[] Delete(CommandRequest request, CommandContext context)
+    private static ValueTask<byte[]> Delete(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
         string name = CommandContext.RequireString(request);
         var deletes = request.DocumentsOf("deletes");
         var server = context.Server;
         var writeErrors = new BsonArray();
+        var progress = new StatementProgress();
         int n = 0;
-        lock (server.Gate)
+        return server.WriteWhenUnblockedAsync(() =>
         {
             RejectSystemWrites(request.Database, name);
-            RunStatements(request, deletes.Count, context, writeErrors, i =>
+            RunStatements(request, deletes.Count, context, writeErrors, progress, i =>
             {
                 var spec = RawBson.Decode(deletes[i]);
                 var filterSpec = CommandContext.OptionalDocument(spec, "q") ?? [];
@@ -376,22 +390,24 @@ public static class WriteCommands
                 {
                     return;
                 }
-                var victims = QueryEngine.Match(collection, filterSpec, filter).Select(m => m.Stored);
+                var victims = QueryEngine.Match(collection, filterSpec, filter, context.Write.Reader).Select(m => m.Doc);
                 if (limitValue.ToInt32() == 1)
                 {
                     victims = victims.Take(1);
                 }
-                foreach (var stored in victims.ToList())
+                var chosen = victims.ToList();
+                server.CheckWritable(context.Write, collection, chosen.Select(v => v.Id));
+                foreach (var victim in chosen)
                 {
-                    server.DeleteDocument(context.Write, collection, stored);
+                    server.DeleteDocument(context.Write, collection, victim);
                     n++;
                 }
             });
-        }
-        return WriteReply(n, writeErrors, context);
+            return WriteReply(n, writeErrors, context);
+        }, request.Body, cancellationToken);
     }
 
-    private static byte[] FindAndModify(CommandRequest request, CommandContext context)
+    private static ValueTask<byte[]> FindAndModify(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
         string name = CommandContext.RequireString(request);
         var body = request.Body;
@@ -402,7 +418,7 @@ public static class WriteCommands
         bool returnNew = body.TryGetValue("new", out var nw) && nw.ToBoolean();
         bool upsert = body.TryGetValue("upsert", out var up) && up.ToBoolean();
         var server = context.Server;
-        lock (server.Gate)
+        return server.WriteWhenUnblockedAsync(() =>
         {
             RejectSystemWrites(request.Database, name);
             var lastError = new BsonDocument();
@@ -411,24 +427,28 @@ public static class WriteCommands
             {
                 var collection = server.Catalog.Find(request.Database, name);
                 var victim = collection is null ? null : (BsonDocument?)null;
-                StoredDocument? stored = null;
+                DocumentVersion? target = null;
                 if (collection is not null)
                 {
-                    var matches = QueryEngine.Match(collection, query, Filter.Parse(query)).Select(m => (m.Stored, Decoded: m.Decoded ?? m.Stored.Decode()));
+                    var matches = QueryEngine.Match(collection, query, Filter.Parse(query), context.Write.Reader).Select(m => (m.Doc, Decoded: m.Decoded ?? m.Doc.Decode()));
                     if (!sort.IsEmpty && sort.Natural == 0)
                     {
                         matches = matches.ToList().OrderBy(m => m.Decoded, sort);
                     }
-                    var first = matches.FirstOrDefault();
-                    stored = first.Stored;
-                    victim = first.Decoded;
+                    foreach (var first in matches)
+                    {
+                        target = first.Doc;
+                        victim = first.Decoded;
+                        break;
+                    }
                 }
-                if (stored is not null)
+                if (target is { } found)
                 {
-                    server.DeleteDocument(context.Write, collection!, stored);
+                    server.CheckWritable(context.Write, collection!, [found.Id]);
+                    server.DeleteDocument(context.Write, collection!, found);
                     value = fields?.Apply(victim!) ?? victim!;
                 }
-                lastError["n"] = stored is null ? 0 : 1;
+                lastError["n"] = target is null ? 0 : 1;
             }
             else
             {
@@ -451,6 +471,6 @@ public static class WriteCommands
                 }
             }
             return CommandContext.Ok(new BsonDocument { { "lastErrorObject", lastError }, { "value", value } });
-        }
+        }, body, cancellationToken);
     }
 }

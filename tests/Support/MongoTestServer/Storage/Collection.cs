@@ -11,6 +11,9 @@ public sealed class Collection
 {
     private readonly List<StoredDocument> _docs = [];
     private readonly Dictionary<BsonValue, StoredDocument>? _byId;
+    // Versioning (decision 0204): both stay null until a transaction writes or a commit happens while one is open.
+    private Dictionary<BsonValue, PendingWrite>? _pending;
+    private Dictionary<BsonValue, List<PriorVersion>>? _history;
     private int _head;
     private int _deleted;
     private long _sequence;
@@ -96,6 +99,159 @@ public sealed class Collection
 
     public StoredDocument? FindById(BsonValue id) =>
         _byId is not null && _byId.TryGetValue(id, out var doc) ? doc : null;
+
+    /// <summary>Some open transaction holds an uncommitted version of a document of this collection.</summary>
+    public bool HasPending => _pending is { Count: > 0 };
+
+    public IEnumerable<PendingWrite> PendingWrites => _pending?.Values ?? (IEnumerable<PendingWrite>)[];
+
+    public PendingWrite? PendingFor(BsonValue id) => _pending is not null && _pending.TryGetValue(id, out var w) ? w : null;
+
+    public void AddPending(PendingWrite write) => (_pending ??= new Dictionary<BsonValue, PendingWrite>(BsonOrder.Instance)).Add(write.Id, write);
+
+    public void RemovePending(PendingWrite write)
+    {
+        if (_pending is not null && _pending.TryGetValue(write.Id, out var current) && ReferenceEquals(current, write))
+        {
+            _pending.Remove(write.Id);
+        }
+    }
+
+    public bool HasHistory => _history is { Count: > 0 };
+
+    /// <summary>Remembers the version before a commit at <paramref name="commitSequence"/> for the open snapshots older than it.</summary>
+    public void RecordPrior(BsonValue id, StoredDocument? before, long commitSequence)
+    {
+        _history ??= new Dictionary<BsonValue, List<PriorVersion>>(BsonOrder.Instance);
+        if (!_history.TryGetValue(id, out var versions))
+        {
+            versions = [];
+            _history[id] = versions;
+        }
+        versions.Add(new PriorVersion(commitSequence, before?.Raw, before?.Sequence ?? 0));
+    }
+
+    /// <summary>Forgets the prior versions no open snapshot can see (changes at or before <paramref name="oldestSnapshot"/>).</summary>
+    public void TrimHistory(long oldestSnapshot)
+    {
+        if (_history is null)
+        {
+            return;
+        }
+        List<BsonValue>? empty = null;
+        foreach (var (id, versions) in _history)
+        {
+            versions.RemoveAll(v => v.CommitSequence <= oldestSnapshot);
+            if (versions.Count == 0)
+            {
+                (empty ??= []).Add(id);
+            }
+        }
+        foreach (var id in empty ?? [])
+        {
+            _history.Remove(id);
+        }
+    }
+
+    public void ClearHistory() => _history = null;
+
+    /// <summary>A commit changed (inserted, updated, deleted) the document after the snapshot.</summary>
+    public bool ChangedAfter(BsonValue id, long snapshot) =>
+        _history is not null && _history.TryGetValue(id, out var versions) && versions[^1].CommitSequence > snapshot;
+
+    /// <summary>The version of document <paramref name="id"/> the reader sees, or null when it sees none.</summary>
+    public DocumentVersion? Visible(BsonValue id, Transaction? reader)
+    {
+        var stored = FindById(id);
+        if (reader is not null)
+        {
+            if (PendingFor(id) is { } own && ReferenceEquals(own.Owner, reader))
+            {
+                return own.Raw is null ? null : new DocumentVersion(stored, own.Raw, id, stored?.Sequence ?? long.MaxValue / 2 + own.Order);
+            }
+            if (PriorAt(id, reader.Snapshot) is { } prior)
+            {
+                return prior.Raw is null ? null : new DocumentVersion(stored, prior.Raw, id, prior.NaturalOrder);
+            }
+        }
+        return stored is null ? null : DocumentVersion.Of(stored);
+    }
+
+    /// <summary>
+    /// Every document the reader sees, in natural order (reverse when asked): the newest committed
+    /// versions for a non-transactional reader, else the reader's snapshot plus its own writes.
+    /// </summary>
+    public IEnumerable<DocumentVersion> Visible(Transaction? reader, bool reverse = false)
+    {
+        if (reader is null || (!HasHistory && !PendingWrites.Any(w => ReferenceEquals(w.Owner, reader))))
+        {
+            return Committed(reverse);
+        }
+        var seen = new List<DocumentVersion>();
+        bool reordered = false;
+        foreach (var stored in Scan())
+        {
+            if (stored.Id is null)
+            {
+                seen.Add(DocumentVersion.Of(stored));
+            }
+            else if (Visible(stored.Id, reader) is { } version)
+            {
+                seen.Add(version);
+            }
+        }
+        // Documents deleted after the snapshot, and the reader's own inserts.
+        foreach (var (id, _) in _history ?? [])
+        {
+            if (FindById(id) is null && Visible(id, reader) is { } version)
+            {
+                seen.Add(version);
+                reordered = true;
+            }
+        }
+        foreach (var write in PendingWrites)
+        {
+            if (ReferenceEquals(write.Owner, reader) && write.Raw is not null && FindById(write.Id) is null && PriorAt(write.Id, reader.Snapshot) is null)
+            {
+                seen.Add(new DocumentVersion(null, write.Raw, write.Id, long.MaxValue / 2 + write.Order));
+                reordered = true;
+            }
+        }
+        if (reordered)
+        {
+            seen = [.. seen.OrderBy(v => v.NaturalOrder)];
+        }
+        if (reverse)
+        {
+            seen.Reverse();
+        }
+        return seen;
+    }
+
+    private IEnumerable<DocumentVersion> Committed(bool reverse)
+    {
+        foreach (var stored in reverse ? ScanBackward() : Scan())
+        {
+            yield return DocumentVersion.Of(stored);
+        }
+    }
+
+    /// <summary>The version before the first change after <paramref name="snapshot"/>, when there is one.</summary>
+    private PriorVersion? PriorAt(BsonValue id, long snapshot)
+    {
+        if (_history is null || !_history.TryGetValue(id, out var versions))
+        {
+            return null;
+        }
+        foreach (var v in versions)
+        {
+            if (v.CommitSequence > snapshot)
+            {
+                return v;
+            }
+        }
+        return null;
+    }
 
     /// <summary>Throws DuplicateKey (11000) when <paramref name="doc"/> would collide on _id or a unique index.</summary>
     public void CheckUnique(BsonValue? id, Func<BsonDocument> decoded, StoredDocument? self)
