@@ -9,6 +9,32 @@ public sealed class OplogTailTests(SharedEndpoint shared)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task AppendOplogNote_writes_a_noop_entry_whose_o_is_the_data()
+    {
+        var admin = shared.Client.GetDatabase("admin");
+        var data = new BsonDocument { { "marker", Guid.NewGuid().ToString() }, { "n", 1 } };
+
+        await admin.RunCommandAsync<BsonDocument>(new BsonDocument { { "appendOplogNote", 1 }, { "data", data } }, cancellationToken: Ct);
+
+        var entry = await shared.Oplog.Find(new BsonDocument { { "op", "n" }, { "o.marker", data["marker"] } }).SingleAsync(Ct);
+        Assert.Equal("", entry["ns"].AsString);
+        Assert.Equal(data, entry["o"]);
+        Assert.Equal(BsonType.Timestamp, entry["ts"].BsonType);
+    }
+
+    [Fact]
+    public async Task AppendOplogNote_refuses_a_missing_or_non_document_data_field()
+    {
+        var admin = shared.Client.GetDatabase("admin");
+
+        var missing = await Assert.ThrowsAsync<MongoCommandException>(() => admin.RunCommandAsync<BsonDocument>(new BsonDocument("appendOplogNote", 1), cancellationToken: Ct));
+        var wrongType = await Assert.ThrowsAsync<MongoCommandException>(() => admin.RunCommandAsync<BsonDocument>(new BsonDocument { { "appendOplogNote", 1 }, { "data", 5 } }, cancellationToken: Ct));
+
+        Assert.Equal(4, missing.Code); // NoSuchKey
+        Assert.Equal(14, wrongType.Code); // TypeMismatch
+    }
+
+    [Fact]
     public async Task Writes_appear_in_the_oplog_with_the_server_shapes()
     {
         var db = shared.NewDatabase("oplog");

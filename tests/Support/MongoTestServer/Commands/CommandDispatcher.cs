@@ -27,6 +27,7 @@ public sealed class CommandDispatcher
         AggregateCommand.Register(_handlers);
         ApplyOpsCommand.Register(_handlers);
         TransactionCommandHandlers.Register(_handlers);
+        OplogNoteCommand.Register(_handlers);
     }
 
     public async ValueTask<byte[]> DispatchAsync(CommandRequest request, int connectionId, CancellationToken cancellationToken)
