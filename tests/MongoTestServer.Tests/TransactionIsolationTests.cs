@@ -218,6 +218,23 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task Plain_insert_into_a_collection_a_transaction_is_creating_lands_after_its_commit()
+    {
+        var db = shared.NewDatabase("txnddl");
+        var fresh = db.GetCollection<BsonDocument>("fresh");
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await fresh.InsertOneAsync(txn, new BsonDocument { { "_id", 1 }, { "by", "txn" } }, cancellationToken: Ct); // creates the collection
+
+        var plain = fresh.InsertOneAsync(new BsonDocument { { "_id", 2 }, { "by", "plain" } }, cancellationToken: Ct);
+        Assert.Empty(await fresh.Find(All).ToListAsync(Ct));
+        await txn.CommitTransactionAsync(Ct);
+        await plain;
+
+        Assert.Equal(["txn", "plain"], (await AllAsync(fresh)).Select(d => d["by"].AsString));
+    }
+
+    [Fact]
     public async Task Blocked_plain_write_honours_maxTimeMS()
     {
         var db = shared.NewDatabase("txnmaxtime");

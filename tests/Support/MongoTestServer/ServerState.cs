@@ -217,6 +217,7 @@ public sealed class ServerState
         }
         LogCommand(ctx, database, collection.Uuid, o, null);
         ctx.Transaction?.Undo.Add(() => Catalog.Remove(collection));
+        collection.CreatedBy = ctx.Reader;
         return collection;
     }
 
@@ -288,6 +289,7 @@ public sealed class ServerState
     /// </summary>
     public void InsertDocument(WriteContext ctx, Collection collection, byte[] raw, BsonValue? id)
     {
+        CheckCreator(ctx, collection);
         if (ctx.Reader is { } txn)
         {
             var key = id ?? throw CommandException.BadValue("a document inserted in a transaction needs an _id");
@@ -381,6 +383,7 @@ public sealed class ServerState
     /// </summary>
     public void CheckWritable(WriteContext ctx, Collection collection, IEnumerable<BsonValue?> ids)
     {
+        CheckCreator(ctx, collection);
         if (ctx.Reader is { } txn)
         {
             RequireVersioned(collection);
@@ -406,6 +409,7 @@ public sealed class ServerState
     /// <summary>DDL on a collection an open transaction has written waits for it (the server's collection lock).</summary>
     public void CheckNoPendingWrites(WriteContext ctx, Collection collection)
     {
+        CheckCreator(ctx, collection);
         foreach (var write in collection.PendingWrites.ToList())
         {
             if (!ReferenceEquals(write.Owner, ctx.Reader) && Holder(write) is { } holder)
@@ -413,6 +417,27 @@ public sealed class ServerState
                 throw new TransactionBlockedException(holder);
             }
         }
+    }
+
+    /// <summary>
+    /// A collection created by another open transaction: its writes wait for that transaction (a
+    /// transactional writer conflicts), so an abort that removes the collection never drops their data.
+    /// </summary>
+    private void CheckCreator(WriteContext ctx, Collection collection)
+    {
+        if (collection.CreatedBy is not { IsOpen: true } creator || ReferenceEquals(creator, ctx.Reader))
+        {
+            return;
+        }
+        if (creator.ExpiresAt <= Clock.GetUtcNow())
+        {
+            AbortTransaction(creator); // removes the collection: the step runs again and creates its own
+        }
+        else if (ctx.Reader is not null)
+        {
+            throw WriteConflict();
+        }
+        throw new TransactionBlockedException(creator);
     }
 
     public static CommandException WriteConflict() => new(112, "WriteConflict",

@@ -62,6 +62,9 @@ public sealed class Collection
 
     public bool HasIdIndex => _byId is not null;
 
+    /// <summary>The client transaction that created it (create is DDL applied eagerly; others wait for that transaction).</summary>
+    public Transaction? CreatedBy { get; set; }
+
     /// <summary>Live documents in natural order from position <paramref name="start"/> (an index into the list).</summary>
     public IEnumerable<StoredDocument> Scan(int start = 0)
     {
