@@ -235,6 +235,88 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task Unique_key_held_uncommitted_conflicts_for_transactions_and_waits_for_plain_inserts()
+    {
+        var coll = await SeededAsync(shared.NewDatabase("txnuniq"), new BsonDocument { { "_id", 0 }, { "k", 0 } });
+        await coll.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("k", 1), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
+        using var first = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        using var second = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        first.StartTransaction();
+        second.StartTransaction();
+        await coll.InsertOneAsync(first, new BsonDocument { { "_id", 1 }, { "k", 1 } }, cancellationToken: Ct);
+
+        var conflict = await Assert.ThrowsAsync<MongoCommandException>(() => coll.InsertOneAsync(second, new BsonDocument { { "_id", 2 }, { "k", 1 } }, cancellationToken: Ct));
+        Assert.Equal(112, conflict.Code);
+        // Against the committed key inside the same snapshot it is an ordinary duplicate.
+        using (var third = await shared.Client.StartSessionAsync(cancellationToken: Ct))
+        {
+            third.StartTransaction();
+            var duplicate = await Assert.ThrowsAsync<MongoWriteException>(() => coll.InsertOneAsync(third, new BsonDocument { { "_id", 3 }, { "k", 0 } }, cancellationToken: Ct));
+            Assert.Equal(ServerErrorCategory.DuplicateKey, duplicate.WriteError.Category);
+        }
+
+        var plain = coll.InsertOneAsync(new BsonDocument { { "_id", 4 }, { "k", 1 } }, cancellationToken: Ct);
+        await Task.Delay(200, Ct);
+        Assert.False(plain.IsCompleted, "the plain insert must wait for the transaction holding unique key k: 1");
+        await first.AbortTransactionAsync(Ct);
+        await plain;
+
+        Assert.Equal([new BsonDocument { { "_id", 0 }, { "k", 0 } }, new BsonDocument { { "_id", 4 }, { "k", 1 } }], await AllAsync(coll));
+    }
+
+    private static async Task<List<string>> DistinctAsync(IMongoCollection<BsonDocument> coll, IClientSessionHandle? session)
+    {
+        using var cursor = session is null
+            ? await coll.DistinctAsync<string>("g", All, cancellationToken: Ct)
+            : await coll.DistinctAsync<string>(session, "g", All, cancellationToken: Ct);
+        return await IAsyncCursorExtensions.ToListAsync(cursor, Ct);
+    }
+
+    [Fact]
+    public async Task Aggregate_and_distinct_see_only_their_own_view()
+    {
+        var coll = await SeededAsync(shared.NewDatabase("txnagg"), new BsonDocument { { "_id", 1 }, { "g", "a" } }, new BsonDocument { { "_id", 2 }, { "g", "b" } });
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await coll.InsertOneAsync(txn, new BsonDocument { { "_id", 3 }, { "g", "c" } }, cancellationToken: Ct);
+        await coll.DeleteOneAsync(txn, Id(1), cancellationToken: Ct);
+
+        var pipeline = new[] { new BsonDocument("$group", new BsonDocument { { "_id", BsonNull.Value }, { "n", new BsonDocument("$sum", 1) } }) };
+        Assert.Equal(2, (await coll.Aggregate<BsonDocument>(pipeline, cancellationToken: Ct).SingleAsync(Ct))["n"].AsInt32);
+        Assert.Equal(["a", "b"], (await DistinctAsync(coll, null)).Order());
+        Assert.Equal(["b", "c"], (await DistinctAsync(coll, txn)).Order());
+        Assert.Equal(2, (await coll.Aggregate<BsonDocument>(txn, pipeline, cancellationToken: Ct).SingleAsync(Ct))["n"].AsInt32);
+        await txn.CommitTransactionAsync(Ct);
+
+        Assert.Equal(["b", "c"], (await DistinctAsync(coll, null)).Order());
+    }
+
+    [Fact]
+    public async Task Snapshot_keeps_documents_deleted_and_hides_documents_inserted_after_it()
+    {
+        var coll = await SeededAsync(shared.NewDatabase("txnsnapdel"), Id(1), Id(2), Id(3));
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        Assert.Equal(3, await coll.CountDocumentsAsync(txn, All, cancellationToken: Ct));
+
+        await coll.DeleteOneAsync(Id(2), cancellationToken: Ct);
+        await coll.InsertOneAsync(Id(4), cancellationToken: Ct);
+        await coll.DeleteOneAsync(Id(3), cancellationToken: Ct);
+        await coll.InsertOneAsync(new BsonDocument { { "_id", 3 }, { "again", true } }, cancellationToken: Ct);
+
+        Assert.Equal([Id(1), Id(2), Id(3)], await AllAsync(coll, txn));
+        Assert.Equal(Id(2), await coll.Find(txn, Id(2)).SingleAsync(Ct));
+        Assert.Empty(await coll.Find(txn, Id(4)).ToListAsync(Ct));
+        // Its own delete-then-insert of a document it sees is fine; touching what others changed is not.
+        await coll.DeleteOneAsync(txn, Id(1), cancellationToken: Ct);
+        await coll.InsertOneAsync(txn, new BsonDocument { { "_id", 1 }, { "mine", true } }, cancellationToken: Ct);
+        var conflict = await Assert.ThrowsAsync<MongoCommandException>(() => coll.DeleteOneAsync(txn, Id(2), cancellationToken: Ct));
+        Assert.Equal(112, conflict.Code);
+
+        Assert.Equal([Id(1), new BsonDocument { { "_id", 3 }, { "again", true } }, Id(4)], await AllAsync(coll));
+    }
+
+    [Fact]
     public async Task Blocked_plain_write_honours_maxTimeMS()
     {
         var db = shared.NewDatabase("txnmaxtime");
