@@ -164,6 +164,10 @@ public sealed class MirrorApplier
                     throw new MirrorApplyException($"transaction operation {MirrorErrors.Describe(operation)} cannot be applied: {decision.Action} {decision.Detail}");
             }
         }
+        if (operations.Count == 0)
+        {
+            return; // wholly outside the filter (e.g. another database's transaction): skipped above, nothing applied
+        }
         await workers.DrainAsync().ConfigureAwait(false);
         await _target.ApplyAsync(operations, cancellationToken).ConfigureAwait(false);
         Stats.CountTransaction();

@@ -10,19 +10,25 @@ using WapBackup.Testing.Mongo;
 namespace WapBackup.Ddt.Host.Tests.Mirror;
 
 /// <summary>
-/// Source workload on the MongoDB test server, captured into the 57019 store, mirrored to a
-/// third test server through the driver; the target must end up equal to the source.
+/// Source workload captured into the 57019 store and mirrored through the driver to the target
+/// (<see cref="MongoRoles"/>: test servers, or MONGODB_URI, _2, _3); the target must end up equal to
+/// the source. Each test writes one database of its own and mirrors through a classifier that
+/// admits only that database, so a shared source's other traffic (other tests, a real primary's
+/// no-ops) is filtered out, and only that database is compared on the target.
 /// </summary>
 public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static OplogClassifier Classifier => OplogClassifier.Default;
+    /// <summary>Only the test's own database is mirrored.</summary>
+    private static OplogClassifier ClassifierFor(string database) => new(new NamespaceFilter([database], []), usersAndRolesInScope: false);
+
+    private static OplogClassifier ClassifierFor(CaptureHarness h) => ClassifierFor(h.Database);
 
     /// <summary>Inserts, $set/$unset/array updates, a replacement, deletes, an index, a drop and a transaction.</summary>
-    private static async Task WorkloadAsync(MongoClient client, int documents)
+    private static async Task WorkloadAsync(MongoClient client, string database, int documents)
     {
-        var db = client.GetDatabase("shop");
+        var db = client.GetDatabase(database);
         var orders = db.GetCollection<BsonDocument>("orders");
         await db.CreateCollectionAsync("orders", cancellationToken: Ct);
         await orders.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(Builders<BsonDocument>.IndexKeys.Ascending("customer")), cancellationToken: Ct);
@@ -57,27 +63,28 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await session.CommitTransactionAsync(Ct);
     }
 
-    private static async Task AssertSameAsync(MongoClient source, MongoClient target, params string[] collections)
+    /// <summary>The test's database holds the same collections and documents on both sides.</summary>
+    private static async Task AssertSameAsync(MongoClient source, MongoClient target, string database, params string[] collections)
     {
         foreach (string name in collections)
         {
-            var expected = await source.GetDatabase("shop").GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
-            var actual = await target.GetDatabase("shop").GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
+            var expected = await source.GetDatabase(database).GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
+            var actual = await target.GetDatabase(database).GetCollection<BsonDocument>(name).Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct);
             Assert.NotEmpty(expected);
             Assert.Equal(expected.Select(d => d.ToJson()), actual.Select(d => d.ToJson()));
         }
-        var sourceNames = await (await source.GetDatabase("shop").ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
-        var targetNames = await (await target.GetDatabase("shop").ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
+        var sourceNames = await (await source.GetDatabase(database).ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
+        var targetNames = await (await target.GetDatabase(database).ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
         Assert.Equal(sourceNames.Order(), targetNames.Order());
     }
 
     private static async Task<CaptureHarness> CapturedWorkloadAsync(S3Fixture s3, int documents, MongoTestServerOptions? options = null)
     {
         var h = await CaptureHarness.StartAsync(s3, options);
-        await h.Source.AppendNoopAsync("start", Ct);
+        await h.SourceClient.AppendOplogNoteAsync("start", Ct);
         var running = h.Start();
         await h.WaitUntilDurableAsync(running);
-        await WorkloadAsync(h.SourceClient, documents);
+        await WorkloadAsync(h.SourceClient, h.Database, documents);
         await running.CatchUpAndStopAsync(h);
         return h;
     }
@@ -90,20 +97,20 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     public async Task Mirror_reproduces_the_source(MirrorMode mode, int workers)
     {
         await using var h = await CapturedWorkloadAsync(s3, 60);
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
-        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(mode, workers, BatchSize: 16));
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(mode, workers, BatchSize: 16));
 
         var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
         var reached = await applier.ApplyThroughAsync(last, Ct);
 
         Assert.Equal(last, reached);
-        await AssertSameAsync(h.SourceClient, target, "orders");
+        await AssertSameAsync(h.SourceClient, target, h.Database, "orders");
         Assert.Equal(1, applier.Stats.Transactions);
         Assert.Equal(0, applier.Stats.UniqueIndexConflicts);
         Assert.True(applier.Stats.Updates >= 40, applier.Stats.ToString());
         Assert.True(applier.Stats.Skipped >= 1, "the no-op must be skipped");
-        var indexes = await (await target.GetDatabase("shop").GetCollection<BsonDocument>("orders").Indexes.ListAsync(Ct)).ToListAsync(Ct);
+        var indexes = await (await target.GetDatabase(h.Database).GetCollection<BsonDocument>("orders").Indexes.ListAsync(Ct)).ToListAsync(Ct);
         Assert.Contains(indexes, i => i["name"] == "customer_1");
     }
 
@@ -113,22 +120,22 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     public async Task Restart_from_an_older_checkpoint_reapplies_idempotently(MirrorMode mode)
     {
         await using var h = await CapturedWorkloadAsync(s3, 30);
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
         var stored = await h.StoredAsync();
         var options = new MirrorOptions(mode, 3, BatchSize: 8);
 
         // Apply everything, then pretend the process died right after the first third had been checkpointed.
-        await new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, options).ApplyThroughAsync(stored[^1].Ts, Ct);
+        await new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), options).ApplyThroughAsync(stored[^1].Ts, Ct);
         var checkpoints = new MirrorCheckpointStore(target, h.RepositoryId);
         await checkpoints.SaveAsync(new MirrorCheckpoint(stored[stored.Count / 3].Ts, new TransactionAssembler().SaveState()), Ct);
 
-        var again = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, options);
+        var again = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), options);
         var reached = await again.ApplyThroughAsync(stored[^1].Ts, Ct);
 
         Assert.Equal(stored[^1].Ts, reached);
         Assert.True(again.Stats.Applied > 0);
-        await AssertSameAsync(h.SourceClient, target, "orders");
+        await AssertSameAsync(h.SourceClient, target, h.Database, "orders");
         Assert.Equal(stored[^1].Ts, (await checkpoints.LoadAsync(Ct))!.AppliedThrough);
     }
 
@@ -138,28 +145,28 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     public async Task Unique_index_conflicts_are_counted_and_the_rest_is_applied(MirrorMode mode)
     {
         await using var h = await CaptureHarness.StartAsync(s3);
-        await h.Source.AppendNoopAsync("start", Ct);
+        await h.SourceClient.AppendOplogNoteAsync("start", Ct);
         var running = h.Start();
         await h.WaitUntilDurableAsync(running);
-        var users = h.SourceClient.GetDatabase("shop").GetCollection<BsonDocument>("users");
+        var users = h.SourceClient.GetDatabase(h.Database).GetCollection<BsonDocument>("users");
         await users.InsertOneAsync(new BsonDocument { { "_id", 1 }, { "email", "a@x" } }, cancellationToken: Ct);
         await users.InsertOneAsync(new BsonDocument { { "_id", 2 }, { "email", "taken@x" } }, cancellationToken: Ct);
         await users.InsertOneAsync(new BsonDocument { { "_id", 3 }, { "email", "c@x" } }, cancellationToken: Ct);
         await running.CatchUpAndStopAsync(h);
 
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
         // The target already holds another user with that email under a unique index.
-        var targetUsers = target.GetDatabase("shop").GetCollection<BsonDocument>("users");
+        var targetUsers = target.GetDatabase(h.Database).GetCollection<BsonDocument>("users");
         await targetUsers.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(Builders<BsonDocument>.IndexKeys.Ascending("email"), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
         await targetUsers.InsertOneAsync(new BsonDocument { { "_id", 99 }, { "email", "taken@x" } }, cancellationToken: Ct);
 
-        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(mode, 2));
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(mode, 2));
         await applier.ApplyThroughAsync((await h.Store.LastAsync(Ct))!.Value.Ts, Ct);
 
         Assert.Equal(1, applier.Stats.UniqueIndexConflicts);
         var conflict = Assert.Single(applier.Stats.ConflictSamples);
-        Assert.Equal("shop.users", conflict.Namespace);
+        Assert.Equal(h.Namespace("users"), conflict.Namespace);
         var ids = (await targetUsers.Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d["_id"].AsInt32).Order();
         Assert.Equal([1, 3, 99], ids);
     }
@@ -169,10 +176,11 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         // Transactions over 1 KiB of operations are written as partialTxn chains.
         await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { TransactionOplogEntryMaxBytes = 1024 });
-        await h.Source.AppendNoopAsync("start", Ct);
+        h.Source.RequireTestServer("a 1 KiB TransactionOplogEntryMaxBytes forces a partialTxn chain (a real server splits at 16 MB)");
+        await h.SourceClient.AppendOplogNoteAsync("start", Ct);
         var running = h.Start();
         await h.WaitUntilDurableAsync(running);
-        var orders = h.SourceClient.GetDatabase("shop").GetCollection<BsonDocument>("orders");
+        var orders = h.SourceClient.GetDatabase(h.Database).GetCollection<BsonDocument>("orders");
         await orders.InsertOneAsync(new BsonDocument("_id", -1), cancellationToken: Ct);
         using (var session = await h.SourceClient.StartSessionAsync(cancellationToken: Ct))
         {
@@ -192,52 +200,93 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var commit = stored.Last(e => new OplogEntry(e.Bytes).IsApplyOps);
         Assert.True(commit.Ts > partial.Ts, "the transaction must span several entries");
 
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
-        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2));
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(MirrorMode.ApplyOps, 2));
 
         var paused = await applier.ApplyThroughAsync(partial.Ts, Ct);
 
         Assert.Equal(commit.Ts, paused);
-        Assert.Equal(41, await target.GetDatabase("shop").GetCollection<BsonDocument>("orders").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+        Assert.Equal(41, await target.GetDatabase(h.Database).GetCollection<BsonDocument>("orders").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+    }
+
+    /// <summary>Hand-written entries under a fresh repository id in the 57019 store (<see cref="MongoRoles.OplogStore"/>).</summary>
+    private static async Task<(MongoEndpoint Endpoint, MongoClient Client, CapturedOplogStore Store, string RepositoryId)> StoreOfAsync(params BsonDocument[] entries)
+    {
+        var endpoint = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, Ct);
+        var client = new MongoClient(endpoint.ConnectionString);
+        string repositoryId = "repo-" + Guid.NewGuid().ToString("N")[..16];
+        var store = new CapturedOplogStore(client, repositoryId);
+        await store.AppendAsync([.. entries.Select(e => e.ToBson())], Ct);
+        return (endpoint, client, store, repositoryId);
     }
 
     [Fact]
     public async Task Unknown_command_stops_with_its_name_and_ts()
     {
-        await using var storeServer = await MongoTestServer.StartAsync(cancellationToken: Ct);
-        using var storeClient = new MongoClient(storeServer.ConnectionString);
-        var store = new CapturedOplogStore(storeClient, "r");
-        await store.AppendAsync([
-            new BsonDocument { { "ts", new BsonTimestamp(100, 1) }, { "t", 1L }, { "op", "i" }, { "ns", "shop.a" }, { "o", new BsonDocument("_id", 1) } }.ToBson(),
-            new BsonDocument { { "ts", new BsonTimestamp(100, 2) }, { "t", 1L }, { "op", "c" }, { "ns", "shop.$cmd" }, { "o", new BsonDocument("frobnicate", "a") } }.ToBson(),
-            new BsonDocument { { "ts", new BsonTimestamp(100, 3) }, { "t", 1L }, { "op", "xi" }, { "ns", "shop.a" }, { "o", new BsonDocument("_id", 2) } }.ToBson(),
-        ], Ct);
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
-        var applier = new MirrorApplier(store, target, "r", Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2));
+        string db = MongoEndpoint.UniqueDatabaseName("shop");
+        var (storeEndpoint, storeClient, store, repositoryId) = await StoreOfAsync(
+            new BsonDocument { { "ts", new BsonTimestamp(100, 1) }, { "t", 1L }, { "op", "i" }, { "ns", db + ".a" }, { "o", new BsonDocument("_id", 1) } },
+            new BsonDocument { { "ts", new BsonTimestamp(100, 2) }, { "t", 1L }, { "op", "c" }, { "ns", db + ".$cmd" }, { "o", new BsonDocument("frobnicate", "a") } },
+            new BsonDocument { { "ts", new BsonTimestamp(100, 3) }, { "t", 1L }, { "op", "xi" }, { "ns", db + ".a" }, { "o", new BsonDocument("_id", 2) } });
+        await using var _ = storeEndpoint;
+        using var __ = storeClient;
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        var applier = new MirrorApplier(store, target, repositoryId, ClassifierFor(db), new MirrorOptions(MirrorMode.ApplyOps, 2));
 
         var error = await Assert.ThrowsAsync<MirrorApplyException>(() => applier.ApplyThroughAsync(new OplogTimestamp(100, 3), Ct));
 
         Assert.Contains("frobnicate", error.Message, StringComparison.Ordinal);
         Assert.Contains(new OplogTimestamp(100, 2).ToString(), error.Message, StringComparison.Ordinal);
-        Assert.Null(await new MirrorCheckpointStore(target, "r").LoadAsync(Ct)); // nothing claimed past the error
+        Assert.Null(await new MirrorCheckpointStore(target, repositoryId).LoadAsync(Ct)); // nothing claimed past the error
+    }
+
+    [Theory]
+    [InlineData(MirrorMode.ApplyOps)]
+    [InlineData(MirrorMode.Crud)]
+    public async Task A_transaction_wholly_outside_the_namespace_filter_is_skipped_not_counted_as_applied(MirrorMode mode)
+    {
+        // On a shared source other writers' transactions are captured too; the filter drops their operations,
+        // and the stats must not report them as applied transactions.
+        string db = MongoEndpoint.UniqueDatabaseName("shop");
+        string other = MongoEndpoint.UniqueDatabaseName("other");
+        static BsonDocument Transaction(int increment, string ns, int id) => new()
+        {
+            { "ts", new BsonTimestamp(100, increment) }, { "t", 1L }, { "op", "c" }, { "ns", "admin.$cmd" },
+            { "o", new BsonDocument("applyOps", new BsonArray { new BsonDocument { { "op", "i" }, { "ns", ns }, { "o", new BsonDocument("_id", id) } } }) },
+        };
+        var create = new BsonDocument { { "ts", new BsonTimestamp(100, 1) }, { "t", 1L }, { "op", "c" }, { "ns", db + ".$cmd" }, { "o", new BsonDocument("create", "a") } };
+        var (storeEndpoint, storeClient, store, repositoryId) = await StoreOfAsync(create, Transaction(2, other + ".a", 1), Transaction(3, db + ".a", 2));
+        await using var _ = storeEndpoint;
+        using var __ = storeClient;
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        var applier = new MirrorApplier(store, target, repositoryId, ClassifierFor(db), new MirrorOptions(mode, 2));
+
+        Assert.Equal(new OplogTimestamp(100, 3), await applier.ApplyThroughAsync(new OplogTimestamp(100, 3), Ct));
+
+        Assert.Equal(1, applier.Stats.Transactions);
+        Assert.Equal(1, applier.Stats.Inserts);
+        Assert.Equal(1, applier.Stats.Skipped);
+        Assert.Equal([2], (await target.GetDatabase(db).GetCollection<BsonDocument>("a").Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d["_id"].AsInt32));
+        Assert.DoesNotContain(other, await (await target.ListDatabaseNamesAsync(Ct)).ToListAsync(Ct));
     }
 
     [Fact]
     public async Task Follow_mode_keeps_the_target_in_step_with_a_running_capture()
     {
         await using var h = await CaptureHarness.StartAsync(s3);
-        await h.Source.AppendNoopAsync("start", Ct);
+        await h.SourceClient.AppendOplogNoteAsync("start", Ct);
         var capture = h.Start();
         await h.WaitUntilDurableAsync(capture);
-        await using var targetServer = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, Ct);
-        using var target = new MongoClient(targetServer.ConnectionString);
-        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, Classifier, new MirrorOptions(MirrorMode.ApplyOps, 2, CheckpointEvery: 50));
+        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
+        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(MirrorMode.ApplyOps, 2, CheckpointEvery: 50));
         using var stopFollowing = new CancellationTokenSource();
         var following = Task.Run(() => applier.FollowAsync(TimeSpan.FromMilliseconds(50), stopFollowing.Token), Ct);
 
-        await WorkloadAsync(h.SourceClient, 40);
+        await WorkloadAsync(h.SourceClient, h.Database, 40);
         await capture.CatchUpAndStopAsync(h);
         var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
         var checkpoints = new MirrorCheckpointStore(target, h.RepositoryId);
@@ -246,7 +295,7 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => following);
 
         Assert.Equal(last, (await checkpoints.LoadAsync(Ct))!.AppliedThrough);
-        await AssertSameAsync(h.SourceClient, target, "orders");
+        await AssertSameAsync(h.SourceClient, target, h.Database, "orders");
     }
 
     [Fact]

@@ -10,34 +10,51 @@ using WapBackup.Testing.Mongo;
 namespace WapBackup.Ddt.Host.Tests.Oplog;
 
 /// <summary>
-/// A source (MongoDB test server), a 57019 store (a second test server) and a bucket in s3rver,
-/// wired into an <see cref="OplogCapture"/> with short intervals so tests finish quickly.
+/// A source (<see cref="MongoRoles.Source"/>), a 57019 store (<see cref="MongoRoles.OplogStore"/>) and a
+/// bucket in s3rver, wired into an <see cref="OplogCapture"/> with short intervals so tests finish quickly.
+/// Each endpoint is a fresh test server or, when its MONGODB_URI variable is set, a real replica set
+/// that others write to as well: a real primary writes a no-op every 10 s and parallel test classes
+/// write their own databases. So a harness writes only to its own <see cref="Database"/>, stores
+/// under its own <see cref="RepositoryId"/>, and tests judge the captured stream either as a whole
+/// against the source's own oplog over the same ts range, or filtered to the test's namespaces.
 /// </summary>
 internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
 {
     private readonly List<CaptureLag> _lags = [];
 
-    private CaptureHarness(MongoTestServer source, MongoTestServer storeServer, IObjectStore objects, string repositoryId, bool secondaryPreferred)
+    private CaptureHarness(MongoEndpoint source, MongoEndpoint storeEndpoint, IObjectStore objects, bool secondaryPreferred)
     {
         Source = source;
-        StoreServer = storeServer;
+        StoreEndpoint = storeEndpoint;
         SourceClient = new MongoClient(source.ConnectionString);
-        StoreClient = new MongoClient(storeServer.ConnectionString);
-        RepositoryId = repositoryId;
-        Store = new CapturedOplogStore(StoreClient, repositoryId);
-        Slices = new OplogSliceStore(objects, "prefix", repositoryId);
+        StoreClient = new MongoClient(storeEndpoint.ConnectionString);
+        RepositoryId = "repo-" + Guid.NewGuid().ToString("N")[..16]; // the store keys entries and seal state by it
+        Database = MongoEndpoint.UniqueDatabaseName("app");
+        Store = new CapturedOplogStore(StoreClient, RepositoryId);
+        Slices = new OplogSliceStore(objects, "prefix", RepositoryId);
         SecondaryPreferred = secondaryPreferred;
     }
 
-    public MongoTestServer Source { get; }
-    public MongoTestServer StoreServer { get; }
+    public MongoEndpoint Source { get; }
+    public MongoEndpoint StoreEndpoint { get; }
     public MongoClient SourceClient { get; }
     public MongoClient StoreClient { get; }
     public string RepositoryId { get; }
+
+    /// <summary>The only database this test writes to on the source.</summary>
+    public string Database { get; }
+
     public CapturedOplogStore Store { get; }
     public OplogSliceStore Slices { get; }
     public bool SecondaryPreferred { get; }
     public List<Exception> SealFailures { get; } = [];
+
+    /// <summary>
+    /// True when nothing but this test writes to the source (a fresh test server): only then is
+    /// "the source holds nothing newer than what was captured" true after the test's last write.
+    /// A real primary appends a no-op every 10 s and other tests write to it meanwhile.
+    /// </summary>
+    public bool SourceIsPrivate => Source.IsTestServer;
 
     public IReadOnlyList<CaptureLag> Lags
     {
@@ -46,11 +63,16 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
 
     public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null)
     {
-        var source = await MongoTestServer.StartAsync(sourceOptions ?? new MongoTestServerOptions(), TestContext.Current.CancellationToken);
-        var store = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "store" }, TestContext.Current.CancellationToken);
+        var ct = TestContext.Current.CancellationToken;
+        var source = await MongoEndpoint.StartAsync(MongoRoles.Source, sourceOptions ?? new MongoTestServerOptions(), ct);
+        var store = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, ct);
         var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
-        return new CaptureHarness(source, store, objects, "repo-test", secondaryPreferred);
+        return new CaptureHarness(source, store, objects, secondaryPreferred);
     }
+
+    /// <summary>The mirror target (<see cref="MongoRoles.MirrorTarget"/>): MONGODB_URI_3 or a fresh test server.</summary>
+    public static Task<MongoEndpoint> StartTargetAsync() =>
+        MongoEndpoint.StartAsync(MongoRoles.MirrorTarget, new MongoTestServerOptions { ReplicaSetName = "target" }, TestContext.Current.CancellationToken);
 
     public SourceOplog SourceOplog => new(SourceClient, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
 
@@ -85,6 +107,7 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         }
     }
 
+    /// <summary>Waits (bounded) until the capture is durable through the source's newest entry as of this call.</summary>
     public async Task WaitUntilDurableAsync(Running running)
     {
         var newest = (await SourceOplog.NewestAsync(TestContext.Current.CancellationToken))!.Value.Ts;
@@ -100,22 +123,57 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         Assert.True(running.Capture.Durable?.Ts >= newest, $"capture did not reach {newest} within 30 s");
     }
 
+    public string Namespace(string collection) => $"{Database}.{collection}";
+
+    public IMongoCollection<BsonDocument> Collection(string name) => SourceClient.GetDatabase(Database).GetCollection<BsonDocument>(name);
+
     public async Task InsertAsync(string collection, int count, int startId = 0)
     {
-        var c = SourceClient.GetDatabase("app").GetCollection<BsonDocument>(collection);
+        var c = Collection(collection);
         for (int i = 0; i < count; i++)
         {
             await c.InsertOneAsync(new BsonDocument { { "_id", startId + i }, { "v", new string('x', 50) } }, cancellationToken: TestContext.Current.CancellationToken);
         }
     }
 
-    /// <summary>The source's oplog entries with ts >= <paramref name="from"/>, raw, in order.</summary>
-    public async Task<List<byte[]>> SourceEntriesFromAsync(OplogTimestamp from)
+    /// <summary>
+    /// The source's oplog entries with <paramref name="from"/> &lt;= ts &lt;= <paramref name="through"/>, raw, in
+    /// order: everything a gap-free capture over that range must hold, whoever wrote it. Bounded
+    /// above because a shared source keeps growing after the capture stopped.
+    /// </summary>
+    public async Task<List<byte[]>> SourceEntriesAsync(OplogTimestamp from, OplogTimestamp through)
     {
         var oplog = SourceClient.GetDatabase("local").GetCollection<RawBson>("oplog.rs");
-        var found = await oplog.Find(new BsonDocument("ts", new BsonDocument("$gte", new BsonTimestamp((long)from.Value))))
-            .Sort(new BsonDocument("$natural", 1)).ToListAsync(TestContext.Current.CancellationToken);
+        var filter = new BsonDocument("ts", new BsonDocument
+        {
+            { "$gte", new BsonTimestamp((long)from.Value) },
+            { "$lte", new BsonTimestamp((long)through.Value) },
+        });
+        var found = await oplog.Find(filter).Sort(new BsonDocument("$natural", 1)).ToListAsync(TestContext.Current.CancellationToken);
         return [.. found.Select(d => d.Bytes)];
+    }
+
+    /// <summary>The _ids of this test's inserts into <paramref name="collection"/> among <paramref name="entries"/>, in order.</summary>
+    public List<long> InsertedIds(IEnumerable<CapturedEntry> entries, string collection)
+    {
+        string ns = Namespace(collection);
+        var ids = new List<long>();
+        foreach (var e in entries)
+        {
+            var entry = new OplogEntry(e.Bytes);
+            if (entry.Operation == OplogOperation.Insert && entry.Namespace == ns)
+            {
+                ids.Add(entry.Object!.Value.Find("_id"u8).AsInt64);
+            }
+        }
+        return ids;
+    }
+
+    /// <summary>The entries of <paramref name="operation"/> on this test's <paramref name="collection"/>.</summary>
+    public IEnumerable<CapturedEntry> OwnEntries(IEnumerable<CapturedEntry> entries, string collection, OplogOperation operation)
+    {
+        string ns = Namespace(collection);
+        return entries.Where(e => new OplogEntry(e.Bytes) is var entry && entry.Operation == operation && entry.Namespace == ns);
     }
 
     public async Task<List<CapturedEntry>> StoredAsync()
@@ -144,6 +202,6 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         SourceClient.Dispose();
         StoreClient.Dispose();
         await Source.DisposeAsync();
-        await StoreServer.DisposeAsync();
+        await StoreEndpoint.DisposeAsync();
     }
 }
