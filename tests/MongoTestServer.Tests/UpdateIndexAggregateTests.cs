@@ -4,7 +4,7 @@ using WapBackup.Testing.Mongo;
 
 namespace WapBackup.MongoTestServer.Tests;
 
-/// <summary>Update operators, indexes, findAndModify, aggregate and the secondary mode through the driver.</summary>
+/// <summary>Update operators, indexes, findAndModify and aggregate through the driver.</summary>
 public sealed class UpdateIndexAggregateTests(SharedEndpoint shared)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -101,20 +101,5 @@ public sealed class UpdateIndexAggregateTests(SharedEndpoint shared)
             new BsonDocument { { "_id", 2 }, { "count", 3 }, { "total", 15 } },
         ], groups);
         Assert.Equal(2, counted);
-    }
-
-    [Fact]
-    public async Task Secondary_mode_serves_secondary_preferred_reads()
-    {
-        await using var endpoint = await MongoEndpoint.StartAsync(options: new MongoTestServerOptions { AnswerAsSecondary = true }, cancellationToken: Ct);
-        endpoint.RequireTestServer("answering hello as a secondary is a test-server mode");
-        using var client = new MongoClient(endpoint.ConnectionString + "&readPreference=secondaryPreferred&serverSelectionTimeoutMS=3000");
-
-        var names = await (await client.ListDatabaseNamesAsync(Ct)).ToListAsync(Ct);
-        var primaryOnly = client.GetDatabase("x").GetCollection<BsonDocument>("c").WithReadPreference(ReadPreference.Primary);
-        var noPrimary = await Assert.ThrowsAsync<TimeoutException>(() => primaryOnly.Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct));
-
-        Assert.Contains("local", names);
-        Assert.Contains("Primary", noPrimary.Message, StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -6,33 +6,41 @@ using WapBackup.Testing.Mongo.Wire;
 namespace WapBackup.Testing.Mongo;
 
 /// <summary>
-/// An in-process MongoDB wire-protocol server on 127.0.0.1 that answers as a one-member replica set
-/// and keeps a faithful local.oplog.rs. Test support only: product code never references it.
+/// An in-process MongoDB wire-protocol server on 127.0.0.1 that answers as a replica set (one member,
+/// or a primary and a secondary on two ports sharing the data) and keeps a faithful local.oplog.rs.
+/// Test support only: product code never references it.
 /// </summary>
 public sealed class MongoTestServer : IAsyncDisposable
 {
-    private readonly TcpListener _listener;
+    private readonly (TcpListener Listener, ReplicaSetMember Member)[] _members;
     private readonly ServerState _state;
     private readonly CommandDispatcher _dispatcher;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<(Thread Thread, Connection Connection)> _connections = [];
-    private readonly Task _acceptLoop;
+    private readonly Task[] _acceptLoops;
     private int _connectionCount;
 
-    private MongoTestServer(TcpListener listener, MongoTestServerOptions options)
+    private MongoTestServer(TcpListener[] listeners, MongoTestServerOptions options)
     {
-        _listener = listener;
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        _state = new ServerState(options, TimeProvider.System) { HostAndPort = $"127.0.0.1:{Port}" };
+        string[] hosts = [.. listeners.Select(l => $"127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}")];
+        _members = [.. listeners.Select((l, i) => (l, new ReplicaSetMember(hosts[i], isPrimary: i == 0, hosts)))];
+        Port = ((IPEndPoint)listeners[0].LocalEndpoint).Port;
+        _state = new ServerState(options, TimeProvider.System);
         _dispatcher = new CommandDispatcher(_state);
-        ConnectionString = $"mongodb://127.0.0.1:{Port}/?replicaSet={Uri.EscapeDataString(options.ReplicaSetName)}";
-        _acceptLoop = AcceptLoopAsync();
+        ConnectionString = $"mongodb://{string.Join(',', hosts)}/?replicaSet={Uri.EscapeDataString(options.ReplicaSetName)}";
+        _acceptLoops = [.. _members.Select(m => AcceptLoopAsync(m.Listener, m.Member))];
     }
 
+    /// <summary>The primary's port.</summary>
     public int Port { get; }
 
-    /// <summary>mongodb://127.0.0.1:PORT/?replicaSet=NAME</summary>
+    /// <summary>mongodb://127.0.0.1:PORT[,127.0.0.1:SECONDARY_PORT]/?replicaSet=NAME</summary>
     public string ConnectionString { get; }
+
+    public ReplicaSetMember Primary => _members[0].Member;
+
+    /// <summary>The secondary of a two-member set (<see cref="MongoTestServerOptions.WithSecondary"/>), else null.</summary>
+    public ReplicaSetMember? Secondary => _members.Length > 1 ? _members[1].Member : null;
 
     public static Task<MongoTestServer> StartAsync(MongoTestServerOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -46,9 +54,16 @@ public sealed class MongoTestServer : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.TransactionOplogEntryMaxBytes, "TransactionOplogEntryMaxBytes must be positive");
         }
-        var listener = new TcpListener(IPAddress.Loopback, options.Port);
-        listener.Start(backlog: 128);
-        return Task.FromResult(new MongoTestServer(listener, options));
+        var listeners = new List<TcpListener> { new(IPAddress.Loopback, options.Port) };
+        if (options.WithSecondary)
+        {
+            listeners.Add(new TcpListener(IPAddress.Loopback, 0));
+        }
+        foreach (var listener in listeners)
+        {
+            listener.Start(backlog: 128);
+        }
+        return Task.FromResult(new MongoTestServer([.. listeners], options));
     }
 
     /// <summary>Appends a periodic-style no-op entry {op: "n", ns: "", o: {msg}}.</summary>
@@ -62,14 +77,14 @@ public sealed class MongoTestServer : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(TcpListener listener, ReplicaSetMember member)
     {
         while (!_stopping.IsCancellationRequested)
         {
             Socket socket;
             try
             {
-                socket = await _listener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
+                socket = await listener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
@@ -77,27 +92,30 @@ public sealed class MongoTestServer : IAsyncDisposable
             }
             socket.NoDelay = true;
             int id = Interlocked.Increment(ref _connectionCount);
-            var connection = new Connection(socket, _dispatcher, id);
+            var connection = new Connection(socket, _dispatcher, id, member);
             // A thread per connection with blocking I/O: one context switch per request (decision 0210).
             var thread = new Thread(() => connection.Run(_stopping.Token))
             {
                 IsBackground = true,
-                Name = $"mongo-test-server:{Port} connection {id}",
+                Name = $"mongo-test-server:{member.Host} connection {id}",
             };
+            thread.Start();
             lock (_connections)
             {
                 _connections.RemoveAll(c => !c.Thread.IsAlive);
                 _connections.Add((thread, connection));
             }
-            thread.Start();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
-        await _acceptLoop.ConfigureAwait(false);
+        foreach (var (listener, _) in _members)
+        {
+            listener.Stop();
+        }
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
         (Thread Thread, Connection Connection)[] open;
         lock (_connections)
         {

@@ -8,8 +8,11 @@ public sealed record MongoTestServerOptions
 
     public string ReplicaSetName { get; init; } = "rs0";
 
-    /// <summary>hello answers as a secondary (secondary-preferred reads are exercised).</summary>
-    public bool AnswerAsSecondary { get; init; }
+    /// <summary>
+    /// A two-member replica set: a secondary on a port of its own shares the primary's data
+    /// (replication is instantaneous), serves secondary-preferred reads and refuses writes.
+    /// </summary>
+    public bool WithSecondary { get; init; }
 
     /// <summary>Size cap of local.oplog.rs: the oldest entries drop beyond it.</summary>
     public long OplogMaxBytes { get; init; } = 256L * 1024 * 1024;

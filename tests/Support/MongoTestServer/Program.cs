@@ -1,7 +1,8 @@
 using System.Globalization;
 using WapBackup.Testing.Mongo;
 
-// ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M]: one test server until Ctrl-C.
+// ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M]: one test server until Ctrl-C
+// (--secondary adds a secondary member on a free port; the printed connection string names both).
 int port = 27017;
 var options = new MongoTestServerOptions();
 for (int i = 0; i < args.Length; i++)
@@ -16,7 +17,7 @@ for (int i = 0; i < args.Length; i++)
             options = options with { ReplicaSetName = Next() };
             break;
         case "--secondary":
-            options = options with { AnswerAsSecondary = true };
+            options = options with { WithSecondary = true };
             break;
         case "--oplog-mb":
             options = options with { OplogMaxBytes = long.Parse(Next(), CultureInfo.InvariantCulture) * 1024 * 1024 };

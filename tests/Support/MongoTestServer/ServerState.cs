@@ -43,8 +43,6 @@ public sealed class ServerState
 
     public ObjectId ProcessId { get; }
 
-    public string HostAndPort { get; set; } = "127.0.0.1:0";
-
     public ServerCursor AddCursor(Func<long, ServerCursor> create)
     {
         long id = ++_nextCursorId;

@@ -50,7 +50,7 @@ public static class ApplyOpsCommand
             if (atomic)
             {
                 var batch = new Transaction(null);
-                var batchContext = new CommandContext(server, new WriteContext(null, batch), context.ConnectionId, context.ServerStopping);
+                var batchContext = context.WithWrite(new WriteContext(null, batch));
                 results.Clear();
                 try
                 {
@@ -73,7 +73,7 @@ public static class ApplyOpsCommand
                 server.CommitAtomicBatch(batch);
                 return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
             }
-            var plain = new CommandContext(server, WriteContext.Plain, context.ConnectionId, context.ServerStopping);
+            var plain = context.WithWrite(WriteContext.Plain);
             for (; next < parsed.Count; next++)
             {
                 try

@@ -8,11 +8,12 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// <summary>What a command handler gets besides its request: the server, the write context (session/transaction) and the connection.</summary>
 public sealed class CommandContext
 {
-    public CommandContext(ServerState server, WriteContext write, int connectionId, CancellationToken serverStopping)
+    public CommandContext(ServerState server, WriteContext write, int connectionId, ReplicaSetMember member, CancellationToken serverStopping)
     {
         Server = server;
         Write = write;
         ConnectionId = connectionId;
+        Member = member;
         ServerStopping = serverStopping;
     }
 
@@ -22,7 +23,13 @@ public sealed class CommandContext
 
     public int ConnectionId { get; }
 
+    /// <summary>The replica-set member the client connected to (primary or secondary).</summary>
+    public ReplicaSetMember Member { get; }
+
     public CancellationToken ServerStopping { get; }
+
+    /// <summary>The same connection and member with another write context (applyOps runs its ops in their own).</summary>
+    public CommandContext WithWrite(WriteContext write) => new(Server, write, ConnectionId, Member, ServerStopping);
 
     public static byte[] Ok(BsonDocument reply)
     {

@@ -30,7 +30,7 @@ public sealed class CommandDispatcher
         OplogNoteCommand.Register(_handlers);
     }
 
-    public async ValueTask<byte[]> DispatchAsync(CommandRequest request, int connectionId, CancellationToken cancellationToken)
+    public async ValueTask<byte[]> DispatchAsync(CommandRequest request, int connectionId, ReplicaSetMember member, CancellationToken cancellationToken)
     {
         Transaction? transaction = null;
         try
@@ -38,6 +38,11 @@ public sealed class CommandDispatcher
             if (!_handlers.TryGetValue(request.Name, out var handler))
             {
                 throw CommandException.CommandNotFound(request.Name);
+            }
+            MemberRole.Check(request, member);
+            if (MemberRole.IsRead(request.Name))
+            {
+                member.CountRead();
             }
             if (_server.OpenTransactionCount > 0)
             {
@@ -49,7 +54,7 @@ public sealed class CommandDispatcher
             }
             var (write, txn) = SessionContext(request);
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
-            var context = new CommandContext(_server, write, connectionId, cancellationToken);
+            var context = new CommandContext(_server, write, connectionId, member, cancellationToken);
             return await handler(request, context, cancellationToken).ConfigureAwait(false);
         }
         catch (CommandException e)

@@ -3,7 +3,7 @@ using WapBackup.Testing.Mongo.Wire;
 
 namespace WapBackup.Testing.Mongo.Commands;
 
-/// <summary>hello/isMaster as a one-member replica set (primary, or secondary on request), ping, buildInfo, endSessions.</summary>
+/// <summary>hello/isMaster as the member the client connected to (the primary, or the secondary of a two-member set), ping, buildInfo, endSessions, replSetGetStatus.</summary>
 public static class HandshakeCommands
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
@@ -32,7 +32,8 @@ public static class HandshakeCommands
             {
             }
         }
-        bool primary = !server.Options.AnswerAsSecondary;
+        var member = context.Member;
+        bool primary = member.IsPrimary;
         long lastTs;
         lock (server.Gate)
         {
@@ -43,21 +44,21 @@ public static class HandshakeCommands
         var reply = new BsonDocument
         {
             { "topologyVersion", new BsonDocument { { "processId", server.ProcessId }, { "counter", 0L } } },
-            { "hosts", new BsonArray { server.HostAndPort } },
+            { "hosts", new BsonArray(member.Hosts) },
             { "setName", server.Options.ReplicaSetName },
             { "setVersion", 1 },
         };
         bool legacyName = request.Name != "hello";
         reply.Add(legacyName ? "ismaster" : "isWritablePrimary", primary);
         reply.Add("secondary", !primary);
+        reply.Add("primary", member.PrimaryHost);
         if (primary)
         {
-            reply.Add("primary", server.HostAndPort);
+            reply.Add("electionId", new ObjectId("7fffffff0000000000000001")); // only a primary reports one
         }
         reply.AddRange(new BsonDocument
         {
-            { "me", server.HostAndPort },
-            { "electionId", new ObjectId("7fffffff0000000000000001") },
+            { "me", member.Host },
             { "lastWrite", new BsonDocument
                 {
                     { "opTime", opTime },
@@ -110,22 +111,19 @@ public static class HandshakeCommands
         {
             { "set", server.Options.ReplicaSetName },
             { "date", new BsonDateTime(server.Clock.GetUtcNow().UtcDateTime) },
-            { "myState", server.Options.AnswerAsSecondary ? 2 : 1 },
+            { "myState", context.Member.IsPrimary ? 1 : 2 },
             { "term", 1L },
             { "optimes", new BsonDocument { { "lastCommittedOpTime", opTime }, { "appliedOpTime", opTime }, { "durableOpTime", opTime } } },
-            { "members", new BsonArray
+            { "members", new BsonArray(context.Member.Hosts.Select((host, i) => new BsonDocument
                 {
-                    new BsonDocument
-                    {
-                        { "_id", 0 },
-                        { "name", server.HostAndPort },
-                        { "health", 1.0 },
-                        { "state", server.Options.AnswerAsSecondary ? 2 : 1 },
-                        { "stateStr", server.Options.AnswerAsSecondary ? "SECONDARY" : "PRIMARY" },
-                        { "optime", opTime },
-                        { "self", true },
-                    },
-                }
+                    { "_id", i },
+                    { "name", host },
+                    { "health", 1.0 },
+                    { "state", i == 0 ? 1 : 2 },
+                    { "stateStr", i == 0 ? "PRIMARY" : "SECONDARY" },
+                    { "optime", opTime },
+                    { "self", host == context.Member.Host },
+                }))
             },
         }));
     }

@@ -12,13 +12,15 @@ public sealed class Connection
     private readonly Socket _socket;
     private readonly CommandDispatcher _dispatcher;
     private readonly int _id;
+    private readonly ReplicaSetMember _member;
     private int _nextResponseId;
 
-    public Connection(Socket socket, CommandDispatcher dispatcher, int id)
+    public Connection(Socket socket, CommandDispatcher dispatcher, int id, ReplicaSetMember member)
     {
         _socket = socket;
         _dispatcher = dispatcher;
         _id = id;
+        _member = member;
     }
 
     /// <summary>
@@ -140,7 +142,7 @@ public sealed class Connection
         {
             return ReplyFramer.Frame(++_nextResponseId, requestId, CommandContext.Error(e), legacy);
         }
-        byte[] body = await _dispatcher.DispatchAsync(request, _id, cancellationToken).ConfigureAwait(false);
+        byte[] body = await _dispatcher.DispatchAsync(request, _id, _member, cancellationToken).ConfigureAwait(false);
         return request.MoreToCome ? null : ReplyFramer.Frame(++_nextResponseId, requestId, body, request.IsLegacy);
     }
 }
