@@ -317,6 +317,28 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task ApplyOps_on_a_document_held_by_a_transaction_waits_for_it()
+    {
+        var db = shared.NewDatabase("txnapply");
+        var coll = await SeededAsync(db, new BsonDocument { { "_id", 1 }, { "v", 0 } });
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await coll.UpdateOneAsync(txn, Id(1), Set("v", 1), cancellationToken: Ct);
+
+        var op = new BsonDocument
+        {
+            { "op", "u" }, { "ns", coll.CollectionNamespace.FullName }, { "o", new BsonDocument { { "_id", 1 }, { "v", 2 } } }, { "o2", Id(1) },
+        };
+        var apply = shared.Client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("applyOps", new BsonArray { op }), cancellationToken: Ct);
+        await Task.Delay(200, Ct);
+        Assert.False(apply.IsCompleted, "applyOps must wait for the transaction holding the document");
+        await txn.CommitTransactionAsync(Ct);
+        Assert.Equal(1, (await apply)["applied"].AsInt32);
+
+        Assert.Equal(new BsonDocument { { "_id", 1 }, { "v", 2 } }, await coll.Find(Id(1)).SingleAsync(Ct));
+    }
+
+    [Fact]
     public async Task Blocked_plain_write_honours_maxTimeMS()
     {
         var db = shared.NewDatabase("txnmaxtime");
