@@ -1,0 +1,209 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MongoDB.Bson;
+using MongoDB.Driver;
+
+namespace WapBackup.Bench.Benchmarks;
+
+/// <summary>
+/// mongo-insert-core: what one core of test server sustains. The server runs in a process of its
+/// own, so its CPU time (user + system, read from the OS) is exactly what serving the requests cost;
+/// operations per second of that CPU time is the "on one core" measure. Each result is also
+/// given per wall-clock second (what this 2-core machine achieves end to end, the driver sharing the
+/// cores). Nothing is pinned: on this VM a wake-up across CPUs costs more than the request itself, so
+/// pinning server and driver apart would measure the hypervisor. References, same run: raw OP_MSG
+/// pings (no driver, no command work) per server CPU second, the floor under any request here, and
+/// the driver's own sequential ping rate.
+/// </summary>
+public sealed class MongoTestServerCoreBenchmark : IBenchmark
+{
+    private const int Callers = 32;
+    private const int SingleInserts = 40_000;
+    private const int Batches = 100;
+    private const int BatchSize = 2_000;
+
+    public string Name => "mongo-insert-core";
+
+    public async Task RunAsync(BenchReport report, CancellationToken cancellationToken)
+    {
+        await using var server = await ServerProcess.StartAsync(cancellationToken);
+        await MeasureAsync(report, server, cancellationToken);
+    }
+
+    private static async Task MeasureAsync(BenchReport report, ServerProcess server, CancellationToken cancellationToken)
+    {
+        using var client = new MongoClient(server.ConnectionString + "&maxPoolSize=" + (Callers + 4));
+        var db = client.GetDatabase("bench");
+
+        // Warm up both sides (JIT tiers, pool of Callers connections) before anything is timed.
+        await InsertSinglesAsync(db.GetCollection<BsonDocument>("warmup"), 10_000, cancellationToken);
+
+        var (pings, pingCpu, _, pingWall) = await server.MeasureAsync(() => RawPingsAsync(server.Port, 20_000, cancellationToken));
+        double pingsPerServerSecond = pings / pingCpu;
+        report.Note($"raw OP_MSG ping: {pings / pingWall:0}/s wall, {pingCpu / pings * 1e6:0.0} us of server CPU each");
+
+        var admin = client.GetDatabase("admin");
+        var ping = new BsonDocumentCommand<BsonDocument>(new BsonDocument("ping", 1));
+        var (driverPings, _, _, driverPingWall) = await server.MeasureAsync(async () =>
+        {
+            for (int i = 0; i < 5_000; i++)
+            {
+                await admin.RunCommandAsync(ping, cancellationToken: cancellationToken);
+            }
+            return 5_000;
+        });
+        double driverPingsPerSecond = driverPings / driverPingWall;
+
+        var (inserts, insertCpu, driverCpu, insertWall) = await server.MeasureAsync(() => InsertSinglesAsync(db.GetCollection<BsonDocument>("single"), SingleInserts, cancellationToken));
+        report.Result("mongo-insert-core-single", inserts / insertCpu, "inserts/server-cpu-s", "raw-ping-per-server-cpu-s", pingsPerServerSecond);
+        report.Result("mongo-insert-core-single-wall", inserts / insertWall, "inserts/s", "driver-ping-sequential", driverPingsPerSecond);
+        // The client side's own cost bounds what any server could be shown to do through the driver here.
+        report.Result("mongo-insert-core-single-driver-cpu", driverCpu / inserts * 1e6, "us/insert", "server-cpu-per-insert", insertCpu / inserts * 1e6);
+        report.Note($"single inserts from {Callers} callers: {insertCpu / inserts * 1e6:0.0} us of server CPU and {driverCpu / inserts * 1e6:0.0} us of driver CPU each; " +
+            $"the driver alone caps this machine at {Environment.ProcessorCount / (driverCpu / inserts):0} inserts/s");
+
+        var batches = Enumerable.Range(0, Batches)
+            .Select(b => Enumerable.Range(0, BatchSize).Select(i => new RawBsonDocument(Document(b * BatchSize + i).ToBson())).ToList())
+            .ToList();
+        var raw = db.GetCollection<RawBsonDocument>("batched-raw");
+        var (docs, batchCpu, _, batchWall) = await server.MeasureAsync(async () =>
+        {
+            foreach (var batch in batches)
+            {
+                await raw.InsertManyAsync(batch, cancellationToken: cancellationToken);
+            }
+            return Batches * BatchSize;
+        });
+        var typed = db.GetCollection<BsonDocument>("batched");
+        var typedBatches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => Document(b * BatchSize + i)).ToList()).ToList();
+        var (typedDocs, typedCpu, _, typedWall) = await server.MeasureAsync(async () =>
+        {
+            foreach (var batch in typedBatches)
+            {
+                await typed.InsertManyAsync(batch, cancellationToken: cancellationToken);
+            }
+            return Batches * BatchSize;
+        });
+        report.Result("mongo-insert-core-batched", docs / batchCpu, "docs/server-cpu-s", "mongo-insert-core-single", inserts / insertCpu);
+        report.Result("mongo-insert-core-batched-wall", docs / batchWall, "docs/s", "mongo-insert-core-batched-bsondocument-wall", typedDocs / typedWall);
+        report.Note($"batched BsonDocument inserts: {typedDocs / typedCpu:0} docs/server-cpu-s; batches of {BatchSize}, documents ~{Document(0).ToBson().Length} bytes");
+        report.Note($"server peak working set {server.PeakWorkingSetMiB():0} MiB");
+    }
+
+    private static async Task<int> InsertSinglesAsync(IMongoCollection<BsonDocument> collection, int count, CancellationToken cancellationToken)
+    {
+        int perCaller = count / Callers;
+        await Task.WhenAll(Enumerable.Range(0, Callers).Select(async caller =>
+        {
+            for (int i = 0; i < perCaller; i++)
+            {
+                await collection.InsertOneAsync(Document(caller * perCaller + i), cancellationToken: cancellationToken);
+            }
+        }));
+        return perCaller * Callers;
+    }
+
+    private static BsonDocument Document(int i) => new()
+    {
+        { "_id", i },
+        { "name", "customer-" + i },
+        { "balance", i * 1.5 },
+        { "active", i % 2 == 0 },
+        { "tags", new BsonArray { "a", "b" } },
+        { "address", new BsonDocument { { "city", "Ljubljana" }, { "zip", 1000 + (i % 100) } } },
+    };
+
+    /// <summary>Blocking OP_MSG pings on one socket: no driver, no command work; the server's cost of a bare request.</summary>
+    private static Task<int> RawPingsAsync(int port, int count, CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        byte[] body = new BsonDocument { { "ping", 1 }, { "$db", "admin" } }.ToBson();
+        var message = new byte[21 + body.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
+        body.CopyTo(message, 21);
+        var reply = new byte[256];
+        for (int i = 0; i < count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            socket.Send(message);
+            int read = 0, length = int.MaxValue;
+            while (read < length)
+            {
+                read += socket.Receive(reply, read, reply.Length - read, SocketFlags.None);
+                if (read >= 4)
+                {
+                    length = BinaryPrimitives.ReadInt32LittleEndian(reply);
+                }
+            }
+        }
+        return count;
+    }, cancellationToken);
+
+    /// <summary>`MongoTestServer --port 0` in a child process; its CPU time read from the OS.</summary>
+    private sealed class ServerProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+
+        private ServerProcess(Process process, string connectionString)
+        {
+            _process = process;
+            ConnectionString = connectionString;
+            Port = new Uri(connectionString.Split('?')[0]).Port;
+        }
+
+        public string ConnectionString { get; }
+
+        public int Port { get; }
+
+        public static async Task<ServerProcess> StartAsync(CancellationToken cancellationToken)
+        {
+            string dll = Path.Combine(AppContext.BaseDirectory, "MongoTestServer.dll");
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var arg in new[] { dll, "--port", "0", "--oplog-mb", "2048" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+            var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the test server process");
+            string? line = await process.StandardOutput.ReadLineAsync(cancellationToken);
+            const string prefix = "MongoDB test server listening: ";
+            if (line is null || !line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                process.Kill();
+                throw new InvalidOperationException($"the test server process did not start: '{line}'");
+            }
+            return new ServerProcess(process, line[prefix.Length..]);
+        }
+
+        /// <summary>Runs the work; returns its operation count, the server's and this (driver) process's CPU seconds, and the wall seconds it took.</summary>
+        public async Task<(int Operations, double ServerCpuSeconds, double DriverCpuSeconds, double WallSeconds)> MeasureAsync(Func<Task<int>> work)
+        {
+            using var self = Process.GetCurrentProcess();
+            _process.Refresh();
+            var serverBefore = _process.TotalProcessorTime;
+            var driverBefore = self.TotalProcessorTime;
+            var watch = Stopwatch.StartNew();
+            int operations = await work();
+            double wall = watch.Elapsed.TotalSeconds;
+            _process.Refresh();
+            self.Refresh();
+            return (operations, (_process.TotalProcessorTime - serverBefore).TotalSeconds, (self.TotalProcessorTime - driverBefore).TotalSeconds, wall);
+        }
+
+        public double PeakWorkingSetMiB()
+        {
+            _process.Refresh();
+            return _process.PeakWorkingSet64 / (1024.0 * 1024.0);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+            _process.Dispose();
+        }
+    }
+}
