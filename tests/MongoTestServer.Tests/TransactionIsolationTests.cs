@@ -273,6 +273,24 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task Plain_insert_of_a_unique_key_a_transaction_is_freeing_waits_and_then_succeeds()
+    {
+        var coll = await SeededAsync(shared.NewDatabase("txnfree"), new BsonDocument { { "_id", 1 }, { "k", "taken" } });
+        await coll.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("k", 1), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await coll.UpdateOneAsync(txn, Id(1), Set("k", "moved"), cancellationToken: Ct);
+
+        var plain = coll.InsertOneAsync(new BsonDocument { { "_id", 2 }, { "k", "taken" } }, cancellationToken: Ct);
+        await Task.Delay(200, Ct);
+        Assert.False(plain.IsCompleted, "the plain insert must wait for the transaction rewriting the key's owner");
+        await txn.CommitTransactionAsync(Ct);
+        await plain;
+
+        Assert.Equal([new BsonDocument { { "_id", 1 }, { "k", "moved" } }, new BsonDocument { { "_id", 2 }, { "k", "taken" } }], await AllAsync(coll));
+    }
+
+    [Fact]
     public async Task Aggregate_and_distinct_see_only_their_own_view()
     {
         var coll = await SeededAsync(shared.NewDatabase("txnagg"), new BsonDocument { { "_id", 1 }, { "g", "a" } }, new BsonDocument { { "_id", 2 }, { "g", "b" } });

@@ -543,6 +543,14 @@ public sealed class ServerState
             {
                 continue;
             }
+            // The committed owner of the key is giving it up in an open transaction: that outcome decides.
+            if (index.Conflict(key, null) is { Id: { } ownerId } && !BsonOrder.Instance.Equals(ownerId, id)
+                && collection.PendingFor(ownerId) is { } rewriting
+                && (rewriting.Decoded is not { } rewritten || index.KeyOf(rewritten) is not { } kept || !BsonOrder.Instance.Equals(kept, key))
+                && Holder(rewriting) is { } ownerHolder)
+            {
+                throw new TransactionBlockedException(ownerHolder);
+            }
             foreach (var write in collection.PendingWrites.ToList())
             {
                 if (write.Decoded is { } other && !BsonOrder.Instance.Equals(write.Id, id) && index.KeyOf(other) is { } otherKey
