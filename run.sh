@@ -20,7 +20,7 @@ case "$verb" in
     exec dotnet artifacts/run/bin/MongoTestServer/release/MongoTestServer.dll "$@"
     ;;
   *)
-    echo "usage: ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0]" >&2
+    echo "usage: ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M]" >&2
     exit 2
     ;;
 esac
