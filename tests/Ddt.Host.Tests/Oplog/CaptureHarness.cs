@@ -199,6 +199,17 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
 
     public async ValueTask DisposeAsync()
     {
+        // On a real cluster nothing disappears with the server: remove what this test wrote there.
+        if (!Source.IsTestServer)
+        {
+            await SourceClient.DropDatabaseAsync(Database, CancellationToken.None);
+        }
+        if (!StoreEndpoint.IsTestServer)
+        {
+            var store = StoreClient.GetDatabase(CapturedOplogStore.DatabaseName);
+            await store.DropCollectionAsync("oplog." + RepositoryId, CancellationToken.None);
+            await store.GetCollection<BsonDocument>("capture_state").DeleteOneAsync(new BsonDocument("_id", RepositoryId), CancellationToken.None);
+        }
         SourceClient.Dispose();
         StoreClient.Dispose();
         await Source.DisposeAsync();

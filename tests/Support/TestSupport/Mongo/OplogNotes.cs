@@ -20,12 +20,23 @@ public static class OplogNotes
         var data = new BsonDocument { { "msg", message }, { "marker", marker } };
         await client.GetDatabase("admin").RunCommandAsync<BsonDocument>(
             new BsonDocument { { "appendOplogNote", 1 }, { "data", data } }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var oplog = client.GetDatabase("local").GetCollection<BsonDocument>("oplog.rs");
+        var filter = new BsonDocument { { "op", "n" }, { "o.marker", marker } };
         // Newest first: the note is near the end of the oplog, so a real server finds it after a short scan.
-        var entry = await client.GetDatabase("local").GetCollection<BsonDocument>("oplog.rs")
-            .Find(new BsonDocument { { "op", "n" }, { "o.marker", marker } })
-            .Sort(new BsonDocument("$natural", -1)).Limit(1)
-            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"appendOplogNote succeeded but no oplog entry carries marker {marker}");
-        return new OplogNote(marker, entry["ts"].AsBsonTimestamp);
+        // Retried briefly: a real primary may make a committed oplog entry visible to readers a moment later.
+        for (int attempt = 0; ; attempt++)
+        {
+            var entry = await oplog.Find(filter).Sort(new BsonDocument("$natural", -1)).Limit(1)
+                .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            if (entry is not null)
+            {
+                return new OplogNote(marker, entry["ts"].AsBsonTimestamp);
+            }
+            if (attempt == 100)
+            {
+                throw new InvalidOperationException($"appendOplogNote succeeded but after 5 s no oplog entry carries marker {marker}");
+            }
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
     }
 }
