@@ -357,6 +357,27 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task Commands_not_allowed_in_a_transaction_fail_without_aborting_it()
+    {
+        var db = shared.NewDatabase("txnnotallowed");
+        var coll = await SeededAsync(db, Id(1));
+        await db.CreateCollectionAsync("other", cancellationToken: Ct);
+        using var txn = await shared.Client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await coll.InsertOneAsync(txn, Id(2), cancellationToken: Ct);
+
+        var count = await Assert.ThrowsAsync<MongoCommandException>(() => db.RunCommandAsync<BsonDocument>(txn, new BsonDocument("count", "c"), cancellationToken: Ct));
+        Assert.Equal(263, count.Code);
+        Assert.Equal("OperationNotSupportedInTransaction", count.CodeName);
+        var drop = await Assert.ThrowsAsync<MongoCommandException>(() => db.DropCollectionAsync(txn, "other", Ct));
+        Assert.Equal(263, drop.Code);
+        await txn.CommitTransactionAsync(Ct);
+
+        Assert.Equal([Id(1), Id(2)], await AllAsync(coll));
+        Assert.Contains("other", await (await db.ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct));
+    }
+
+    [Fact]
     public async Task Blocked_plain_write_honours_maxTimeMS()
     {
         var db = shared.NewDatabase("txnmaxtime");

@@ -14,6 +14,10 @@ public sealed class CommandDispatcher
     private static readonly HashSet<string> WriteCommandNames = ["insert", "update", "delete", "findAndModify", "findandmodify"];
     private static readonly HashSet<string> TransactionCommands = ["commitTransaction", "abortTransaction"];
 
+    /// <summary>Commands MongoDB refuses inside a transaction (263) without aborting it (jstests/core/txns/commands_not_allowed_in_txn.js).</summary>
+    private static readonly HashSet<string> NotInTransactions =
+        ["count", "drop", "dropDatabase", "renameCollection", "dropIndexes", "deleteIndexes", "collMod", "applyOps", "explain", "mapReduce"];
+
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
 
@@ -51,6 +55,10 @@ public sealed class CommandDispatcher
                 {
                     _server.AbortExpiredTransactions();
                 }
+            }
+            if (NotInTransactions.Contains(request.Name) && request.Body.Contains("autocommit"))
+            {
+                throw new CommandException(263, "OperationNotSupportedInTransaction", $"Cannot run '{request.Name}' in a multi-document transaction.");
             }
             var (write, txn) = SessionContext(request);
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
