@@ -37,10 +37,6 @@ public static class ApplyOpsCommand
         bool alwaysUpsert = !body.TryGetValue("alwaysUpsert", out var au) || au.ToBoolean();
         var parsed = ops.Select((o, i) => o as BsonDocument ?? throw CommandException.FailedToParse($"applyOps: operation {i} must be an object")).ToList();
         bool atomic = allowAtomic && parsed.All(o => o.TryGetValue("op", out var op) && op.IsString && op.AsString is "i" or "u" or "d");
-        if (context.Write.Transaction is not null)
-        {
-            throw new CommandException(50791, "OperationNotSupportedInTransaction", "Cannot run 'applyOps' in a multi-document transaction.");
-        }
         var server = context.Server;
         var results = new BsonArray();
         int next = 0;
