@@ -494,6 +494,28 @@ public sealed class TransactionIsolationTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task Server_shutdown_ends_a_write_waiting_for_a_transaction()
+    {
+        var endpoint = await MongoEndpoint.StartAsync(cancellationToken: Ct);
+        var server = endpoint.RequireTestServer("stopping the server under a waiting write");
+        var settings = MongoClientSettings.FromConnectionString(endpoint.ConnectionString);
+        settings.RetryWrites = false;
+        settings.ServerSelectionTimeout = TimeSpan.FromSeconds(1);
+        using var client = new MongoClient(settings);
+        var coll = client.GetDatabase("shutdown").GetCollection<BsonDocument>("c");
+        await coll.InsertOneAsync(new BsonDocument { { "_id", 1 }, { "n", 0 } }, cancellationToken: Ct);
+        using var txn = await client.StartSessionAsync(cancellationToken: Ct);
+        txn.StartTransaction();
+        await coll.UpdateOneAsync(txn, Id(1), Inc("n", 1), cancellationToken: Ct);
+        var plain = coll.UpdateOneAsync(Id(1), Inc("n", 1), cancellationToken: Ct);
+        await Task.Delay(100, Ct);
+
+        await server.DisposeAsync(); // must not wait for the transaction (it never ends)
+
+        await Assert.ThrowsAnyAsync<MongoException>(() => plain);
+    }
+
+    [Fact]
     public async Task Abandoned_transaction_is_aborted_after_the_lifetime_limit_and_unblocks_writers()
     {
         await using var endpoint = await MongoEndpoint.StartAsync(options: new MongoTestServerOptions { TransactionLifetimeLimit = TimeSpan.FromMilliseconds(500) }, cancellationToken: Ct);
