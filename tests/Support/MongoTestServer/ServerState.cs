@@ -456,6 +456,10 @@ public sealed class ServerState
 
     private void RecordPrior(Collection collection, BsonValue id, StoredDocument? before)
     {
+        if (!collection.HasIdIndex)
+        {
+            return; // versions are found by _id; without its index a transaction reads the newest (0204)
+        }
         collection.RecordPrior(id, before, ++CommitSequence);
         _versioned.Add(collection);
     }

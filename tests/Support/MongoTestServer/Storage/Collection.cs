@@ -163,9 +163,10 @@ public sealed class Collection
         _history is not null && _history.TryGetValue(id, out var versions) && versions[^1].CommitSequence > snapshot;
 
     /// <summary>The version of document <paramref name="id"/> the reader sees, or null when it sees none.</summary>
-    public DocumentVersion? Visible(BsonValue id, Transaction? reader)
+    public DocumentVersion? Visible(BsonValue id, Transaction? reader) => Visible(id, FindById(id), reader);
+
+    private DocumentVersion? Visible(BsonValue id, StoredDocument? stored, Transaction? reader)
     {
-        var stored = FindById(id);
         if (reader is not null)
         {
             if (PendingFor(id) is { } own && ReferenceEquals(own.Owner, reader))
@@ -198,7 +199,7 @@ public sealed class Collection
             {
                 seen.Add(DocumentVersion.Of(stored));
             }
-            else if (Visible(stored.Id, reader) is { } version)
+            else if (Visible(stored.Id, stored, reader) is { } version)
             {
                 seen.Add(version);
             }
