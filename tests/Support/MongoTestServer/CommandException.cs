@@ -39,6 +39,12 @@ public sealed class CommandException : Exception
 
     public static CommandException NoSuchTransaction(string message) => new(251, "NoSuchTransaction", message);
 
+    public const int WriteConflictCode = 112;
+
+    /// <summary>The server's WriteConflict (its exact errmsg); with TransientTransactionError inside a transaction.</summary>
+    public static CommandException WriteConflict() => new(WriteConflictCode, "WriteConflict",
+        "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.");
+
     public static CommandException NotImplemented(string what) =>
         new(238, "NotImplemented", $"the MongoDB test server does not implement {what}");
 }

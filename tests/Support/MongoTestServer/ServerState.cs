@@ -433,13 +433,10 @@ public sealed class ServerState
         }
         else if (ctx.Reader is not null)
         {
-            throw WriteConflict();
+            throw CommandException.WriteConflict();
         }
         throw new TransactionBlockedException(creator);
     }
-
-    public static CommandException WriteConflict() => new(112, "WriteConflict",
-        "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.");
 
     private static void RequireVersioned(Collection collection)
     {
@@ -469,11 +466,11 @@ public sealed class ServerState
     {
         if (collection.PendingFor(id) is { } held && !ReferenceEquals(held.Owner, txn) && Holder(held) is not null)
         {
-            throw WriteConflict();
+            throw CommandException.WriteConflict();
         }
         if (collection.ChangedAfter(id, txn.Snapshot))
         {
-            throw WriteConflict();
+            throw CommandException.WriteConflict();
         }
     }
 
@@ -504,7 +501,7 @@ public sealed class ServerState
                 }
                 else if ((held is not null && Holder(held) is not null) || collection.ChangedAfter(otherId, txn.Snapshot))
                 {
-                    throw WriteConflict();
+                    throw CommandException.WriteConflict();
                 }
                 else
                 {
@@ -523,7 +520,7 @@ public sealed class ServerState
                 }
                 if (Holder(write) is not null)
                 {
-                    throw WriteConflict();
+                    throw CommandException.WriteConflict();
                 }
             }
         }

@@ -75,7 +75,7 @@ public sealed class CommandDispatcher
                     _server.AbortTransaction(transaction);
                 }
             }
-            if (e.Code is 251 or 112)
+            if (e.Code is 251 or CommandException.WriteConflictCode)
             {
                 labels = ["TransientTransactionError"];
             }

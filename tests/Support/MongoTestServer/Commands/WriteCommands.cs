@@ -63,7 +63,7 @@ public static class WriteCommands
             {
                 statement(i);
             }
-            catch (CommandException e) when (!(e.Code == 112 && context.Write.Reader is not null))
+            catch (CommandException e) when (!(e.Code == CommandException.WriteConflictCode && context.Write.Reader is not null))
             {
                 writeErrors.Add(WriteError(i, e));
                 if (ordered || context.Write.Transaction is not null)
