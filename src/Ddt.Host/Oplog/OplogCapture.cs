@@ -69,8 +69,11 @@ public sealed class OplogCapture
         });
         using var linkedStop = CancellationTokenSource.CreateLinkedTokenSource(stop, abort);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(linkedStop.Token);
+        // The sealer stops only once the writer is done: batches still being written at a graceful
+        // stop become durable, and its final seal must include them.
+        using var writerDone = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var reader = ReadAsync(batches.Writer, failed.Token);
-        var sealer = _sealer.RunAsync(failed.Token, abort);
+        var sealer = _sealer.RunAsync(writerDone.Token, abort);
         var lag = ReportLagAsync(failed.Token);
         try
         {
@@ -84,6 +87,7 @@ public sealed class OplogCapture
         finally
         {
             await failed.CancelAsync().ConfigureAwait(false);
+            await writerDone.CancelAsync().ConfigureAwait(false);
             await IgnoreCancellation(lag).ConfigureAwait(false);
             await sealer.ConfigureAwait(false);
             await reader.ConfigureAwait(false);

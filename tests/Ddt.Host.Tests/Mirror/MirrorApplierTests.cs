@@ -97,8 +97,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     public async Task Mirror_reproduces_the_source(MirrorMode mode, int workers)
     {
         await using var h = await CapturedWorkloadAsync(s3, 60);
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var target = mirrorTarget.Client;
         var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(mode, workers, BatchSize: 16));
 
         var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
@@ -120,8 +120,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     public async Task Restart_from_an_older_checkpoint_reapplies_idempotently(MirrorMode mode)
     {
         await using var h = await CapturedWorkloadAsync(s3, 30);
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var target = mirrorTarget.Client;
         var stored = await h.StoredAsync();
         var options = new MirrorOptions(mode, 3, BatchSize: 8);
 
@@ -154,8 +154,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await users.InsertOneAsync(new BsonDocument { { "_id", 3 }, { "email", "c@x" } }, cancellationToken: Ct);
         await running.CatchUpAndStopAsync(h);
 
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var target = mirrorTarget.Client;
         // The target already holds another user with that email under a unique index.
         var targetUsers = target.GetDatabase(h.Database).GetCollection<BsonDocument>("users");
         await targetUsers.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(Builders<BsonDocument>.IndexKeys.Ascending("email"), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
@@ -200,8 +200,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var commit = stored.Last(e => new OplogEntry(e.Bytes).IsApplyOps);
         Assert.True(commit.Ts > partial.Ts, "the transaction must span several entries");
 
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var target = mirrorTarget.Client;
         var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(MirrorMode.ApplyOps, 2));
 
         var paused = await applier.ApplyThroughAsync(partial.Ts, Ct);
@@ -215,7 +215,7 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         var endpoint = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, Ct);
         var client = new MongoClient(endpoint.ConnectionString);
-        string repositoryId = "repo-" + Guid.NewGuid().ToString("N")[..16];
+        string repositoryId = Shared.Repositories.BackupRepository.NewId();
         var store = new CapturedOplogStore(client, repositoryId);
         await store.AppendAsync([.. entries.Select(e => e.ToBson())], Ct);
         return (endpoint, client, store, repositoryId);
@@ -231,8 +231,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
             new BsonDocument { { "ts", new BsonTimestamp(100, 3) }, { "t", 1L }, { "op", "xi" }, { "ns", db + ".a" }, { "o", new BsonDocument("_id", 2) } });
         await using var _ = storeEndpoint;
         using var __ = storeClient;
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(repositoryId, [db]);
+        var target = mirrorTarget.Client;
         var applier = new MirrorApplier(store, target, repositoryId, ClassifierFor(db), new MirrorOptions(MirrorMode.ApplyOps, 2));
 
         var error = await Assert.ThrowsAsync<MirrorApplyException>(() => applier.ApplyThroughAsync(new OplogTimestamp(100, 3), Ct));
@@ -260,8 +260,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var (storeEndpoint, storeClient, store, repositoryId) = await StoreOfAsync(create, Transaction(2, other + ".a", 1), Transaction(3, db + ".a", 2));
         await using var _ = storeEndpoint;
         using var __ = storeClient;
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(repositoryId, [db]);
+        var target = mirrorTarget.Client;
         var applier = new MirrorApplier(store, target, repositoryId, ClassifierFor(db), new MirrorOptions(mode, 2));
 
         Assert.Equal(new OplogTimestamp(100, 3), await applier.ApplyThroughAsync(new OplogTimestamp(100, 3), Ct));
@@ -280,8 +280,8 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.SourceClient.AppendOplogNoteAsync("start", Ct);
         var capture = h.Start();
         await h.WaitUntilDurableAsync(capture);
-        await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-        using var target = new MongoClient(targetEndpoint.ConnectionString);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var target = mirrorTarget.Client;
         var applier = new MirrorApplier(h.Store, target, h.RepositoryId, ClassifierFor(h), new MirrorOptions(MirrorMode.ApplyOps, 2, CheckpointEvery: 50));
         using var stopFollowing = new CancellationTokenSource();
         var following = Task.Run(() => applier.FollowAsync(TimeSpan.FromMilliseconds(50), stopFollowing.Token), Ct);

@@ -1,7 +1,6 @@
 using MongoDB.Bson;
 using MongoDB.Bson.Serialization;
 using MongoDB.Driver;
-using WapBackup.Ddt.Host.Tests.Oplog;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Oplog;
 using WapBackup.Shared.Oplog;
@@ -47,8 +46,8 @@ public sealed class MirrorFixtureTests
         var results = new List<List<string>>();
         foreach (var mode in new[] { MirrorMode.ApplyOps, MirrorMode.Crud })
         {
-            await using var targetEndpoint = await CaptureHarness.StartTargetAsync();
-            using var target = new MongoClient(targetEndpoint.ConnectionString);
+            await using var mirrorTarget = await MirrorTarget.StartAsync(repositoryId, renames.Values);
+            var target = mirrorTarget.Client;
             // A checkpoint of each mode's own: on a shared target the first mode's must not make the second resume at the end.
             var applier = new MirrorApplier(store, target, $"{repositoryId}-{mode}", OplogClassifier.Default, new MirrorOptions(mode, 2));
             Assert.Equal(last, await applier.ApplyThroughAsync(last, Ct));

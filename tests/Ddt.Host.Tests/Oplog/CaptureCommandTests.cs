@@ -26,7 +26,7 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.InsertAsync("orders", 3);
         var repositories = new InMemoryRepositoryStore();
         var tasks = new InMemoryTaskStore();
-        var repository = Samples.Repository();
+        var repository = Samples.Repository() with { Id = h.RepositoryId }; // the harness removes its store data from a real cluster
         await repositories.CreateAsync(repository, Ct);
         string bucket = await s3.NewBucketAsync();
         var repositoryWithBucket = repository with { Policy = repository.Policy with { Storage = repository.Policy.Storage with { Bucket = bucket } } };

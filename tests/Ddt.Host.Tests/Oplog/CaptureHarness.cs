@@ -4,6 +4,7 @@ using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Oplog;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Storage;
 using WapBackup.Testing.Mongo;
 
@@ -28,7 +29,7 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         StoreEndpoint = storeEndpoint;
         SourceClient = new MongoClient(source.ConnectionString);
         StoreClient = new MongoClient(storeEndpoint.ConnectionString);
-        RepositoryId = "repo-" + Guid.NewGuid().ToString("N")[..16]; // the store keys entries and seal state by it
+        RepositoryId = BackupRepository.NewId(); // the store keys entries and seal state by it: one per test
         Database = MongoEndpoint.UniqueDatabaseName("app");
         Store = new CapturedOplogStore(StoreClient, RepositoryId);
         Slices = new OplogSliceStore(objects, "prefix", RepositoryId);
@@ -69,10 +70,6 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
         return new CaptureHarness(source, store, objects, secondaryPreferred);
     }
-
-    /// <summary>The mirror target (<see cref="MongoRoles.MirrorTarget"/>): MONGODB_URI_3 or a fresh test server.</summary>
-    public static Task<MongoEndpoint> StartTargetAsync() =>
-        MongoEndpoint.StartAsync(MongoRoles.MirrorTarget, new MongoTestServerOptions { ReplicaSetName = "target" }, TestContext.Current.CancellationToken);
 
     public SourceOplog SourceOplog => new(SourceClient, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
 

@@ -19,6 +19,8 @@ public sealed class CaptureRunnerDynamoTests(S3Fixture s3) : IClassFixture<S3Fix
     [Fact]
     public async Task Gap_is_recorded_in_DynamoDB_repository_task_and_event_log()
     {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
+        h.Source.RequireTestServer("a tiny OplogMaxBytes rolls the checkpoint off the source's oplog");
         await using var dynalite = await Dynalite.StartAsync(Ct);
         using var dynamo = dynalite.CreateClient();
         var tables = StoreTables.LogicalIds.WithPrefix("d" + Guid.NewGuid().ToString("N")[..10] + "-");
@@ -29,8 +31,6 @@ public sealed class CaptureRunnerDynamoTests(S3Fixture s3) : IClassFixture<S3Fix
         var repository = Samples.Repository();
         await repositories.CreateAsync(repository, Ct);
 
-        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
-        h.Source.RequireTestServer("a tiny OplogMaxBytes rolls the checkpoint off the source's oplog");
         await h.InsertAsync("orders", 3);
         await h.Start().CatchUpAndStopAsync(h);
         await h.InsertAsync("orders", 200, startId: 100);

@@ -205,12 +205,76 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Contains(client.Cluster.Description.Servers, s => s.Type == type);
     }
 
+    /// <summary>Holds the capture's writer inside its first OnDurable after <see cref="Arm"/> until released.</summary>
+    private sealed class HoldingObserver : ICaptureObserver, IDisposable
+    {
+        private readonly ManualResetEventSlim _held = new();
+        private readonly ManualResetEventSlim _release = new();
+        private volatile bool _armed;
+
+        public void Arm() => _armed = true;
+
+        public void OnDurable(IReadOnlyList<byte[]> entries)
+        {
+            if (_armed)
+            {
+                _armed = false;
+                _held.Set();
+                _release.Wait(TimeSpan.FromSeconds(30));
+            }
+        }
+
+        public Task WaitUntilHeldAsync() => Task.Run(() => Assert.True(_held.Wait(TimeSpan.FromSeconds(30)), "the writer never reached OnDurable"));
+
+        public void Release() => _release.Set();
+
+        public void Dispose()
+        {
+            _release.Set();
+            _held.Dispose();
+            _release.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Graceful_stop_seals_the_batches_still_being_written_when_it_arrives()
+    {
+        // On a busy source a stop always finds batches read but not yet durable; they are written
+        // ("read means will be durable") and must be sealed too, after the writer has drained.
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 1);
+        using var observer = new HoldingObserver();
+        var running = h.Start(h.NewCapture(observer));
+        await h.WaitUntilDurableAsync(running);
+
+        observer.Arm();
+        await h.InsertAsync("orders", 1, startId: 1);
+        await observer.WaitUntilHeldAsync(); // the writer is inside the batch holding _id 1
+        await h.InsertAsync("orders", 5, startId: 2); // read by the tailer while the writer is held
+        await Task.Delay(1000, Ct); // the tailer (100 ms awaitData) reads them into its buffer meanwhile
+        await running.Stop.CancelAsync();
+        await Task.Delay(500, Ct); // time for a sealer that stops with the tailer to seal and finish
+        observer.Release();
+        await running.Task;
+
+        var stored = await h.StoredAsync();
+        // The held batch and what the tailer had buffered behind it (at most BufferedBatches), in order.
+        var ids = h.InsertedIds(stored, "orders").Where(id => id != 0).ToList();
+        Assert.Equal(Ids(1, ids.Count), ids);
+        Assert.True(ids.Count >= 2, "the stop found no batch waiting behind the held one");
+        Assert.Equal(stored[^1].Ts, await h.Store.SealedThroughAsync(Ct));
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
+        Assert.Empty(h.SealFailures);
+    }
+
     [Fact]
     public async Task Lag_is_reported_against_the_source_newest_entry()
     {
         await using var h = await CaptureHarness.StartAsync(s3);
         await h.InsertAsync("orders", 3);
         var running = h.Start();
+        // Running first: capture starts at the source's newest entry, which on a shared source may be newer than these inserts.
+        await h.WaitUntilDurableAsync(running);
         await h.InsertAsync("orders", 3, startId: 3);
         await running.CatchUpAndStopAsync(h);
 
@@ -219,6 +283,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var final = lags[^1]; // reported after the graceful stop, everything durable
         var stored = await h.StoredAsync();
         Assert.Equal(running.Capture.Durable!.Value.Ts, final.DurableThrough);
+        Assert.Equal(Ids(3, 3), h.InsertedIds(stored, "orders").Where(id => id >= 3));
         Assert.True(final.DurableThrough >= h.OwnEntries(stored, "orders", OplogOperation.Insert).Last().Ts, "the final report covers the test's last write");
         if (h.SourceIsPrivate)
         {
