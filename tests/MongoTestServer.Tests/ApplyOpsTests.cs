@@ -115,7 +115,8 @@ public sealed class ApplyOpsTests(SharedEndpoint shared)
         await ApplyAsync(shared.Client, [new BsonDocument { { "op", "i" }, { "ns", ns }, { "o", new BsonDocument("_id", 3) } }], allowAtomic: false);
 
         var entries = await shared.Oplog.Find(new BsonDocument("ts", new BsonDocument("$gt", start))).ToListAsync(Ct);
-        var batch = entries.Single(e => e["op"] == "c" && e["o"].AsBsonDocument.Contains("applyOps"));
+        // Parallel tests write applyOps entries too: pick the one whose operations are on this test's namespace.
+        var batch = entries.Single(e => e["op"] == "c" && e["o"].AsBsonDocument.Contains("applyOps") && e["o"]["applyOps"].AsBsonArray.Any(o => o["ns"] == ns));
         Assert.Equal("admin.$cmd", batch["ns"].AsString);
         Assert.Equal([1, 2], batch["o"]["applyOps"].AsBsonArray.Select(o => o["o"]["_id"].AsInt32));
         Assert.Contains(entries, e => e["op"] == "i" && e["ns"] == ns && e["o"]["_id"] == 3);

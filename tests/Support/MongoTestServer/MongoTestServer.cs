@@ -54,6 +54,10 @@ public sealed class MongoTestServer : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.TransactionOplogEntryMaxBytes, "TransactionOplogEntryMaxBytes must be positive");
         }
+        if (options.TransactionLifetimeLimit <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.TransactionLifetimeLimit, "TransactionLifetimeLimit must be positive");
+        }
         var listeners = new List<TcpListener> { new(IPAddress.Loopback, options.Port) };
         if (options.WithSecondary)
         {
