@@ -212,6 +212,9 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         private readonly ManualResetEventSlim _release = new();
         private volatile bool _armed;
 
+        /// <summary>The ts of the held batch's last entry.</summary>
+        public OplogTimestamp HeldThrough { get; private set; }
+
         public void Arm() => _armed = true;
 
         public void OnDurable(IReadOnlyList<byte[]> entries)
@@ -219,6 +222,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
             if (_armed)
             {
                 _armed = false;
+                HeldThrough = new OplogEntry(entries[^1]).Timestamp!.Value;
                 _held.Set();
                 _release.Wait(TimeSpan.FromSeconds(30));
             }
@@ -249,7 +253,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
 
         observer.Arm();
         await h.InsertAsync("orders", 1, startId: 1);
-        await observer.WaitUntilHeldAsync(); // the writer is inside the batch holding _id 1
+        await observer.WaitUntilHeldAsync(); // the writer is inside a batch (on a private source, the one holding _id 1)
         await h.InsertAsync("orders", 5, startId: 2); // read by the tailer while the writer is held
         await Task.Delay(1000, Ct); // the tailer (100 ms awaitData) reads them into its buffer meanwhile
         await running.Stop.CancelAsync();
@@ -258,10 +262,12 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await running.Task;
 
         var stored = await h.StoredAsync();
-        // The held batch and what the tailer had buffered behind it (at most BufferedBatches), in order.
+        Assert.True(stored[^1].Ts > observer.HeldThrough, "the stop found no batch waiting behind the held one");
+        // The held batch and what the tailer had buffered behind it (at most BufferedBatches): of the
+        // test's inserts a gap-free prefix (on a shared source other writers' entries may fill the buffer).
         var ids = h.InsertedIds(stored, "orders").Where(id => id != 0).ToList();
         Assert.Equal(Ids(1, ids.Count), ids);
-        Assert.True(ids.Count >= 2, "the stop found no batch waiting behind the held one");
+        if (h.SourceIsPrivate) Assert.True(ids.Count >= 2, $"captured {ids.Count} of the inserts");
         Assert.Equal(stored[^1].Ts, await h.Store.SealedThroughAsync(Ct));
         Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
         Assert.Empty(h.SealFailures);
