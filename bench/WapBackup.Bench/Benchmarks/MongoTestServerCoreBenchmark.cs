@@ -1,7 +1,4 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using MongoDB.Bson;
 using MongoDB.Driver;
 
@@ -40,7 +37,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         // Warm up both sides (JIT tiers, pool of Callers connections) before anything is timed.
         await InsertSinglesAsync(db.GetCollection<BsonDocument>("warmup"), 10_000, cancellationToken);
 
-        var (pings, pingCpu, _, pingWall) = await server.MeasureAsync(() => RawPingsAsync(server.Port, 20_000, cancellationToken));
+        var (pings, pingCpu, _, pingWall) = await server.MeasureAsync(() => MongoBenchClient.RawPingsAsync(server.Port, 20_000, cancellationToken));
         double pingsPerServerSecond = pings / pingCpu;
         report.Note($"raw OP_MSG ping: {pings / pingWall:0}/s wall, {pingCpu / pings * 1e6:0.0} us of server CPU each");
 
@@ -65,7 +62,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
             $"the driver alone caps this machine at {Environment.ProcessorCount / (driverCpu / inserts):0} inserts/s");
 
         var batches = Enumerable.Range(0, Batches)
-            .Select(b => Enumerable.Range(0, BatchSize).Select(i => new RawBsonDocument(Document(b * BatchSize + i).ToBson())).ToList())
+            .Select(b => Enumerable.Range(0, BatchSize).Select(i => new RawBsonDocument(MongoBenchClient.Customer(b * BatchSize + i).ToBson())).ToList())
             .ToList();
         var raw = db.GetCollection<RawBsonDocument>("batched-raw");
         var (docs, batchCpu, _, batchWall) = await server.MeasureAsync(async () =>
@@ -77,7 +74,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
             return Batches * BatchSize;
         });
         var typed = db.GetCollection<BsonDocument>("batched");
-        var typedBatches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => Document(b * BatchSize + i)).ToList()).ToList();
+        var typedBatches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => MongoBenchClient.Customer(b * BatchSize + i)).ToList()).ToList();
         var (typedDocs, typedCpu, _, typedWall) = await server.MeasureAsync(async () =>
         {
             foreach (var batch in typedBatches)
@@ -88,7 +85,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         });
         report.Result("mongo-insert-core-batched", docs / batchCpu, "docs/server-cpu-s", "mongo-insert-core-single", inserts / insertCpu);
         report.Result("mongo-insert-core-batched-wall", docs / batchWall, "docs/s", "mongo-insert-core-batched-bsondocument-wall", typedDocs / typedWall);
-        report.Note($"batched BsonDocument inserts: {typedDocs / typedCpu:0} docs/server-cpu-s; batches of {BatchSize}, documents ~{Document(0).ToBson().Length} bytes");
+        report.Note($"batched BsonDocument inserts: {typedDocs / typedCpu:0} docs/server-cpu-s; batches of {BatchSize}, documents ~{MongoBenchClient.Customer(0).ToBson().Length} bytes");
         report.Note($"server peak working set {server.PeakWorkingSetMiB():0} MiB");
     }
 
@@ -99,49 +96,11 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         {
             for (int i = 0; i < perCaller; i++)
             {
-                await collection.InsertOneAsync(Document(caller * perCaller + i), cancellationToken: cancellationToken);
+                await collection.InsertOneAsync(MongoBenchClient.Customer(caller * perCaller + i), cancellationToken: cancellationToken);
             }
         }));
         return perCaller * Callers;
     }
-
-    private static BsonDocument Document(int i) => new()
-    {
-        { "_id", i },
-        { "name", "customer-" + i },
-        { "balance", i * 1.5 },
-        { "active", i % 2 == 0 },
-        { "tags", new BsonArray { "a", "b" } },
-        { "address", new BsonDocument { { "city", "Ljubljana" }, { "zip", 1000 + (i % 100) } } },
-    };
-
-    /// <summary>Blocking OP_MSG pings on one socket: no driver, no command work; the server's cost of a bare request.</summary>
-    private static Task<int> RawPingsAsync(int port, int count, CancellationToken cancellationToken) => Task.Run(() =>
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
-        byte[] body = new BsonDocument { { "ping", 1 }, { "$db", "admin" } }.ToBson();
-        var message = new byte[21 + body.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
-        body.CopyTo(message, 21);
-        var reply = new byte[256];
-        for (int i = 0; i < count; i++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            socket.Send(message);
-            int read = 0, length = int.MaxValue;
-            while (read < length)
-            {
-                read += socket.Receive(reply, read, reply.Length - read, SocketFlags.None);
-                if (read >= 4)
-                {
-                    length = BinaryPrimitives.ReadInt32LittleEndian(reply);
-                }
-            }
-        }
-        return count;
-    }, cancellationToken);
 
     /// <summary>`MongoTestServer --port 0` in a child process; its CPU time read from the OS.</summary>
     private sealed class ServerProcess : IAsyncDisposable

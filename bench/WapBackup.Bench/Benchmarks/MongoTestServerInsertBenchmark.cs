@@ -27,7 +27,7 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { OplogMaxBytes = 64L * 1024 * 1024 }, cancellationToken);
         using var client = new MongoClient(server.ConnectionString);
         var coll = client.GetDatabase("bench").GetCollection<BsonDocument>("single");
-        await coll.InsertOneAsync(Document(-1), cancellationToken: cancellationToken); // connect, warm up
+        await coll.InsertOneAsync(MongoBenchClient.Customer(-1), cancellationToken: cancellationToken); // connect, warm up
 
         var admin = client.GetDatabase("admin");
         var pingCommand = new BsonDocumentCommand<BsonDocument>(new BsonDocument("ping", 1));
@@ -37,15 +37,17 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
             await admin.RunCommandAsync(pingCommand, cancellationToken: cancellationToken);
         }
         report.Note($"driver ping round trips: {5_000 / pingWatch.Elapsed.TotalSeconds:0}/s");
-        report.Note($"raw OP_MSG ping round trips: {await RawPingsPerSecondAsync(server.Port, 5_000, cancellationToken):0}/s");
+        var rawPingWatch = Stopwatch.StartNew();
+        int rawPings = await MongoBenchClient.RawPingsAsync(server.Port, 5_000, cancellationToken);
+        report.Note($"raw OP_MSG ping round trips: {rawPings / rawPingWatch.Elapsed.TotalSeconds:0}/s");
         for (int i = 0; i < 2_000; i++)
         {
-            await coll.InsertOneAsync(Document(-2 - i), cancellationToken: cancellationToken);
+            await coll.InsertOneAsync(MongoBenchClient.Customer(-2 - i), cancellationToken: cancellationToken);
         }
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < SingleInserts; i++)
         {
-            await coll.InsertOneAsync(Document(i), cancellationToken: cancellationToken);
+            await coll.InsertOneAsync(MongoBenchClient.Customer(i), cancellationToken: cancellationToken);
         }
         double singlePerSecond = SingleInserts / watch.Elapsed.TotalSeconds;
         double roundTrips = await LoopbackRoundTripsPerSecondAsync(SingleInserts, cancellationToken);
@@ -60,14 +62,14 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         {
             for (int i = 0; i < perCaller; i++)
             {
-                await concurrentColl.InsertOneAsync(Document(caller * perCaller + i), cancellationToken: cancellationToken);
+                await concurrentColl.InsertOneAsync(MongoBenchClient.Customer(caller * perCaller + i), cancellationToken: cancellationToken);
             }
         }));
         double concurrentPerSecond = ConcurrentCallers * perCaller / watch.Elapsed.TotalSeconds;
         report.Result($"mongo-insert-single-{ConcurrentCallers}-callers", concurrentPerSecond, "inserts/s", "mongo-insert-single", singlePerSecond);
 
         var batched = client.GetDatabase("bench").GetCollection<BsonDocument>("batched");
-        var batches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => Document(b * BatchSize + i)).ToList()).ToList();
+        var batches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => MongoBenchClient.Customer(b * BatchSize + i)).ToList()).ToList();
         await batched.InsertManyAsync(batches[0].Select(d => new BsonDocument(d) { ["_id"] = -d["_id"].AsInt32 - 1 }), cancellationToken: cancellationToken);
         watch.Restart();
         foreach (var batch in batches)
@@ -102,16 +104,6 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         report.Result("mongo-insert-batched-raw", rawDocsPerSecond, "docs/s", "server-alone-raw-opmsg-batches", serverAlone);
         report.Note($"documents ~{bytes / (Batches * BatchSize)} bytes each, batches of {BatchSize}; peak working set {BenchReport.PeakWorkingSetMiB():0} MiB");
     }
-
-    private static BsonDocument Document(int i) => new()
-    {
-        { "_id", i },
-        { "name", "customer-" + i },
-        { "balance", i * 1.5 },
-        { "active", i % 2 == 0 },
-        { "tags", new BsonArray { "a", "b" } },
-        { "address", new BsonDocument { { "city", "Ljubljana" }, { "zip", 1000 + (i % 100) } } },
-    };
 
     private static double StorageInsertsPerSecond(List<List<BsonDocument>> batches)
     {
@@ -174,34 +166,6 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
             }
         }
         return batches.Sum(b => b.Count) / watch.Elapsed.TotalSeconds;
-    }
-
-    private static async Task<double> RawPingsPerSecondAsync(int port, int count, CancellationToken cancellationToken)
-    {
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-        byte[] body = new BsonDocument { { "ping", 1 }, { "$db", "admin" } }.ToBson();
-        var message = new byte[21 + body.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
-        body.CopyTo(message, 21);
-        var reply = new byte[256];
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++)
-        {
-            await client.SendAsync(message, cancellationToken);
-            int read = 0;
-            int length = int.MaxValue;
-            while (read < length)
-            {
-                read += await client.ReceiveAsync(reply.AsMemory(read), cancellationToken);
-                if (read >= 4)
-                {
-                    length = BinaryPrimitives.ReadInt32LittleEndian(reply);
-                }
-            }
-        }
-        return count / watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Ping-pong of a 128-byte message over a loopback TCP connection (a minimal echo server in this process).</summary>
