@@ -5,7 +5,10 @@ using WapBackup.Testing.Mongo.Storage;
 
 namespace WapBackup.Testing.Mongo.Commands;
 
-/// <summary>Runs a filter over a collection with the fast paths (_id equality, oplog ts range) and natural order.</summary>
+/// <summary>
+/// Runs a filter over a collection with the fast paths (_id equality, oplog ts range, _id ranges and
+/// _id sorts while natural order is _id order) and natural order.
+/// </summary>
 public static class QueryEngine
 {
     /// <summary>
@@ -31,6 +34,11 @@ public static class QueryEngine
         if (!reverse && IsOplog(collection) && filterSpec is not null && TsLowerBound(filterSpec) is { } bound)
         {
             candidates = collection.Scan(collection.PositionOfOrderKey(bound.Ts, bound.Inclusive)).Select(DocumentVersion.Of);
+        }
+        else if (filterSpec is not null && IdBounds(filterSpec) is { } range && collection.NaturalOrderIsIdOrder && collection.ReadsCommitted(reader))
+        {
+            // The bounds only narrow the scan: every candidate still passes the full filter (type brackets, other predicates).
+            candidates = collection.ScanIdRange(range.Lower, range.Upper, reverse).Select(DocumentVersion.Of);
         }
         else
         {
@@ -112,18 +120,96 @@ public static class QueryEngine
         return null;
     }
 
+    /// <summary>
+    /// The tightest _id bounds of a filter: {_id: {$gt|$gte|$lt|$lte|$eq: v}} and {_id: v} on the top
+    /// level or inside $and; null when there are none. Only scalar bounds, whose filter semantics are
+    /// "same type bracket and BsonOrder comparison" (arrays, documents, regexes and null match otherwise).
+    /// </summary>
+    public static (IdBound? Lower, IdBound? Upper)? IdBounds(BsonDocument filter)
+    {
+        IdBound? lower = null, upper = null;
+        CollectIdBounds(filter, ref lower, ref upper);
+        return lower is null && upper is null ? null : (lower, upper);
+    }
+
+    private static void CollectIdBounds(BsonDocument filter, ref IdBound? lower, ref IdBound? upper)
+    {
+        if (filter.TryGetValue("_id", out var value))
+        {
+            if (value is not BsonDocument operators)
+            {
+                Narrow(ref lower, ref upper, "$eq", value);
+            }
+            else if (operators.ElementCount > 0 && operators.GetElement(0).Name.StartsWith('$'))
+            {
+                foreach (var e in operators)
+                {
+                    Narrow(ref lower, ref upper, e.Name, e.Value);
+                }
+            }
+        }
+        if (filter.TryGetValue("$and", out var and) && and is BsonArray clauses)
+        {
+            foreach (var clause in clauses.OfType<BsonDocument>())
+            {
+                CollectIdBounds(clause, ref lower, ref upper);
+            }
+        }
+    }
+
+    private static void Narrow(ref IdBound? lower, ref IdBound? upper, string op, BsonValue bound)
+    {
+        if (bound is BsonArray or BsonDocument or BsonRegularExpression || bound.IsBsonNull || bound.IsBsonUndefined)
+        {
+            return;
+        }
+        if (op is "$gt" or "$gte" or "$eq")
+        {
+            var candidate = new IdBound(bound, op != "$gt");
+            int c = lower is { } l ? BsonOrder.Instance.Compare(bound, l.Value) : 1;
+            if (c > 0 || (c == 0 && !candidate.Inclusive))
+            {
+                lower = candidate;
+            }
+        }
+        if (op is "$lt" or "$lte" or "$eq")
+        {
+            var candidate = new IdBound(bound, op != "$lt");
+            int c = upper is { } u ? BsonOrder.Instance.Compare(bound, u.Value) : -1;
+            if (c < 0 || (c == 0 && !candidate.Inclusive))
+            {
+                upper = candidate;
+            }
+        }
+    }
+
+    /// <summary>1 or -1 for a sort on exactly {_id: ±1}, else 0.</summary>
+    public static int IdSortDirection(BsonDocument? sortSpec) =>
+        sortSpec is { ElementCount: 1 } && sortSpec.GetElement(0).Name == "_id" && sortSpec[0].IsNumeric
+            ? Math.Sign(BsonOrder.ToDouble(sortSpec[0]))
+            : 0;
+
     public static bool IsTsBoundOnly(BsonDocument filter) =>
         filter.ElementCount == 1 && filter.GetElement(0).Name == "ts" && filter[0] is BsonDocument range &&
         range.ElementCount == 1 && range.GetElement(0).Name is "$gt" or "$gte" && range[0] is BsonTimestamp;
 
-    /// <summary>Full find evaluation for a non-tailable cursor: filter, sort, skip, limit, projection; raw results.</summary>
-    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, Filter filter, SortOrder sort, long skip, long limit, Projection? projection, Transaction? reader)
+    /// <summary>
+    /// Full find evaluation for a non-tailable cursor: filter, sort, skip, limit, projection; raw results.
+    /// <paramref name="sortSpec"/> is the sort as sent (<paramref name="sort"/> parsed, or a $natural hint).
+    /// </summary>
+    public static List<byte[]> Evaluate(Collection collection, BsonDocument? filterSpec, Filter filter, BsonDocument? sortSpec, SortOrder sort, long skip, long limit, Projection? projection, Transaction? reader)
     {
         var results = new List<byte[]>();
-        if (sort.IsEmpty || sort.Natural != 0)
+        int direction = sort.Natural;
+        if (direction == 0 && collection.NaturalOrderIsIdOrder && collection.ReadsCommitted(reader))
+        {
+            // {_id: ±1} on a collection in _id order is natural order: stream it, stop at the limit.
+            direction = IdSortDirection(sortSpec);
+        }
+        if (sort.IsEmpty || direction != 0)
         {
             long skipped = 0;
-            foreach (var (doc, decoded) in Match(collection, filterSpec, filter, reader, reverse: sort.Natural < 0))
+            foreach (var (doc, decoded) in Match(collection, filterSpec, filter, reader, reverse: direction < 0))
             {
                 if (skipped++ < skip)
                 {

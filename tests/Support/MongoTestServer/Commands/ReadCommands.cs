@@ -46,7 +46,8 @@ public static class ReadCommands
         }
         var filterSpec = CommandContext.OptionalDocument(body, "filter");
         var parsedFilter = Filter.Parse(filterSpec); // parse errors even when the collection is missing, like the server
-        var sort = SortOrder.Parse(CommandContext.OptionalDocument(body, "sort"));
+        var sortSpec = CommandContext.OptionalDocument(body, "sort");
+        var sort = SortOrder.Parse(sortSpec);
         if (body.TryGetValue("hint", out var hint) && hint is BsonDocument hintDoc && hintDoc.Contains("$natural"))
         {
             sort = SortOrder.Parse(hintDoc);
@@ -101,7 +102,7 @@ public static class ReadCommands
             {
                 return CommandContext.CursorReply("firstBatch", [], 0, ns);
             }
-            var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sort, skip, limit, projection, context.Write.Reader);
+            var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sortSpec, sort, skip, limit, projection, context.Write.Reader);
             var queue = new Queue<byte[]>(results);
             var first = TakeBatch(queue, batchSize ?? DefaultFirstBatch);
             if (queue.Count == 0 || singleBatch)

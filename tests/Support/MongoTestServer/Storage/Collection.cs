@@ -17,6 +17,9 @@ public sealed class Collection
     private int _head;
     private int _deleted;
     private long _sequence;
+    // Natural order is ascending _id order while every insert's _id is above the previous one's (IdBound scans).
+    private bool _idAscending;
+    private BsonValue? _lastId;
 
     public Collection(string database, string name, Guid uuid, BsonDocument options, bool idIndex)
     {
@@ -33,6 +36,7 @@ public sealed class Collection
         if (idIndex)
         {
             _byId = new Dictionary<BsonValue, StoredDocument>(BsonOrder.Instance);
+            _idAscending = true;
             Indexes.Add(new IndexDefinition(new BsonDocument { { "v", 2 }, { "key", new BsonDocument("_id", 1) }, { "name", "_id_" } }));
         }
     }
@@ -66,9 +70,11 @@ public sealed class Collection
     public Transaction? CreatedBy { get; set; }
 
     /// <summary>Live documents in natural order from position <paramref name="start"/> (an index into the list).</summary>
-    public IEnumerable<StoredDocument> Scan(int start = 0)
+    public IEnumerable<StoredDocument> Scan(int start = 0) => Scan(start, int.MaxValue);
+
+    private IEnumerable<StoredDocument> Scan(int start, int end)
     {
-        for (int i = Math.Max(start, _head); i < _docs.Count; i++)
+        for (int i = Math.Max(start, _head); i < Math.Min(end, _docs.Count); i++)
         {
             var doc = _docs[i];
             if (!doc.Deleted)
@@ -78,9 +84,11 @@ public sealed class Collection
         }
     }
 
-    public IEnumerable<StoredDocument> ScanBackward()
+    public IEnumerable<StoredDocument> ScanBackward() => ScanBackward(0, int.MaxValue);
+
+    private IEnumerable<StoredDocument> ScanBackward(int start, int end)
     {
-        for (int i = _docs.Count - 1; i >= _head; i--)
+        for (int i = Math.Min(end, _docs.Count) - 1; i >= Math.Max(start, _head); i--)
         {
             if (!_docs[i].Deleted)
             {
@@ -95,6 +103,44 @@ public sealed class Collection
     /// <summary>List position of the first document whose order key (ts in the oplog) satisfies the test.</summary>
     public int PositionOfOrderKey(long key, bool inclusive) =>
         LowerBound(d => inclusive ? (ulong)d.OrderKey >= (ulong)key : (ulong)d.OrderKey > (ulong)key);
+
+    /// <summary>
+    /// Natural order is ascending _id order (<see cref="BsonOrder"/>): every insert's _id was above every
+    /// earlier one's since the collection was created or emptied (the store's Timestamps, ObjectIds and
+    /// counters). Deletes keep it, updates never change _id; one lower insert ends it until emptied.
+    /// </summary>
+    public bool NaturalOrderIsIdOrder => _idAscending;
+
+    /// <summary>
+    /// The live documents whose _id lies within the bounds (by <see cref="BsonOrder"/>, across type
+    /// brackets: callers still apply their filter), in _id order or reversed; found by binary search.
+    /// Only while <see cref="NaturalOrderIsIdOrder"/>.
+    /// </summary>
+    public IEnumerable<StoredDocument> ScanIdRange(IdBound? lower, IdBound? upper, bool reverse)
+    {
+        if (!_idAscending)
+        {
+            throw new InvalidOperationException($"{FullName}: natural order is not _id order, an _id range cannot be searched");
+        }
+        // Deleted documents stay listed in place (until compaction), so the whole list is in _id order.
+        int start = lower is { } lo ? LowerBound(d => AtOrAfter(d, lo, lowerBound: true)) : _head;
+        int end = upper is { } hi ? LowerBound(d => AtOrAfter(d, hi, lowerBound: false)) : _docs.Count;
+        return reverse ? ScanBackward(start, end) : Scan(start, end);
+    }
+
+    /// <summary>For a lower bound: the document is inside (at or past the bound); for an upper bound: past its end.</summary>
+    private static bool AtOrAfter(StoredDocument doc, IdBound bound, bool lowerBound)
+    {
+        int c = BsonOrder.Instance.Compare(doc.Id, bound.Value);
+        return lowerBound == bound.Inclusive ? c >= 0 : c > 0;
+    }
+
+    /// <summary>
+    /// The reader sees exactly the newest committed versions (<see cref="Committed"/>): it is no transaction,
+    /// or one that wrote nothing here while no prior versions are kept here (decision 0204).
+    /// </summary>
+    public bool ReadsCommitted(Transaction? reader) =>
+        reader is null || (!HasHistory && !PendingWrites.Any(w => ReferenceEquals(w.Owner, reader)));
 
     public StoredDocument? Oldest => Scan().FirstOrDefault();
 
@@ -187,7 +233,7 @@ public sealed class Collection
     /// </summary>
     public IEnumerable<DocumentVersion> Visible(Transaction? reader, bool reverse = false)
     {
-        if (reader is null || (!HasHistory && !PendingWrites.Any(w => ReferenceEquals(w.Owner, reader))))
+        if (ReadsCommitted(reader))
         {
             return Committed(reverse);
         }
@@ -286,6 +332,19 @@ public sealed class Collection
     /// <summary>Appends a document (uniqueness already checked); trims the oldest when capped. Returns the trimmed ones.</summary>
     public StoredDocument Insert(byte[] raw, BsonValue? id, long? orderKey = null)
     {
+        if (_idAscending)
+        {
+            // An array _id (MongoDB refuses them) would match range filters element-wise: no ordered scans then.
+            if (id is null or BsonArray || (_lastId is not null && BsonOrder.Instance.Compare(id, _lastId) <= 0))
+            {
+                _idAscending = false;
+                _lastId = null;
+            }
+            else
+            {
+                _lastId = id;
+            }
+        }
         long seq = ++_sequence;
         var stored = new StoredDocument(seq, raw, id, orderKey ?? seq);
         _docs.Add(stored);
@@ -372,6 +431,8 @@ public sealed class Collection
         _deleted = 0;
         Count = 0;
         DataBytes = 0;
+        _idAscending = HasIdIndex;
+        _lastId = null;
     }
 
     public void Rename(string newName) => Name = newName;
@@ -488,3 +549,6 @@ public sealed class Collection
         return lo;
     }
 }
+
+/// <summary>One end of an _id range: the value and whether it is itself inside.</summary>
+public readonly record struct IdBound(BsonValue Value, bool Inclusive);
