@@ -243,8 +243,11 @@ public sealed class IdOrderTests(SharedEndpoint shared)
         _ => new BsonTimestamp(random.Next(1, 4), random.Next(0, 10)),
     };
 
-    /// <summary>One find: optional _id lower and upper bounds (random type, maybe an existing _id), maybe an extra predicate, sort, skip, limit.</summary>
-    private sealed record IdQuery(string? LowerOp, BsonValue? Lower, string? UpperOp, BsonValue? Upper, int? NBelow, int Direction, int Skip, int Limit)
+    /// <summary>
+    /// One find: optional _id lower and upper bounds (random type, maybe an existing _id) as one operator
+    /// document or as $and clauses, or an _id equality; maybe an extra predicate; sort, skip, limit.
+    /// </summary>
+    private sealed record IdQuery(string? LowerOp, BsonValue? Lower, string? UpperOp, BsonValue? Upper, bool InAnd, BsonValue? Equal, int? NBelow, int Direction, int Skip, int Limit)
     {
         public static IdQuery Random(Random random, List<BsonValue> ids)
         {
@@ -255,6 +258,8 @@ public sealed class IdOrderTests(SharedEndpoint shared)
                 lower ? Bound() : null,
                 upper ? (random.Next(2) == 0 ? "$lt" : "$lte") : null,
                 upper ? Bound() : null,
+                random.Next(4) == 0,
+                random.Next(8) == 0 ? Bound() : null,
                 random.Next(5) == 0 ? random.Next(40) : null,
                 random.Next(5) switch { 0 => 0, 1 or 2 => 1, _ => -1 },
                 random.Next(3) == 0 ? random.Next(4) : 0,
@@ -275,7 +280,15 @@ public sealed class IdOrderTests(SharedEndpoint shared)
                 {
                     range.Add(UpperOp, Upper!);
                 }
-                if (range.ElementCount > 0)
+                if (Equal is not null)
+                {
+                    filter.Add("_id", Equal);
+                }
+                else if (InAnd && range.ElementCount > 0)
+                {
+                    filter.Add("$and", new BsonArray(range.Select(e => new BsonDocument("_id", new BsonDocument(e.Name, e.Value)))));
+                }
+                else if (range.ElementCount > 0)
                 {
                     filter.Add("_id", range);
                 }
@@ -290,7 +303,7 @@ public sealed class IdOrderTests(SharedEndpoint shared)
         public IEnumerable<KeyValuePair<BsonValue, int>> Expected(Dictionary<BsonValue, int> docs)
         {
             var model = IdModel.Instance;
-            var matching = docs.Where(d =>
+            var matching = docs.Where(d => Equal is not null ? model.Equals(d.Key, Equal) && (NBelow is null || d.Value < NBelow) :
                 (LowerOp is null || model.SameBracket(d.Key, Lower!) && (LowerOp == "$gt" ? model.Compare(d.Key, Lower) > 0 : model.Compare(d.Key, Lower) >= 0)) &&
                 (UpperOp is null || model.SameBracket(d.Key, Upper!) && (UpperOp == "$lt" ? model.Compare(d.Key, Upper) < 0 : model.Compare(d.Key, Upper) <= 0)) &&
                 (NBelow is null || d.Value < NBelow));

@@ -35,7 +35,7 @@ public static class QueryEngine
         {
             candidates = collection.Scan(collection.PositionOfOrderKey(bound.Ts, bound.Inclusive)).Select(DocumentVersion.Of);
         }
-        else if (filterSpec is not null && IdBounds(filterSpec) is { } range && collection.NaturalOrderIsIdOrder && collection.ReadsCommitted(reader))
+        else if (collection.NaturalOrderIsIdOrder && filterSpec is not null && IdBounds(filterSpec) is { } range && collection.ReadsCommitted(reader))
         {
             // The bounds only narrow the scan: every candidate still passes the full filter (type brackets, other predicates).
             candidates = collection.ScanIdRange(range.Lower, range.Upper, reverse).Select(DocumentVersion.Of);
