@@ -9,6 +9,25 @@ public sealed class CrudTests(SharedEndpoint shared)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task Strings_compare_as_utf8_bytes_in_sorts_and_ranges()
+    {
+        // U+FF21 (EF BC A1) sorts before U+1F600 (F0 9F 98 80) in UTF-8, after it in UTF-16 code units.
+        var coll = shared.NewDatabase("utf8").GetCollection<BsonDocument>("c");
+        await coll.InsertManyAsync(
+        [
+            new BsonDocument { { "_id", 1 }, { "s", "\U0001F600" } },
+            new BsonDocument { { "_id", 2 }, { "s", "\uFF21" } },
+            new BsonDocument { { "_id", 3 }, { "s", "z" } },
+        ], cancellationToken: Ct);
+
+        var sorted = await coll.Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("s", 1)).ToListAsync(Ct);
+        var above = await coll.Find(new BsonDocument("s", new BsonDocument("$gt", "\uFF21"))).ToListAsync(Ct);
+
+        Assert.Equal([3, 2, 1], sorted.Select(d => d["_id"].AsInt32));
+        Assert.Equal([1], above.Select(d => d["_id"].AsInt32));
+    }
+
+    [Fact]
     public async Task Filters_with_comparison_operators_sort_skip_limit()
     {
         var coll = shared.NewDatabase("crud").GetCollection<BsonDocument>("c");

@@ -53,7 +53,7 @@ public sealed class BsonOrder : IComparer<BsonValue>, IEqualityComparer<BsonValu
             case 10:
                 return CompareNumbers(x, y);
             case 15:
-                return string.CompareOrdinal(x.Text(), y.Text());
+                return CompareUtf8(x.Text(), y.Text());
             case 20:
                 return CompareDocuments(x.AsBsonDocument, y.AsBsonDocument);
             case 25:
@@ -166,6 +166,30 @@ public sealed class BsonOrder : IComparer<BsonValue>, IEqualityComparer<BsonValu
         _ => double.NaN,
     };
 
+    /// <summary>
+    /// MongoDB compares strings and field names as UTF-8 bytes, which is code point order. UTF-16
+    /// ordinal order differs only where a surrogate (a code point above U+FFFF) meets U+E000-U+FFFF.
+    /// </summary>
+    public static int CompareUtf8(string x, string y)
+    {
+        int n = Math.Min(x.Length, y.Length);
+        for (int i = 0; i < n; i++)
+        {
+            char a = x[i], b = y[i];
+            if (a == b)
+            {
+                continue;
+            }
+            bool surrogateA = char.IsSurrogate(a), surrogateB = char.IsSurrogate(b);
+            if (surrogateA == surrogateB)
+            {
+                return a.CompareTo(b);
+            }
+            return surrogateA ? 1 : -1;
+        }
+        return x.Length.CompareTo(y.Length);
+    }
+
     private int CompareDocuments(BsonDocument x, BsonDocument y)
     {
         int n = Math.Min(x.ElementCount, y.ElementCount);
@@ -178,7 +202,7 @@ public sealed class BsonOrder : IComparer<BsonValue>, IEqualityComparer<BsonValu
             {
                 return c;
             }
-            c = string.CompareOrdinal(ex.Name, ey.Name);
+            c = CompareUtf8(ex.Name, ey.Name);
             if (c != 0)
             {
                 return c;

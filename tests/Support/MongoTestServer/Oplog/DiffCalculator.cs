@@ -1,4 +1,5 @@
 using MongoDB.Bson;
+using WapBackup.Testing.Mongo.Bson;
 
 namespace WapBackup.Testing.Mongo.Oplog;
 
@@ -20,7 +21,7 @@ public static class DiffCalculator
 
     private static BsonDocument? DocumentDiff(BsonDocument pre, BsonDocument post, int postSize)
     {
-        var deletes = new SortedSet<string>(StringComparer.Ordinal);
+        var deletes = new SortedSet<string>(Comparer<string>.Create(BsonOrder.CompareUtf8)); // the server orders names as bytes (UTF-8)
         var deleteSection = new List<string>();
         var updates = new BsonDocument(allowDuplicateNames: true);
         var inserts = new BsonDocument(allowDuplicateNames: true);

@@ -305,7 +305,7 @@ public static class UpdateApplier
     {
         for (int i = 0; i < Math.Min(a.Length, b.Length); i++)
         {
-            int c = string.CompareOrdinal(a[i], b[i]);
+            int c = BsonOrder.CompareUtf8(a[i], b[i]);
             if (c != 0)
             {
                 return c;
