@@ -12,7 +12,8 @@ namespace WapBackup.Bench.Benchmarks;
 /// cores). Nothing is pinned: on this VM a wake-up across CPUs costs more than the request itself, so
 /// pinning server and driver apart would measure the hypervisor. References, same run: raw OP_MSG
 /// pings (no driver, no command work) per server CPU second, the floor under any request here, and
-/// the driver's own sequential ping rate.
+/// the same driver load against a responder that does no work (<see cref="NullMongoServer"/>): the
+/// ceiling no server can beat through this driver on this machine.
 /// </summary>
 public sealed class MongoTestServerCoreBenchmark : IBenchmark
 {
@@ -55,7 +56,10 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
 
         var (inserts, insertCpu, driverCpu, insertWall) = await server.MeasureAsync(() => InsertSinglesAsync(db.GetCollection<BsonDocument>("single"), SingleInserts, cancellationToken));
         report.Result("mongo-insert-core-single", inserts / insertCpu, "inserts/server-cpu-s", "raw-ping-per-server-cpu-s", pingsPerServerSecond);
-        report.Result("mongo-insert-core-single-wall", inserts / insertWall, "inserts/s", "driver-ping-sequential", driverPingsPerSecond);
+        // The ceiling: the same inserts against a responder that does no work at all.
+        double nullServerPerSecond = await NullServerInsertsPerSecondAsync(cancellationToken);
+        report.Result("mongo-insert-core-single-wall", inserts / insertWall, "inserts/s", "null-server-same-driver-load", nullServerPerSecond);
+        report.Note($"driver sequential ping: {driverPingsPerSecond:0}/s");
         // The client side's own cost bounds what any server could be shown to do through the driver here.
         report.Result("mongo-insert-core-single-driver-cpu", driverCpu / inserts * 1e6, "us/insert", "server-cpu-per-insert", insertCpu / inserts * 1e6);
         report.Note($"single inserts from {Callers} callers: {insertCpu / inserts * 1e6:0.0} us of server CPU and {driverCpu / inserts * 1e6:0.0} us of driver CPU each; " +
@@ -87,6 +91,18 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         report.Result("mongo-insert-core-batched-wall", docs / batchWall, "docs/s", "mongo-insert-core-batched-bsondocument-wall", typedDocs / typedWall);
         report.Note($"batched BsonDocument inserts: {typedDocs / typedCpu:0} docs/server-cpu-s; batches of {BatchSize}, documents ~{MongoBenchClient.Customer(0).ToBson().Length} bytes");
         report.Note($"server peak working set {server.PeakWorkingSetMiB():0} MiB");
+    }
+
+    /// <summary>The single-insert load of this benchmark against <see cref="NullMongoServer"/>, after the same warm-up.</summary>
+    private static async Task<double> NullServerInsertsPerSecondAsync(CancellationToken cancellationToken)
+    {
+        using var nullServer = new NullMongoServer();
+        using var client = new MongoClient(nullServer.ConnectionString + "&maxPoolSize=" + (Callers + 4));
+        var collection = client.GetDatabase("bench").GetCollection<BsonDocument>("null");
+        await InsertSinglesAsync(collection, 10_000, cancellationToken);
+        var watch = Stopwatch.StartNew();
+        int inserts = await InsertSinglesAsync(collection, SingleInserts, cancellationToken);
+        return inserts / watch.Elapsed.TotalSeconds;
     }
 
     private static async Task<int> InsertSinglesAsync(IMongoCollection<BsonDocument> collection, int count, CancellationToken cancellationToken)
