@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using MongoDB.Bson;
 using WapBackup.Testing.Mongo.Commands;
+using WapBackup.Testing.Mongo.Storage;
 using WapBackup.Testing.Mongo.Wire;
 
 namespace WapBackup.Testing.Mongo;
@@ -76,7 +78,7 @@ public sealed class MongoTestServer : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         lock (_state.Gate)
         {
-            _state.AppendNoop(message);
+            _state.LogNoop(WriteContext.Plain, new BsonDocument("msg", message));
         }
         return Task.CompletedTask;
     }

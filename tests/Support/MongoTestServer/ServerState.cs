@@ -275,12 +275,6 @@ public sealed class ServerState
         Oplog.Append(EntryWriter.Entry("n", "", null, o.ToBson(), [], ts, Oplog.Term, Oplog.WallMilliseconds), ts);
     }
 
-    public void AppendNoop(string message)
-    {
-        long ts = Oplog.NextTimestamp();
-        Oplog.Append(EntryWriter.Entry("n", "", null, new BsonDocument("msg", message).ToBson(), [], ts, Oplog.Term, Oplog.WallMilliseconds), ts);
-    }
-
     /// <summary>
     /// Inserts a document (uniqueness checked) and logs it: committed at once outside a transaction
     /// (undo registered in a batch), an uncommitted version inside one.
