@@ -36,7 +36,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         var db = client.GetDatabase("bench");
 
         // Warm up both sides (JIT tiers, pool of Callers connections) before anything is timed.
-        await InsertSinglesAsync(db.GetCollection<BsonDocument>("warmup"), 10_000, cancellationToken);
+        await MongoBenchClient.InsertFromCallersAsync(db.GetCollection<BsonDocument>("warmup"), Callers, 10_000, cancellationToken);
 
         var (pings, pingCpu, _, pingWall) = await server.MeasureAsync(() => MongoBenchClient.RawPingsAsync(server.Port, 20_000, cancellationToken));
         double pingsPerServerSecond = pings / pingCpu;
@@ -54,7 +54,7 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         });
         double driverPingsPerSecond = driverPings / driverPingWall;
 
-        var (inserts, insertCpu, driverCpu, insertWall) = await server.MeasureAsync(() => InsertSinglesAsync(db.GetCollection<BsonDocument>("single"), SingleInserts, cancellationToken));
+        var (inserts, insertCpu, driverCpu, insertWall) = await server.MeasureAsync(() => MongoBenchClient.InsertFromCallersAsync(db.GetCollection<BsonDocument>("single"), Callers, SingleInserts, cancellationToken));
         report.Result("mongo-insert-core-single", inserts / insertCpu, "inserts/server-cpu-s", "raw-ping-per-server-cpu-s", pingsPerServerSecond);
         // The ceiling: the same inserts against a responder that does no work at all.
         double nullServerPerSecond = await NullServerInsertsPerSecondAsync(cancellationToken);
@@ -65,9 +65,8 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         report.Note($"single inserts from {Callers} callers: {insertCpu / inserts * 1e6:0.0} us of server CPU and {driverCpu / inserts * 1e6:0.0} us of driver CPU each; " +
             $"the driver alone caps this machine at {Environment.ProcessorCount / (driverCpu / inserts):0} inserts/s");
 
-        var batches = Enumerable.Range(0, Batches)
-            .Select(b => Enumerable.Range(0, BatchSize).Select(i => new RawBsonDocument(MongoBenchClient.Customer(b * BatchSize + i).ToBson())).ToList())
-            .ToList();
+        var typedBatches = MongoBenchClient.CustomerBatches(Batches, BatchSize);
+        var batches = typedBatches.Select(b => b.Select(d => new RawBsonDocument(d.ToBson())).ToList()).ToList();
         var raw = db.GetCollection<RawBsonDocument>("batched-raw");
         var (docs, batchCpu, _, batchWall) = await server.MeasureAsync(async () =>
         {
@@ -78,7 +77,6 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
             return Batches * BatchSize;
         });
         var typed = db.GetCollection<BsonDocument>("batched");
-        var typedBatches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => MongoBenchClient.Customer(b * BatchSize + i)).ToList()).ToList();
         var (typedDocs, typedCpu, _, typedWall) = await server.MeasureAsync(async () =>
         {
             foreach (var batch in typedBatches)
@@ -99,23 +97,10 @@ public sealed class MongoTestServerCoreBenchmark : IBenchmark
         using var nullServer = new NullMongoServer();
         using var client = new MongoClient(nullServer.ConnectionString + "&maxPoolSize=" + (Callers + 4));
         var collection = client.GetDatabase("bench").GetCollection<BsonDocument>("null");
-        await InsertSinglesAsync(collection, 10_000, cancellationToken);
+        await MongoBenchClient.InsertFromCallersAsync(collection, Callers, 10_000, cancellationToken);
         var watch = Stopwatch.StartNew();
-        int inserts = await InsertSinglesAsync(collection, SingleInserts, cancellationToken);
+        int inserts = await MongoBenchClient.InsertFromCallersAsync(collection, Callers, SingleInserts, cancellationToken);
         return inserts / watch.Elapsed.TotalSeconds;
-    }
-
-    private static async Task<int> InsertSinglesAsync(IMongoCollection<BsonDocument> collection, int count, CancellationToken cancellationToken)
-    {
-        int perCaller = count / Callers;
-        await Task.WhenAll(Enumerable.Range(0, Callers).Select(async caller =>
-        {
-            for (int i = 0; i < perCaller; i++)
-            {
-                await collection.InsertOneAsync(MongoBenchClient.Customer(caller * perCaller + i), cancellationToken: cancellationToken);
-            }
-        }));
-        return perCaller * Callers;
     }
 
     /// <summary>`MongoTestServer --port 0` in a child process; its CPU time read from the OS.</summary>

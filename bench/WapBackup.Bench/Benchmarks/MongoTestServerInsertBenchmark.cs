@@ -56,20 +56,13 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         // The same single-document inserts from concurrent callers (as parallel tests and the copy
         // workers issue them): throughput of the server rather than the latency of one round trip.
         var concurrentColl = client.GetDatabase("bench").GetCollection<BsonDocument>("single-concurrent");
-        int perCaller = SingleInserts * 2 / ConcurrentCallers;
         watch.Restart();
-        await Task.WhenAll(Enumerable.Range(0, ConcurrentCallers).Select(async caller =>
-        {
-            for (int i = 0; i < perCaller; i++)
-            {
-                await concurrentColl.InsertOneAsync(MongoBenchClient.Customer(caller * perCaller + i), cancellationToken: cancellationToken);
-            }
-        }));
-        double concurrentPerSecond = ConcurrentCallers * perCaller / watch.Elapsed.TotalSeconds;
+        int concurrentInserts = await MongoBenchClient.InsertFromCallersAsync(concurrentColl, ConcurrentCallers, SingleInserts * 2, cancellationToken);
+        double concurrentPerSecond = concurrentInserts / watch.Elapsed.TotalSeconds;
         report.Result($"mongo-insert-single-{ConcurrentCallers}-callers", concurrentPerSecond, "inserts/s", "mongo-insert-single", singlePerSecond);
 
         var batched = client.GetDatabase("bench").GetCollection<BsonDocument>("batched");
-        var batches = Enumerable.Range(0, Batches).Select(b => Enumerable.Range(0, BatchSize).Select(i => MongoBenchClient.Customer(b * BatchSize + i)).ToList()).ToList();
+        var batches = MongoBenchClient.CustomerBatches(Batches, BatchSize);
         await batched.InsertManyAsync(batches[0].Select(d => new BsonDocument(d) { ["_id"] = -d["_id"].AsInt32 - 1 }), cancellationToken: cancellationToken);
         watch.Restart();
         foreach (var batch in batches)
@@ -132,22 +125,7 @@ public sealed class MongoTestServerInsertBenchmark : IBenchmark
         {
             byte[] body = new BsonDocument { { "insert", "raw" }, { "$db", "bench" } }.ToBson();
             var docs = batch.Select(d => new BsonDocument(d) { ["_id"] = d["_id"].AsInt32 + 10_000_000 }.ToBson()).ToList();
-            int sectionLength = 4 + "documents".Length + 1 + docs.Sum(d => d.Length);
-            var message = new byte[21 + body.Length + 1 + sectionLength];
-            BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
-            BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(12), 2013);
-            body.CopyTo(message, 21);
-            int pos = 21 + body.Length;
-            message[pos++] = 1;
-            BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(pos), sectionLength);
-            pos += 4;
-            pos += System.Text.Encoding.ASCII.GetBytes("documents", message.AsSpan(pos)) + 1;
-            foreach (var d in docs)
-            {
-                d.CopyTo(message, pos);
-                pos += d.Length;
-            }
-            return message;
+            return MongoBenchClient.OpMsg(body, "documents", docs);
         }).ToList();
         var reply = new byte[4096];
         var watch = Stopwatch.StartNew();
