@@ -2,7 +2,7 @@ using System.Text.Json;
 using Amazon.DynamoDBv2;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
-using WapBackup.Functions.Logging;
+using WapBackup.Shared.Logging;
 
 namespace WapBackup.Functions;
 
@@ -29,7 +29,7 @@ public sealed class ApiFunction
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
             TimeProvider.System,
-            new JsonLineLog(Console.Out));
+            new JsonLineLogger(Console.Out, TimeProvider.System, "api"));
 
     public async Task<Stream> HandleAsync(Stream input)
     {

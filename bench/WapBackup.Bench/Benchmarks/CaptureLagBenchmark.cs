@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using MongoDB.Bson;
 using MongoDB.Driver;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Storage;

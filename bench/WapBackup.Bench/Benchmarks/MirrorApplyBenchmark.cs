@@ -2,7 +2,7 @@ using System.Diagnostics;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Mirror;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 using WapBackup.Testing.Mongo;
 

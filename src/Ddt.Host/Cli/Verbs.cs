@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Diff;
 using WapBackup.Ddt.Inspect;
 
 namespace WapBackup.Ddt.Cli;
@@ -9,6 +10,6 @@ public static class Verbs
     [
         new OplogInspectCommand(),
         new DiffApplyCommand(),
-        new Oplog.CaptureCommand(),
+        new Capture.CaptureCommand(),
     ];
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using MongoDB.Bson;
 using MongoDB.Driver;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 
 namespace WapBackup.Ddt.Mirror;

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using MongoDB.Driver;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 
 namespace WapBackup.Ddt.Mirror;

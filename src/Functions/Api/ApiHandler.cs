@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
-using WapBackup.Functions.Logging;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -21,7 +21,7 @@ public sealed partial class ApiHandler(
     ITaskStore tasks,
     ITaskEventLog events,
     TimeProvider clock,
-    JsonLineLog log)
+    JsonLineLogger log)
 {
     public const int MaxBodyBytes = 64 * 1024;
 

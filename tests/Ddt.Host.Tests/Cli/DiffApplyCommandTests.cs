@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Diff;
 using MongoDB.Bson;
 
 namespace WapBackup.Ddt.Host.Tests.Cli;

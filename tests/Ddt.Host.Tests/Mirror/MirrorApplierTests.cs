@@ -1,9 +1,9 @@
 using MongoDB.Bson;
 using MongoDB.Driver;
-using WapBackup.Ddt.Host.Tests.Oplog;
+using WapBackup.Ddt.Host.Tests.Capture;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Mirror;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 using WapBackup.Testing.Mongo;
 

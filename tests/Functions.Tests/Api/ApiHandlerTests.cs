@@ -248,7 +248,7 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
         // Tables that do not exist: DynamoDB answers ResourceNotFound, a fault of the deployment.
         var broken = new ApiHandler(
             new WapBackup.Aws.Store.DynamoRepositoryStore(dynamo.Client, api.Tables.WithPrefix("missing-"), api.Clock),
-            api.Tasks, api.Events, api.Clock, new WapBackup.Functions.Logging.JsonLineLog(api.Log));
+            api.Tasks, api.Events, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"));
         ProxyResponse response = await broken.HandleAsync(new ProxyRequest { HttpMethod = "GET", Path = "/repositories" }, TestContext.Current.CancellationToken);
         Assert.Equal(500, response.StatusCode);
         Assert.Contains("internal_error", response.Body, StringComparison.Ordinal);

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Amazon.DynamoDBv2.Model;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
-using WapBackup.Functions.Logging;
+using WapBackup.Shared.Logging;
 
 namespace WapBackup.Functions.Tests.Api;
 
@@ -17,7 +17,7 @@ internal sealed class ApiTestHost
         Repositories = new DynamoRepositoryStore(dynamo.Client, tables, clock);
         Tasks = new DynamoTaskStore(dynamo.Client, tables);
         Events = new DynamoTaskEventLog(dynamo.Client, tables);
-        Handler = new ApiHandler(Repositories, Tasks, Events, clock, new JsonLineLog(Log));
+        Handler = new ApiHandler(Repositories, Tasks, Events, clock, new JsonLineLogger(Log, clock, "api"));
     }
 
     public DynamoFixture Dynamo { get; }

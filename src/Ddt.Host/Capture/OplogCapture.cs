@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>Settings of one capture.</summary>
 /// <param name="BufferedBatches">Batches read from the source but not yet durable (the only buffer; a slow store makes the tailer wait).</param>

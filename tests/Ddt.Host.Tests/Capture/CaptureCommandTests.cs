@@ -1,12 +1,12 @@
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Tasks;
 
-namespace WapBackup.Ddt.Host.Tests.Oplog;
+namespace WapBackup.Ddt.Host.Tests.Capture;
 
 /// <summary><c>ddt capture --repository ID</c> end to end through the verb dispatcher, with in-memory store ports.</summary>
 public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>

@@ -1,7 +1,7 @@
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>When to seal: after <see cref="Interval"/> or once <see cref="MaxBytes"/> of entries wait, whichever is first.</summary>
 public sealed record SealPolicy(TimeSpan Interval, int MaxBytes)

@@ -1,11 +1,9 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.RegularExpressions;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>Builds the capture of a repository (source and store clients, object storage) once the runner has checked it.</summary>
 public delegate Task<OplogCapture> CaptureFactory(BackupRepository repository, ICaptureLagSink lagSink, Action<Exception> onSealFailure, CancellationToken cancellationToken);
@@ -31,6 +29,7 @@ public sealed class CaptureRunner
     private readonly ITaskEventLog _events;
     private readonly TimeProvider _time;
     private readonly TextWriter _log;
+    private readonly JsonLineLogger _logger;
 
     public CaptureRunner(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, TimeProvider time, TextWriter log)
     {
@@ -39,6 +38,7 @@ public sealed class CaptureRunner
         _events = events;
         _time = time;
         _log = log;
+        _logger = new JsonLineLogger(log, time, "capture");
     }
 
     public async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort)
@@ -77,7 +77,7 @@ public sealed class CaptureRunner
             var details = new Dictionary<string, string>
             {
                 ["gap"] = gap.Kind.ToString(),
-                ["checkpoint"] = CaptureMetrics.Format(gap.Checkpoint),
+                ["checkpoint"] = gap.Checkpoint.ToString(),
             };
             // Status first: even if the event cannot be written, nobody may trust this repository's oplog.
             try
@@ -97,7 +97,7 @@ public sealed class CaptureRunner
         {
             string message = e is OperationCanceledException && abort.IsCancellationRequested
                 ? "oplog capture aborted: flushing did not finish within the shutdown grace period; the next start resumes from the checkpoint"
-                : UriCredentials.Replace($"oplog capture failed: {e.GetType().Name}: {e.Message}", "$1***@");
+                : SecretRedaction.Redact($"oplog capture failed: {e.GetType().Name}: {e.Message}");
             Log("error", message);
             await EventAsync(task.Id, EventLevel.Error, message, null, CancellationToken.None).ConfigureAwait(false);
             await sink.FinishAsync(BackupTaskStatus.Failed, message).ConfigureAwait(false);
@@ -105,7 +105,7 @@ public sealed class CaptureRunner
         }
 
         string stopped = capture.Durable is { } durable
-            ? $"oplog capture stopped; durable through {CaptureMetrics.Format(durable.Ts)}"
+            ? $"oplog capture stopped; durable through {durable.Ts}"
             : "oplog capture stopped before the first entry";
         Log("info", stopped);
         await EventAsync(task.Id, EventLevel.Info, stopped, null, CancellationToken.None).ConfigureAwait(false);
@@ -139,25 +139,7 @@ public sealed class CaptureRunner
     private Task EventAsync(string taskId, EventLevel level, string message, IReadOnlyDictionary<string, string>? details, CancellationToken cancellationToken) =>
         _events.AppendAsync(taskId, level, message, details, _time.GetUtcNow(), cancellationToken);
 
-    /// <summary>Credentials inside a MongoDB URI that a driver message might quote.</summary>
-    private static readonly Regex UriCredentials = new(@"(mongodb(?:\+srv)?://)[^@/\s]+@", RegexOptions.Compiled | RegexOptions.CultureInvariant);
-
-    private void Log(string level, string message)
-    {
-        message = UriCredentials.Replace(message, "$1***@");
-        string line = JsonSerializer.Serialize(new Dictionary<string, string>
-        {
-            ["time"] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
-            ["level"] = level,
-            ["component"] = "capture",
-            ["message"] = message,
-        });
-        lock (_log)
-        {
-            _log.WriteLine(line);
-            _log.Flush();
-        }
-    }
+    private void Log(string level, string message) => _logger.Write(level, message, (IReadOnlyDictionary<string, string>?)null);
 
     /// <summary>Lag goes to the metric line every time and to the task record (progress + heartbeat) at most every 30 s.</summary>
     private sealed class TaskLagSink : ICaptureLagSink
@@ -227,7 +209,7 @@ public sealed class CaptureRunner
                 var progress = _task.Progress with
                 {
                     OplogLagSeconds = _lastLag?.Seconds ?? _task.Progress.OplogLagSeconds,
-                    LastOplogTimestamp = _lastLag is { } lag ? CaptureMetrics.Format(lag.DurableThrough) : _task.Progress.LastOplogTimestamp,
+                    LastOplogTimestamp = _lastLag is { } lag ? lag.DurableThrough.ToString() : _task.Progress.LastOplogTimestamp,
                     Message = message ?? _task.Progress.Message,
                 };
                 try

@@ -1,6 +1,6 @@
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>Why the captured oplog can no longer continue the source's.</summary>
 public enum GapKind

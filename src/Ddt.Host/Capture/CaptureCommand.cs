@@ -9,7 +9,7 @@ using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>What <c>ddt capture</c> talks to; from the environment in production, injected in tests.</summary>
 /// <param name="OplogStoreUri">The repository's 57019 service (no secret inside: a local service on the MongoDB host).</param>

@@ -1,14 +1,14 @@
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Host.Tests.Storage;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Storage;
 using WapBackup.Testing.Mongo;
 
-namespace WapBackup.Ddt.Host.Tests.Oplog;
+namespace WapBackup.Ddt.Host.Tests.Capture;
 
 /// <summary>
 /// A source (<see cref="MongoRoles.Source"/>), a 57019 store (<see cref="MongoRoles.OplogStore"/>) and a

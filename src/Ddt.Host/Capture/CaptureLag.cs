@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using MongoDB.Bson;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>
 /// How far capture trails the source: the source's newest entry minus the newest durable one.

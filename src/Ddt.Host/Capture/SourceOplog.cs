@@ -3,7 +3,7 @@ using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>
 /// The source cluster's <c>local.oplog.rs</c>, tailed with a tailable awaitData cursor. Every

@@ -1,7 +1,7 @@
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Local.Tables;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
@@ -9,7 +9,7 @@ using WapBackup.Shared.Tasks;
 using WapBackup.Testing.LocalAws;
 using WapBackup.Testing.Mongo;
 
-namespace WapBackup.Ddt.Host.Tests.Oplog;
+namespace WapBackup.Ddt.Host.Tests.Capture;
 
 /// <summary>The runner over the real DynamoDB adapters (helper A's) on dynalite, tables from template.yaml.</summary>
 public sealed class CaptureRunnerDynamoTests(S3Fixture s3) : IClassFixture<S3Fixture>

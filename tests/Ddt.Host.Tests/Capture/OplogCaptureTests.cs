@@ -1,11 +1,11 @@
 using MongoDB.Bson;
 using MongoDB.Bson.Serialization;
 using WapBackup.Ddt.Host.Tests.Storage;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 using WapBackup.Testing.Mongo;
 
-namespace WapBackup.Ddt.Host.Tests.Oplog;
+namespace WapBackup.Ddt.Host.Tests.Capture;
 
 /// <summary>
 /// Capture through the real MongoDB.Driver from the source (test server or MONGODB_URI) into the 57019

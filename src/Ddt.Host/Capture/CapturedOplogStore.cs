@@ -4,7 +4,7 @@ using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>A captured entry: its ts and its raw bytes exactly as the source wrote them.</summary>
 public readonly record struct CapturedEntry(OplogTimestamp Ts, ReadOnlyMemory<byte> Bytes);

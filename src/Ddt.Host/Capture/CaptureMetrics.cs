@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace WapBackup.Ddt.Oplog;
+namespace WapBackup.Ddt.Capture;
 
 /// <summary>
 /// Capture metrics as CloudWatch Embedded Metric Format lines on stdout (one JSON object a line):
@@ -47,8 +47,8 @@ public sealed class CaptureMetrics
             json.WriteEndObject();
             json.WriteString("RepositoryId", repositoryId);
             json.WriteNumber("OplogLagSeconds", Math.Round(lag.Seconds, 3));
-            json.WriteString("durableTs", Format(lag.DurableThrough));
-            json.WriteString("sourceTs", Format(lag.SourceNewest));
+            json.WriteString("durableTs", lag.DurableThrough.ToString());
+            json.WriteString("sourceTs", lag.SourceNewest.ToString());
             json.WriteEndObject();
         }
         string line = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
@@ -58,8 +58,4 @@ public sealed class CaptureMetrics
             _output.Flush();
         }
     }
-
-    /// <summary>A ts as the task record shows it: <c>seconds:increment</c>.</summary>
-    public static string Format(Shared.Oplog.OplogTimestamp ts) =>
-        string.Create(CultureInfo.InvariantCulture, $"{ts.Seconds}:{ts.Increment}");
 }

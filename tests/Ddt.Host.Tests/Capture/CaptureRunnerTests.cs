@@ -1,12 +1,12 @@
 using System.Text.Json;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
-using WapBackup.Ddt.Oplog;
+using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
 using WapBackup.Testing.Mongo;
 
-namespace WapBackup.Ddt.Host.Tests.Oplog;
+namespace WapBackup.Ddt.Host.Tests.Capture;
 
 /// <summary>The repository-level runner over in-memory fakes of the store ports, capturing through <see cref="CaptureHarness"/> (test servers or MONGODB_URI, _2).</summary>
 public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>

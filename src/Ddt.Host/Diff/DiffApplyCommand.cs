@@ -5,7 +5,7 @@ using MongoDB.Bson.IO;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Oplog;
 
-namespace WapBackup.Ddt.Inspect;
+namespace WapBackup.Ddt.Diff;
 
 /// <summary>
 /// <c>ddt diff apply</c>: per stdin line <c>{"pre": doc, "diff": diff}</c> (canonical Extended JSON v2)
