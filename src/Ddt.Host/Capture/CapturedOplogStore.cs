@@ -41,13 +41,42 @@ public sealed class CapturedOplogStore
         {
             return;
         }
-        var documents = new List<RawBson>(entries.Count);
+        bool split = false;
         foreach (byte[] entry in entries)
         {
-            documents.Add(Wrap(entry));
+            split |= WrappedLength(entry) > MaxDocumentBytes;
         }
-        // Ordered: a failure stops at the first error, so the stored entries stay a prefix.
-        await _entries.InsertManyAsync(documents, new InsertManyOptions { IsOrdered = true }, cancellationToken).ConfigureAwait(false);
+        if (!split)
+        {
+            var documents = new List<RawBson>(entries.Count);
+            foreach (byte[] entry in entries)
+            {
+                documents.Add(Wrap(entry));
+            }
+            // Ordered: a failure stops at the first error, so the stored entries stay a prefix.
+            await _entries.InsertManyAsync(documents, new InsertManyOptions { IsOrdered = true }, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        // An entry too large for one document (decision 0413): its parts first (upserts, so parts a crash
+        // left behind are simply rewritten), its head last; the head makes the entry exist for readers.
+        var writes = new List<WriteModel<RawBson>>(entries.Count + 2);
+        foreach (byte[] entry in entries)
+        {
+            if (WrappedLength(entry) <= MaxDocumentBytes)
+            {
+                writes.Add(new InsertOneModel<RawBson>(Wrap(entry)));
+                continue;
+            }
+            var ts = TsOf(entry);
+            int parts = (entry.Length + PartBytes - 1) / PartBytes;
+            for (int part = 1; part < parts; part++)
+            {
+                var chunk = entry.AsSpan(part * PartBytes, Math.Min(PartBytes, entry.Length - part * PartBytes));
+                writes.Add(new ReplaceOneModel<RawBson>(new BsonDocument("_id", PartId(ts, part)), Part(ts, part, chunk)) { IsUpsert = true });
+            }
+            writes.Add(new InsertOneModel<RawBson>(Head(ts, parts, entry)));
+        }
+        await _entries.BulkWriteAsync(writes, new BulkWriteOptions { IsOrdered = true }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The newest stored entry (the checkpoint), or null when nothing is stored yet.</summary>
@@ -60,6 +89,7 @@ public sealed class CapturedOplogStore
     public async IAsyncEnumerable<CapturedEntry> ReadAsync(
         OplogTimestamp after, OplogTimestamp through, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // Timestamp bounds: BSON type order keeps the parts' document _ids out of the range.
         var filter = new BsonDocument("_id", new BsonDocument
         {
             { "$gt", new BsonTimestamp((long)after.Value) },
@@ -71,7 +101,7 @@ public sealed class CapturedOplogStore
         {
             foreach (var document in cursor.Current)
             {
-                yield return Unwrap(document);
+                yield return await UnwrapAsync(document, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -95,19 +125,29 @@ public sealed class CapturedOplogStore
 
     private async Task<CapturedEntry?> EdgeAsync(int direction, CancellationToken cancellationToken)
     {
-        var document = await _entries.Find(FilterDefinition<RawBson>.Empty)
+        var document = await _entries.Find(new BsonDocument("_id", new BsonDocument("$gte", new BsonTimestamp(0))))
             .Sort(new BsonDocument("_id", direction)).Limit(1)
             .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
-        return document is null ? null : Unwrap(document);
+        return document is null ? null : await UnwrapAsync(document, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>mongod refuses documents over 16 MiB; an oplog entry may reach 16 MiB + 16 KiB.</summary>
+    internal const int MaxDocumentBytes = 16 * 1024 * 1024;
+
+    /// <summary>Bytes of an oversized entry per document: a 16 MiB + 16 KiB entry takes three.</summary>
+    internal const int PartBytes = 8 * 1024 * 1024;
+
+    private static int WrappedLength(byte[] entry) => 4 + 1 + 4 + 8 + 1 + 2 + entry.Length + 1;
+
+    private static OplogTimestamp TsOf(byte[] entry) => new OplogEntry(entry).Timestamp
+        ?? throw new InvalidDataException("oplog entry has no ts timestamp; it cannot be captured");
 
     /// <summary>Builds <c>{_id: Timestamp, e: entry}</c> directly in bytes (no object graph).</summary>
     internal static RawBson Wrap(byte[] entry)
     {
-        var ts = new OplogEntry(entry).Timestamp
-            ?? throw new InvalidDataException("oplog entry has no ts timestamp; it cannot be captured");
+        var ts = TsOf(entry);
         // int32 length, 0x11 "_id\0" int64, 0x03 "e\0" document, 0x00
-        int length = 4 + 1 + 4 + 8 + 1 + 2 + entry.Length + 1;
+        int length = WrappedLength(entry);
         var bytes = new byte[length];
         BinaryPrimitives.WriteInt32LittleEndian(bytes, length);
         bytes[4] = (byte)BsonType.Timestamp;
@@ -120,6 +160,73 @@ public sealed class CapturedOplogStore
         return new RawBson(bytes);
     }
 
+    /// <summary><c>{_id: Timestamp, parts: n, b: BinData(first PartBytes of the entry)}</c>.</summary>
+    private static RawBson Head(OplogTimestamp ts, int parts, byte[] entry)
+    {
+        var w = new RawBsonWriter(PartBytes + 64);
+        int mark = w.BeginDocument();
+        w.WriteTimestamp("_id"u8, ts);
+        w.WriteInt32("parts"u8, parts);
+        w.WriteBinary("b"u8, entry.AsSpan(0, PartBytes));
+        w.EndDocument(mark);
+        return new RawBson(w.ToArray());
+    }
+
+    /// <summary><c>{_id: {ts, part}, b: BinData(chunk)}</c>: a document _id sorts before every Timestamp, outside ts ranges.</summary>
+    private static RawBson Part(OplogTimestamp ts, int part, ReadOnlySpan<byte> chunk)
+    {
+        var w = new RawBsonWriter(chunk.Length + 64);
+        int mark = w.BeginDocument();
+        int id = w.BeginEmbedded(BsonType.Document, "_id"u8);
+        w.WriteTimestamp("ts"u8, ts);
+        w.WriteInt32("part"u8, part);
+        w.EndDocument(id);
+        w.WriteBinary("b"u8, chunk);
+        w.EndDocument(mark);
+        return new RawBson(w.ToArray());
+    }
+
+    private static BsonDocument PartId(OplogTimestamp ts, int part) => new() { { "ts", new BsonTimestamp((long)ts.Value) }, { "part", part } };
+
+    /// <summary>The entry of a stored document: inline (<c>e</c>), or reassembled from its head and parts.</summary>
+    private async Task<CapturedEntry> UnwrapAsync(RawBson document, CancellationToken cancellationToken)
+    {
+        var raw = new RawDocument(document.Bytes);
+        if (raw.Find("e"u8).Type == BsonType.Document || raw.Find("parts"u8).Type != BsonType.Int32)
+        {
+            return Unwrap(document);
+        }
+        var ts = raw.Find("_id"u8).AsTimestamp;
+        int parts = (int)raw.Find("parts"u8).AsInt64;
+        var ids = new BsonArray(Enumerable.Range(1, parts - 1).Select(part => PartId(ts, part)));
+        var found = await _entries.Find(new BsonDocument("_id", new BsonDocument("$in", ids)))
+            .Sort(new BsonDocument("_id", 1)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (found.Count != parts - 1)
+        {
+            throw new InvalidDataException($"captured oplog entry {ts} is stored in {parts} parts but {found.Count + 1} were found");
+        }
+        using var entry = new MemoryStream();
+        entry.Write(Binary(raw, ts));
+        foreach (var part in found)
+        {
+            entry.Write(Binary(new RawDocument(part.Bytes), ts));
+        }
+        byte[] bytes = entry.ToArray();
+        if (bytes.Length < 5 || BinaryPrimitives.ReadInt32LittleEndian(bytes) != bytes.Length || TsOf(bytes) != ts)
+        {
+            throw new InvalidDataException($"captured oplog entry {ts} reassembled from {parts} parts is not the entry stored (length or ts differ)");
+        }
+        return new CapturedEntry(ts, bytes);
+    }
+
+    private static ReadOnlySpan<byte> Binary(RawDocument document, OplogTimestamp ts)
+    {
+        var b = document.Find("b"u8);
+        return b.Type == BsonType.Binary && b.ValueSpan.Length >= 5
+            ? b.ValueSpan[5..]
+            : throw new InvalidDataException($"a part of captured oplog entry {ts} has no binary b");
+    }
+
     internal static CapturedEntry Unwrap(RawBson document)
     {
         var raw = new Shared.Oplog.RawDocument(document.Bytes);
@@ -127,7 +234,7 @@ public sealed class CapturedOplogStore
         var entry = raw.Find("e"u8);
         if (id.Type != BsonType.Timestamp || entry.Type != BsonType.Document)
         {
-            throw new InvalidDataException("captured oplog document is not {_id: Timestamp, e: entry}");
+            throw new InvalidDataException("captured oplog document is not {_id: Timestamp, e: entry} nor {_id: Timestamp, parts, b}");
         }
         return new CapturedEntry(id.AsTimestamp, entry.AsDocument.Bytes);
     }

@@ -75,6 +75,33 @@ public sealed class RawBsonWriter
 
     public void WriteNull(ReadOnlySpan<byte> name) => WriteHeader(BsonType.Null, name);
 
+    public void WriteInt32(ReadOnlySpan<byte> name, int value)
+    {
+        WriteHeader(BsonType.Int32, name);
+        Reserve(4);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), value);
+        _length += 4;
+    }
+
+    public void WriteTimestamp(ReadOnlySpan<byte> name, OplogTimestamp value)
+    {
+        WriteHeader(BsonType.Timestamp, name);
+        Reserve(8);
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(_length), value.Value);
+        _length += 8;
+    }
+
+    /// <summary>Binary data of the generic subtype (0).</summary>
+    public void WriteBinary(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        WriteHeader(BsonType.Binary, name);
+        Reserve(5 + value.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), value.Length);
+        _buffer[_length + 4] = 0;
+        value.CopyTo(_buffer.AsSpan(_length + 5));
+        _length += 5 + value.Length;
+    }
+
     private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)
     {
         Reserve(name.Length + 2);

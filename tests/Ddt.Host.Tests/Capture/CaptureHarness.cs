@@ -120,6 +120,17 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         Assert.True(running.Capture.Durable?.Ts >= newest, $"capture did not reach {newest} within 30 s");
     }
 
+    /// <summary>Waits (bounded) until the driver knows a secondary: before that, secondaryPreferred reads go to the primary.</summary>
+    public async Task WaitUntilSecondaryDiscoveredAsync()
+    {
+        const MongoDB.Driver.Core.Servers.ServerType Secondary = MongoDB.Driver.Core.Servers.ServerType.ReplicaSetSecondary;
+        for (int i = 0; i < 200 && !SourceClient.Cluster.Description.Servers.Any(s => s.Type == Secondary); i++)
+        {
+            await Task.Delay(25, TestContext.Current.CancellationToken);
+        }
+        Assert.Contains(SourceClient.Cluster.Description.Servers, s => s.Type == Secondary);
+    }
+
     public string Namespace(string collection) => $"{Database}.{collection}";
 
     public IMongoCollection<BsonDocument> Collection(string name) => SourceClient.GetDatabase(Database).GetCollection<BsonDocument>(name);

@@ -183,7 +183,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var server = h.Source.RequireTestServer("counts the reads the secondary member serves");
         var secondary = server.Secondary!;
         await server.AppendNoopAsync("first", Ct);
-        await WaitUntilDiscoveredAsync(h.SourceClient, MongoDB.Driver.Core.Servers.ServerType.ReplicaSetSecondary); // else secondaryPreferred falls back to the primary
+        await h.WaitUntilSecondaryDiscoveredAsync(); // else secondaryPreferred falls back to the primary
         long secondaryReadsBefore = secondary.ReadsServed;
         var running = h.Start();
         await h.WaitUntilDurableAsync(running); // started at "first"
@@ -194,15 +194,6 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal(2, stored.Count);
         Assert.All(stored, e => Assert.Equal(OplogOperation.Noop, new OplogEntry(e.Bytes).Operation));
         Assert.True(secondary.ReadsServed > secondaryReadsBefore, "the capture read nothing from the secondary");
-    }
-
-    private static async Task WaitUntilDiscoveredAsync(MongoDB.Driver.IMongoClient client, MongoDB.Driver.Core.Servers.ServerType type)
-    {
-        for (int i = 0; i < 200 && !client.Cluster.Description.Servers.Any(s => s.Type == type); i++)
-        {
-            await Task.Delay(25, Ct);
-        }
-        Assert.Contains(client.Cluster.Description.Servers, s => s.Type == type);
     }
 
     /// <summary>Holds the capture's writer inside its first OnDurable after <see cref="Arm"/> until released.</summary>

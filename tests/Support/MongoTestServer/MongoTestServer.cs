@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using MongoDB.Bson;
 using WapBackup.Testing.Mongo.Commands;
+using WapBackup.Testing.Mongo.Oplog;
 using WapBackup.Testing.Mongo.Storage;
 using WapBackup.Testing.Mongo.Wire;
 
@@ -81,6 +82,71 @@ public sealed class MongoTestServer : IAsyncDisposable
             _state.LogNoop(WriteContext.Plain, new BsonDocument("msg", message));
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Holds the majority commit point at <paramref name="at"/> (default: the newest entry now), as when
+    /// the secondaries stop acknowledging: hello's lastWrite.majorityOpTime, replSetGetStatus'
+    /// optimes.lastCommittedOpTime and readConcern majority reads of the oplog stay there while writes go on.
+    /// Call again with a later ts to move it, <see cref="ReleaseMajorityCommitPoint"/> to let it follow the writes.
+    /// </summary>
+    public void HoldMajorityCommitPoint(BsonTimestamp? at = null)
+    {
+        lock (_state.Gate)
+        {
+            _state.Oplog.HoldCommitPoint(at?.Value ?? _state.Oplog.LastTimestamp);
+        }
+    }
+
+    /// <summary>The majority commit point follows the newest entry again (every write majority-committed at once).</summary>
+    public void ReleaseMajorityCommitPoint()
+    {
+        lock (_state.Gate)
+        {
+            _state.Oplog.HoldCommitPoint(null);
+        }
+    }
+
+    /// <summary>
+    /// The secondary's view of local.oplog.rs lags <paramref name="entries"/> entries behind the primary's
+    /// (0: caught up): its oplog reads, tailable cursors, hello lastWrite and replSetGetStatus optimes stop
+    /// there. Only the oplog lags; the secondary's other reads still see the primary's data.
+    /// </summary>
+    public void SetSecondaryOplogLag(int entries)
+    {
+        if (Secondary is null)
+        {
+            throw new InvalidOperationException("SetSecondaryOplogLag needs a server started WithSecondary");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(entries);
+        lock (_state.Gate)
+        {
+            _state.SecondaryOplogLagEntries = entries;
+            _state.Oplog.Wake();
+        }
+    }
+
+    /// <summary>
+    /// Test-only: logs a prepared transaction that inserts <paramref name="documents"/> into <paramref name="ns"/>
+    /// as <paramref name="links"/> entries (partialTxn links, the last with prepare: true) and records it in
+    /// config.transactions as {state: "prepared", startOpTime: the first entry}, as a shard's primary does at
+    /// prepare. The documents are not applied to the collection. Commit with <see cref="CommitPreparedTransaction"/>.
+    /// </summary>
+    public PreparedTransaction AppendPreparedTransaction(string ns, IReadOnlyList<BsonDocument> documents, int links = 1)
+    {
+        lock (_state.Gate)
+        {
+            return _state.AppendPreparedTransaction(ns, documents, links);
+        }
+    }
+
+    /// <summary>Logs the prepared transaction's commitTransaction entry and returns its ts; config.transactions says committed.</summary>
+    public BsonTimestamp CommitPreparedTransaction(PreparedTransaction prepared)
+    {
+        lock (_state.Gate)
+        {
+            return new BsonTimestamp(_state.CommitPreparedTransaction(prepared));
+        }
     }
 
     private async Task AcceptLoopAsync(TcpListener listener, ReplicaSetMember member)

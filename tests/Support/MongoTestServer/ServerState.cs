@@ -2,6 +2,7 @@ using MongoDB.Bson;
 using WapBackup.Testing.Mongo.Bson;
 using WapBackup.Testing.Mongo.Oplog;
 using WapBackup.Testing.Mongo.Storage;
+using WapBackup.Testing.Mongo.Wire;
 
 namespace WapBackup.Testing.Mongo;
 
@@ -42,6 +43,26 @@ public sealed class ServerState
     public OplogEntryWriter EntryWriter { get; } = new();
 
     public ObjectId ProcessId { get; }
+
+    /// <summary>How many of the newest oplog entries the secondary does not see yet (<see cref="MongoTestServer.SetSecondaryOplogLag"/>).</summary>
+    public int SecondaryOplogLagEntries { get; set; }
+
+    /// <summary>The newest oplog ts <paramref name="member"/> holds (the secondary may lag). Caller holds the lock.</summary>
+    public long NewestOplogTs(ReplicaSetMember member) => Oplog.NewestVisible(member.IsPrimary ? 0 : SecondaryOplogLagEntries);
+
+    /// <summary>The majority commit point as <paramref name="member"/> knows it: never past what it holds. Caller holds the lock.</summary>
+    public long CommitPointSeenBy(ReplicaSetMember member)
+    {
+        long newest = NewestOplogTs(member);
+        long committed = Oplog.CommitPoint;
+        return (ulong)committed < (ulong)newest ? committed : newest;
+    }
+
+    /// <summary>
+    /// The newest oplog ts a read on <paramref name="member"/> may return: what the member holds, and with
+    /// readConcern majority no more than the commit point. Caller holds the lock.
+    /// </summary>
+    public long OplogReadBound(ReplicaSetMember member, bool majority) => majority ? CommitPointSeenBy(member) : NewestOplogTs(member);
 
     public ServerCursor AddCursor(Func<long, ServerCursor> create)
     {
@@ -700,6 +721,80 @@ public sealed class ServerState
             Oplog.Append(entry, ts);
             prevTs = ts;
             prevTerm = Oplog.Term;
+        }
+    }
+
+    /// <summary>
+    /// Test-only prepared transaction (decision 0410): <paramref name="links"/> applyOps entries linked by
+    /// prevOpTime (partialTxn, the last with prepare: true) inserting <paramref name="documents"/> into
+    /// <paramref name="ns"/>, and its config.transactions record {state: "prepared", startOpTime} as a
+    /// shard's primary writes them at prepare. Only the oplog and config.transactions change: the documents
+    /// are not applied to <paramref name="ns"/>.
+    /// </summary>
+    public PreparedTransaction AppendPreparedTransaction(string ns, IReadOnlyList<BsonDocument> documents, int links)
+    {
+        if (links < 1 || links > documents.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(links), links, "a prepared transaction needs 1 to documents.Count entries");
+        }
+        var session = new SessionInfo(new BsonDocument("id", new BsonBinaryData(Guid.NewGuid(), GuidRepresentation.Standard)), 1);
+        long prevTs = 0, prevTerm = -1, firstTs = 0;
+        int perLink = (documents.Count + links - 1) / links;
+        for (int i = 0; i < links; i++)
+        {
+            bool last = i == links - 1;
+            var ops = documents.Skip(i * perLink).Take(last ? int.MaxValue : perLink)
+                .Select(d => EntryWriter.InnerOp("i", ns, null, d.ToBson(), [])).ToList();
+            long ts = Oplog.NextTimestamp();
+            Oplog.Append(EntryWriter.TransactionEntry(session, ops, partial: !last, count: last && links > 1 ? documents.Count : null,
+                ts, Oplog.Term, Oplog.WallMilliseconds, prevTs, prevTerm, prepare: last), ts);
+            firstTs = i == 0 ? ts : firstTs;
+            prevTs = ts;
+            prevTerm = Oplog.Term;
+        }
+        var prepared = new PreparedTransaction(session, firstTs, prevTs);
+        WriteTransactionRecord(prepared, prevTs, "prepared");
+        return prepared;
+    }
+
+    /// <summary>Logs the commitTransaction entry of a prepared transaction and marks its config.transactions record committed.</summary>
+    public long CommitPreparedTransaction(PreparedTransaction prepared)
+    {
+        long ts = Oplog.NextTimestamp();
+        var o = new BsonDocument { { "commitTransaction", 1 }, { "commitTimestamp", new BsonTimestamp(prepared.PrepareTs) } };
+        Oplog.Append(EntryWriter.TransactionCommandEntry(prepared.Session, o.ToBson(), ts, Oplog.Term, Oplog.WallMilliseconds, prepared.PrepareTs, Oplog.Term), ts);
+        WriteTransactionRecord(prepared, ts, "committed");
+        return ts;
+    }
+
+    private void WriteTransactionRecord(PreparedTransaction prepared, long lastWriteTs, string state)
+    {
+        var transactions = Catalog.Find("config", "transactions");
+        if (transactions is null)
+        {
+            transactions = new Collection("config", "transactions", Guid.NewGuid(), new BsonDocument(), idIndex: true);
+            Catalog.Add(transactions);
+        }
+        var record = new BsonDocument
+        {
+            { "_id", RawBson.Decode(prepared.Session.OplogLsid) },
+            { "txnNum", prepared.Session.TxnNumber },
+            { "lastWriteOpTime", new BsonDocument { { "ts", new BsonTimestamp(lastWriteTs) }, { "t", Oplog.Term } } },
+            { "lastWriteDate", new BsonDateTime(DateTimeOffset.FromUnixTimeMilliseconds(Oplog.WallMilliseconds).UtcDateTime) },
+            { "state", state },
+        };
+        if (state == "prepared")
+        {
+            record.Add("startOpTime", new BsonDocument { { "ts", new BsonTimestamp(prepared.FirstTs) }, { "t", Oplog.Term } });
+        }
+        var existing = transactions.FindById(record["_id"]);
+        if (existing is null)
+        {
+            transactions.Insert(record.ToBson(), record["_id"]);
+        }
+        else
+        {
+            transactions.Replace(existing, record.ToBson(), record);
         }
     }
 }

@@ -75,6 +75,11 @@ public sealed class CommandContext
         return w.ToArray();
     }
 
+    /// <summary>The request asks for readConcern {level: "majority"}.</summary>
+    public static bool ReadsMajority(BsonDocument body) =>
+        body.TryGetValue("readConcern", out var rc) && rc is BsonDocument concern &&
+        concern.TryGetValue("level", out var level) && level.IsString && level.AsString == "majority";
+
     public static string RequireString(CommandRequest request, string what = "collection name")
     {
         if (!request.Argument.IsString)

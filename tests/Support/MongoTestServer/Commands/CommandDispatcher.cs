@@ -47,6 +47,7 @@ public sealed class CommandDispatcher
             if (MemberRole.IsRead(request.Name))
             {
                 member.CountRead();
+                CheckMajorityRead(request);
             }
             if (_server.OpenTransactionCount > 0)
             {
@@ -89,6 +90,22 @@ public sealed class CommandDispatcher
         {
             // Malformed input the handlers did not anticipate: a clear error, never a dropped connection.
             return CommandContext.Error(CommandException.BadValue($"{request.Name}: {e.Message}"));
+        }
+    }
+
+    /// <summary>find answers majority reads itself (the oplog stops at the commit point); the other reads cannot while it is held back.</summary>
+    private void CheckMajorityRead(CommandRequest request)
+    {
+        if (request.Name is "find" or "getMore" || !CommandContext.ReadsMajority(request.Body))
+        {
+            return;
+        }
+        lock (_server.Gate)
+        {
+            if (_server.Oplog.CommitPointHeld)
+            {
+                throw CommandException.NotImplemented($"readConcern majority on {request.Name} while the majority commit point is held back");
+            }
         }
     }
 

@@ -34,13 +34,14 @@ public static class HandshakeCommands
         }
         var member = context.Member;
         bool primary = member.IsPrimary;
-        long lastTs;
+        long lastTs, committedTs;
         lock (server.Gate)
         {
-            lastTs = server.Oplog.LastTimestamp;
+            lastTs = server.NewestOplogTs(member);
+            committedTs = server.CommitPointSeenBy(member);
         }
         var now = server.Clock.GetUtcNow().UtcDateTime;
-        var opTime = new BsonDocument { { "ts", new BsonTimestamp(lastTs) }, { "t", 1L } };
+        var opTime = OpTime(lastTs);
         var reply = new BsonDocument
         {
             { "topologyVersion", new BsonDocument { { "processId", server.ProcessId }, { "counter", 0L } } },
@@ -62,9 +63,9 @@ public static class HandshakeCommands
             { "lastWrite", new BsonDocument
                 {
                     { "opTime", opTime },
-                    { "lastWriteDate", new BsonDateTime(now) },
-                    { "majorityOpTime", opTime },
-                    { "majorityWriteDate", new BsonDateTime(now) },
+                    { "lastWriteDate", new BsonDateTime(WallOf(lastTs, now)) },
+                    { "majorityOpTime", OpTime(committedTs) },
+                    { "majorityWriteDate", new BsonDateTime(WallOf(committedTs, now)) },
                 }
             },
             { "maxBsonObjectSize", 16 * 1024 * 1024 },
@@ -101,19 +102,22 @@ public static class HandshakeCommands
     private static ValueTask<byte[]> ReplSetGetStatus(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
         var server = context.Server;
-        long lastTs;
+        long lastTs, committedTs, primaryTs, secondaryTs;
         lock (server.Gate)
         {
-            lastTs = server.Oplog.LastTimestamp;
+            lastTs = server.NewestOplogTs(context.Member);
+            committedTs = server.CommitPointSeenBy(context.Member);
+            primaryTs = server.Oplog.LastTimestamp;
+            secondaryTs = server.Oplog.NewestVisible(server.SecondaryOplogLagEntries);
         }
-        var opTime = new BsonDocument { { "ts", new BsonTimestamp(lastTs) }, { "t", 1L } };
+        var opTime = OpTime(lastTs);
         return ValueTask.FromResult(CommandContext.Ok(new BsonDocument
         {
             { "set", server.Options.ReplicaSetName },
             { "date", new BsonDateTime(server.Clock.GetUtcNow().UtcDateTime) },
             { "myState", context.Member.IsPrimary ? 1 : 2 },
             { "term", 1L },
-            { "optimes", new BsonDocument { { "lastCommittedOpTime", opTime }, { "appliedOpTime", opTime }, { "durableOpTime", opTime } } },
+            { "optimes", new BsonDocument { { "lastCommittedOpTime", OpTime(committedTs) }, { "appliedOpTime", opTime }, { "durableOpTime", opTime } } },
             { "members", new BsonArray(context.Member.Hosts.Select((host, i) => new BsonDocument
                 {
                     { "_id", i },
@@ -121,10 +125,16 @@ public static class HandshakeCommands
                     { "health", 1.0 },
                     { "state", i == 0 ? 1 : 2 },
                     { "stateStr", i == 0 ? "PRIMARY" : "SECONDARY" },
-                    { "optime", opTime },
+                    { "optime", OpTime(i == 0 ? primaryTs : secondaryTs) },
                     { "self", host == context.Member.Host },
                 }))
             },
         }));
     }
+
+    private static BsonDocument OpTime(long ts) => new() { { "ts", new BsonTimestamp(ts) }, { "t", 1L } };
+
+    /// <summary>The wall time of the op at <paramref name="ts"/>, at the second's precision of its ts (now before the first write).</summary>
+    private static DateTime WallOf(long ts, DateTime now) =>
+        ts == 0 ? now : DateTimeOffset.FromUnixTimeSeconds((long)((ulong)ts >> 32)).UtcDateTime;
 }

@@ -73,9 +73,16 @@ public static class ReadCommands
         }
         string ns = request.Database + "." + name;
         var server = context.Server;
+        bool majority = CommandContext.ReadsMajority(body);
         lock (server.Gate)
         {
             var collection = server.Catalog.Find(request.Database, name);
+            bool oplog = collection is not null && QueryEngine.IsOplog(collection);
+            if (majority && !oplog && server.Oplog.CommitPointHeld)
+            {
+                // Only the oplog knows what the commit point covers; other collections keep no such history.
+                throw CommandException.NotImplemented($"readConcern majority on {ns} while the majority commit point is held back");
+            }
             if (tailable)
             {
                 if (collection is null || !collection.IsCapped)
@@ -94,13 +101,24 @@ public static class ReadCommands
                     FilterIsTsBoundOnly = QueryEngine.IsOplog(collection) && filterSpec is not null && QueryEngine.IsTsBoundOnly(filterSpec),
                     AwaitData = awaitData,
                     TailProjection = projection,
+                    ReadMajority = majority,
                 });
-                var batch = NextTailBatch(server, cursor, batchSize ?? DefaultFirstBatch);
+                var batch = NextTailBatch(server, cursor, context.Member, batchSize ?? DefaultFirstBatch);
                 return CommandContext.CursorReply("firstBatch", batch, cursor.Id, ns);
             }
             if (collection is null)
             {
                 return CommandContext.CursorReply("firstBatch", [], 0, ns);
+            }
+            if (oplog && server.OplogReadBound(context.Member, majority) is var bound && bound != server.Oplog.LastTimestamp)
+            {
+                // A lagging member, or a majority read with the commit point held back: entries past the bound do not exist for this read.
+                filterSpec = new BsonDocument("$and", new BsonArray
+                {
+                    filterSpec ?? new BsonDocument(),
+                    new BsonDocument("ts", new BsonDocument("$lte", new BsonTimestamp(bound))),
+                });
+                parsedFilter = Filter.Parse(filterSpec);
             }
             var results = QueryEngine.Evaluate(collection, filterSpec, parsedFilter, sortSpec, sort, skip, limit, projection, context.Write.Reader);
             var queue = new Queue<byte[]>(results);
@@ -132,8 +150,10 @@ public static class ReadCommands
     }
 
     /// <summary>Next documents of a tailable cursor after its last examined position; CappedPositionLost when that position was trimmed.</summary>
-    private static List<byte[]> NextTailBatch(ServerState server, ServerCursor cursor, int batchSize)
+    private static List<byte[]> NextTailBatch(ServerState server, ServerCursor cursor, ReplicaSetMember member, int batchSize)
     {
+        // The oplog as this member sees it (a lagging secondary), and for majority reads no further than the commit point.
+        ulong? upper = QueryEngine.IsOplog(cursor.Tailed!) ? (ulong)server.OplogReadBound(member, cursor.ReadMajority) : null;
         var collection = cursor.Tailed!;
         if (server.Catalog.Find(collection.Database, collection.Name) != collection)
         {
@@ -159,6 +179,10 @@ public static class ReadCommands
         long bytes = 0;
         foreach (var stored in collection.Scan(start))
         {
+            if ((ulong)stored.OrderKey > upper)
+            {
+                break;
+            }
             if (batch.Count > 0 && ((batchSize > 0 && batch.Count >= batchSize) || bytes + stored.Raw.Length > MaxBatchBytes))
             {
                 break;
@@ -214,7 +238,7 @@ public static class ReadCommands
             Task appended;
             lock (server.Gate)
             {
-                var batch = NextTailBatch(server, cursor, batchSize);
+                var batch = NextTailBatch(server, cursor, context.Member, batchSize);
                 var remaining = deadline - server.Clock.GetUtcNow();
                 if (batch.Count > 0 || !cursor.AwaitData || remaining <= TimeSpan.Zero)
                 {

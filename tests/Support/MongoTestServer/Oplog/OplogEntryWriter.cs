@@ -55,7 +55,7 @@ public sealed class OplogEntryWriter
     /// a non-final link of a chain, {applyOps: [...], count: n} for the final link of a chain.
     /// </summary>
     public byte[] TransactionEntry(SessionInfo session, IReadOnlyList<byte[]> ops, bool partial, long? count,
-        long ts, long term, long wall, long prevTs, long prevTerm)
+        long ts, long term, long wall, long prevTs, long prevTerm, bool prepare = false)
     {
         var w = _writer;
         w.Reset();
@@ -70,11 +70,38 @@ public sealed class OplogEntryWriter
         {
             w.WriteBoolean("partialTxn", true);
         }
-        else if (count is long n)
+        else
         {
-            w.WriteInt64("count", n);
+            if (prepare)
+            {
+                w.WriteBoolean("prepare", true);
+            }
+            if (count is long n)
+            {
+                w.WriteInt64("count", n);
+            }
         }
         w.EndDocument();
+        w.WriteTimestamp("ts", ts);
+        w.WriteInt64("t", term);
+        w.WriteInt64("v", 2);
+        w.WriteDateTime("wall", wall);
+        WritePrevOpTime(w, prevTs, prevTerm);
+        w.EndDocument();
+        return w.ToArray();
+    }
+
+    /// <summary>A prepared transaction's end: {lsid, txnNumber, op: c, ns: admin.$cmd, o: {commitTransaction: 1, commitTimestamp} | {abortTransaction: 1}, ts, t, v, wall, prevOpTime}.</summary>
+    public byte[] TransactionCommandEntry(SessionInfo session, ReadOnlySpan<byte> o, long ts, long term, long wall, long prevTs, long prevTerm)
+    {
+        var w = _writer;
+        w.Reset();
+        w.StartDocument();
+        w.WriteRawDocument("lsid", session.OplogLsid);
+        w.WriteInt64("txnNumber", session.TxnNumber);
+        w.WriteString("op", "c");
+        w.WriteString("ns", "admin.$cmd");
+        w.WriteRawDocument("o", o);
         w.WriteTimestamp("ts", ts);
         w.WriteInt64("t", term);
         w.WriteInt64("v", 2);

@@ -15,6 +15,7 @@ public sealed class OplogLog
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _awaited;
     private long _last;
+    private long? _commitHold;
 
     public OplogLog(Collection collection, TimeProvider clock)
     {
@@ -46,6 +47,31 @@ public sealed class OplogLog
     public void Append(byte[] entry, long ts)
     {
         Collection.Insert(entry, null, ts);
+        Wake();
+    }
+
+    /// <summary>
+    /// The majority commit point: the newest ts unless a test holds it back
+    /// (<see cref="MongoTestServer.HoldMajorityCommitPoint"/>), as when the secondaries do not acknowledge.
+    /// </summary>
+    public long CommitPoint => _commitHold is { } held && (ulong)held < (ulong)_last ? held : _last;
+
+    public bool CommitPointHeld => _commitHold is not null;
+
+    /// <summary>Holds the commit point at <paramref name="ts"/> (null: follow the newest entry again); wakes waiting tails.</summary>
+    public void HoldCommitPoint(long? ts)
+    {
+        _commitHold = ts;
+        Wake();
+    }
+
+    /// <summary>The ts of the newest entry a member whose view lags <paramref name="lagEntries"/> entries behind sees (0: none).</summary>
+    public long NewestVisible(int lagEntries) =>
+        lagEntries <= 0 ? _last : Collection.ScanBackward().Skip(lagEntries).FirstOrDefault()?.OrderKey ?? 0;
+
+    /// <summary>Completes the signal of waiting awaitData cursors: an append, or a change of what they may see.</summary>
+    public void Wake()
+    {
         if (_awaited)
         {
             // Only a signal someone took needs completing and replacing (keeps appends allocation-free otherwise).

@@ -39,5 +39,8 @@ public sealed class ServerCursor
 
     public Projection? TailProjection { get; init; }
 
+    /// <summary>Opened with readConcern majority: a tailed oplog stops at the majority commit point.</summary>
+    public bool ReadMajority { get; init; }
+
     public long? Remaining { get; set; }
 }
