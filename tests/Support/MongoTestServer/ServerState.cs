@@ -725,7 +725,7 @@ public sealed class ServerState
     }
 
     /// <summary>
-    /// Test-only prepared transaction (decision 0410): <paramref name="links"/> applyOps entries linked by
+    /// Test-only prepared transaction (decision 0412): <paramref name="links"/> applyOps entries linked by
     /// prevOpTime (partialTxn, the last with prepare: true) inserting <paramref name="documents"/> into
     /// <paramref name="ns"/>, and its config.transactions record {state: "prepared", startOpTime} as a
     /// shard's primary writes them at prepare. Only the oplog and config.transactions change: the documents

@@ -57,13 +57,7 @@ public sealed class OplogEntryWriter
     public byte[] TransactionEntry(SessionInfo session, IReadOnlyList<byte[]> ops, bool partial, long? count,
         long ts, long term, long wall, long prevTs, long prevTerm, bool prepare = false)
     {
-        var w = _writer;
-        w.Reset();
-        w.StartDocument();
-        w.WriteRawDocument("lsid", session.OplogLsid);
-        w.WriteInt64("txnNumber", session.TxnNumber);
-        w.WriteString("op", "c");
-        w.WriteString("ns", "admin.$cmd");
+        var w = StartTransactionCommand(session);
         w.StartDocument("o");
         WriteOperations(w, ops);
         if (partial)
@@ -94,13 +88,7 @@ public sealed class OplogEntryWriter
     /// <summary>A prepared transaction's end: {lsid, txnNumber, op: c, ns: admin.$cmd, o: {commitTransaction: 1, commitTimestamp} | {abortTransaction: 1}, ts, t, v, wall, prevOpTime}.</summary>
     public byte[] TransactionCommandEntry(SessionInfo session, ReadOnlySpan<byte> o, long ts, long term, long wall, long prevTs, long prevTerm)
     {
-        var w = _writer;
-        w.Reset();
-        w.StartDocument();
-        w.WriteRawDocument("lsid", session.OplogLsid);
-        w.WriteInt64("txnNumber", session.TxnNumber);
-        w.WriteString("op", "c");
-        w.WriteString("ns", "admin.$cmd");
+        var w = StartTransactionCommand(session);
         w.WriteRawDocument("o", o);
         w.WriteTimestamp("ts", ts);
         w.WriteInt64("t", term);
@@ -149,6 +137,19 @@ public sealed class OplogEntryWriter
         }
         w.EndDocument();
         return w.ToArray();
+    }
+
+    /// <summary>Resets the writer and starts {lsid, txnNumber, op: "c", ns: "admin.$cmd"}, the head of every transaction entry.</summary>
+    private BsonBytesWriter StartTransactionCommand(SessionInfo session)
+    {
+        var w = _writer;
+        w.Reset();
+        w.StartDocument();
+        w.WriteRawDocument("lsid", session.OplogLsid);
+        w.WriteInt64("txnNumber", session.TxnNumber);
+        w.WriteString("op", "c");
+        w.WriteString("ns", "admin.$cmd");
+        return w;
     }
 
     private static void WriteOperations(BsonBytesWriter w, IReadOnlyList<byte[]> ops)
