@@ -53,6 +53,7 @@ internal sealed class SourceMember : IDisposable
             return new SourceMember(client, null, ReadPreference.Primary, isSecondary: false, "primary"); // no secondary available
         }
         var settings = client.Settings.Clone();
+        settings.Scheme = MongoDB.Driver.Core.Configuration.ConnectionStringScheme.MongoDB; // one host, even from a mongodb+srv:// seed list
         settings.Servers = [MongoServerAddress.Parse(me.AsString)];
         settings.DirectConnection = true;
         settings.ReplicaSetName = null;
