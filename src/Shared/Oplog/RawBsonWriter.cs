@@ -75,6 +75,20 @@ public sealed class RawBsonWriter
 
     public void WriteNull(ReadOnlySpan<byte> name) => WriteHeader(BsonType.Null, name);
 
+    /// <summary>Writes a BinData element whose bytes are <paramref name="head"/> followed by <paramref name="tail"/>.</summary>
+    public void WriteBinary(ReadOnlySpan<byte> name, byte subtype, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail)
+    {
+        WriteHeader(BsonType.Binary, name);
+        int length = checked(head.Length + tail.Length);
+        Reserve(5 + length);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), length);
+        _buffer[_length + 4] = subtype;
+        _length += 5;
+        head.CopyTo(_buffer.AsSpan(_length));
+        tail.CopyTo(_buffer.AsSpan(_length + head.Length));
+        _length += length;
+    }
+
     private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)
     {
         Reserve(name.Length + 2);
