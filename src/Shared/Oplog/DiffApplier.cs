@@ -261,7 +261,7 @@ public static class DiffApplier
 
     // BinData value: int32 length, subtype byte, bytes. The post-image keeps the first o bytes and
     // the subtype, then d's bytes; an offset past the end means a later state is already here
-    // (re-application), so the value stays as it is, as on the server.
+    // (re-application), so the value stays as it is.
     private static void ApplyBinary(RawElement target, RawDocument body, RawBsonWriter output)
     {
         long offset = body.Find("o"u8).AsInt64;
