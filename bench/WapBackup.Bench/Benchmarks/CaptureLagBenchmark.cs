@@ -173,7 +173,7 @@ internal sealed class MemoryObjectStore : IObjectStore
         return Task.FromResult(new StoredObject(key, checksum.Size, checksum));
     }
 
-    public async Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken)
+    public async Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
         await content.CopyToAsync(buffer, cancellationToken);

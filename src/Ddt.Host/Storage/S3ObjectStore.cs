@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -20,19 +22,17 @@ public sealed class S3ObjectStore : IObjectStore
 
     private readonly IAmazonS3 _s3;
     private readonly string _bucket;
-    private readonly int _partSize;
+    private readonly S3UploadOptions _upload;
 
-    public S3ObjectStore(IAmazonS3 s3, string bucket, int partSizeBytes = 8 * 1024 * 1024)
+    public S3ObjectStore(IAmazonS3 s3, string bucket, S3UploadOptions? upload = null)
     {
+        ArgumentNullException.ThrowIfNull(s3);
         ArgumentException.ThrowIfNullOrWhiteSpace(bucket);
-        // S3's minimum part size (all but the last part) is 5 MiB.
-        if (partSizeBytes < 5 * 1024 * 1024)
-        {
-            throw new ArgumentOutOfRangeException(nameof(partSizeBytes), partSizeBytes, "part size must be at least 5 MiB (S3 minimum)");
-        }
+        upload ??= new S3UploadOptions();
+        upload.Validate();
         _s3 = s3;
         _bucket = bucket;
-        _partSize = partSizeBytes;
+        _upload = upload;
     }
 
     public async Task<StoredObject> PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
@@ -43,92 +43,212 @@ public sealed class S3ObjectStore : IObjectStore
         return new StoredObject(key, checksum.Size, checksum);
     }
 
-    public async Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken)
+    public async Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken)
     {
         ValidateKey(key);
-        // The pool may hand out a larger array: only the first _partSize bytes are used.
-        byte[] rented = ArrayPool<byte>.Shared.Rent(_partSize);
-        var buffer = rented.AsMemory(0, _partSize);
+        ArgumentNullException.ThrowIfNull(content);
+        // A seekable stream knows its size even when the caller does not say it.
+        var plan = PartSizePlan.For(expectedSize ?? (content.CanSeek ? content.Length - content.Position : null), _upload.MinimumPartSize);
+        using var buffers = new SemaphoreSlim(_upload.PartsInFlight, _upload.PartsInFlight);
+        await buffers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        int firstSize = plan.SizeOf(1);
+        // The pool may hand out a larger array: only the first part size bytes are used.
+        byte[]? first = ArrayPool<byte>.Shared.Rent(firstSize);
         try
         {
-            int filled = await FillAsync(content, buffer, cancellationToken).ConfigureAwait(false);
-            if (filled < _partSize)
+            int filled = await FillAsync(content, first.AsMemory(0, firstSize), cancellationToken).ConfigureAwait(false);
+            if (filled < firstSize)
             {
                 // Everything fits one part: a plain PUT, which also records the checksum on the object.
-                var memory = buffer[..filled];
+                var memory = first.AsMemory(0, filled);
                 var single = ObjectChecksum.Of(memory.Span);
                 await PutSingleAsync(key, memory, single, cancellationToken).ConfigureAwait(false);
                 return new StoredObject(key, single.Size, single);
             }
-            return await UploadMultipartAsync(key, content, buffer, filled, cancellationToken).ConfigureAwait(false);
+            var upload = new MultipartUpload(this, key, plan, buffers, cancellationToken);
+            byte[] handedOver = first;
+            first = null;
+            return await upload.RunAsync(content, handedOver, expectedSize).ConfigureAwait(false);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rented);
+            if (first is not null)
+            {
+                ArrayPool<byte>.Shared.Return(first);
+            }
         }
     }
 
-    private async Task<StoredObject> UploadMultipartAsync(string key, Stream content, Memory<byte> buffer, int filled, CancellationToken cancellationToken)
+    /// <summary>
+    /// One multipart upload: the stream is read in order (and hashed in order) into at most
+    /// <see cref="S3UploadOptions.PartsInFlight"/> buffers while full ones are sent in parallel.
+    /// The first failure cancels the rest; once every part request has ended the upload is aborted,
+    /// so no part lands after the abort and none is left billed.
+    /// </summary>
+    private sealed class MultipartUpload(S3ObjectStore store, string key, PartSizePlan plan, SemaphoreSlim buffers, CancellationToken cancellationToken)
     {
-        var initiated = await _s3.InitiateMultipartUploadAsync(
-            new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, cancellationToken).ConfigureAwait(false);
-        string uploadId = initiated.UploadId;
-        try
+        private readonly CancellationTokenSource _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        private readonly ConcurrentDictionary<int, string> _etags = new();
+        private readonly List<Task> _parts = [];
+        private Exception? _firstFailure;
+        private string _uploadId = "";
+
+        public async Task<StoredObject> RunAsync(Stream content, byte[] firstPart, long? expectedSize)
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var parts = new List<PartETag>();
-            long total = 0;
-            int partNumber = 1;
-            while (filled > 0)
+            byte[]? buffer = firstPart;
+            using (_failed)
             {
-                hash.AppendData(buffer.Span[..filled]);
-                total += filled;
-                using var body = new ReadOnlyMemoryStream(buffer[..filled]);
-                var uploaded = await _s3.UploadPartAsync(new UploadPartRequest
+                try
                 {
-                    BucketName = _bucket,
+                    var initiated = await store._s3.InitiateMultipartUploadAsync(
+                        new InitiateMultipartUploadRequest { BucketName = store._bucket, Key = key }, cancellationToken).ConfigureAwait(false);
+                    _uploadId = initiated.UploadId;
+                }
+                catch
+                {
+                    Release(buffer);
+                    throw;
+                }
+                try
+                {
+                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    long total = 0;
+                    int partNumber = 1;
+                    int filled = plan.SizeOf(1);
+                    while (true)
+                    {
+                        hash.AppendData(buffer, 0, filled);
+                        total += filled;
+                        byte[] full = buffer;
+                        buffer = null;
+                        _parts.Add(SendPartAsync(partNumber, full, filled));
+                        if (filled < plan.SizeOf(partNumber))
+                        {
+                            break;
+                        }
+                        if (partNumber == PartSizePlan.MaxParts)
+                        {
+                            if (await EndOfStreamAsync(content).ConfigureAwait(false))
+                            {
+                                break;
+                            }
+                            throw new ObjectStoreException(
+                                $"upload of '{key}': the stream does not fit S3's {PartSizePlan.MaxParts} parts of this plan " +
+                                $"({plan.Capacity} bytes); its expected size ({(expectedSize is { } size ? size.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown")}) was too small");
+                        }
+                        partNumber++;
+                        await buffers.WaitAsync(_failed.Token).ConfigureAwait(false);
+                        int partSize = plan.SizeOf(partNumber);
+                        buffer = ArrayPool<byte>.Shared.Rent(partSize);
+                        filled = await FillAsync(content, buffer.AsMemory(0, partSize), _failed.Token).ConfigureAwait(false);
+                        if (filled == 0)
+                        {
+                            Release(buffer);
+                            buffer = null;
+                            break;
+                        }
+                    }
+                    await Task.WhenAll(_parts).ConfigureAwait(false);
+                    await store._s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+                    {
+                        BucketName = store._bucket,
+                        Key = key,
+                        UploadId = _uploadId,
+                        PartETags = _etags.OrderBy(e => e.Key).Select(e => new PartETag(e.Key, e.Value)).ToList(),
+                    }, cancellationToken).ConfigureAwait(false);
+                    var checksum = new ObjectChecksum(total, Convert.ToHexStringLower(hash.GetHashAndReset()));
+                    return new StoredObject(key, total, checksum);
+                }
+                catch (Exception failure)
+                {
+                    Fail(failure);
+                    Release(buffer);
+                    await AbortAsync().ConfigureAwait(false);
+                    ExceptionDispatchInfo.Throw(_firstFailure!);
+                    throw;
+                }
+            }
+        }
+
+        private async Task SendPartAsync(int partNumber, byte[] buffer, int length)
+        {
+            try
+            {
+                using var body = new ReadOnlyMemoryStream(buffer.AsMemory(0, length));
+                var uploaded = await store._s3.UploadPartAsync(new UploadPartRequest
+                {
+                    BucketName = store._bucket,
                     Key = key,
-                    UploadId = uploadId,
+                    UploadId = _uploadId,
                     PartNumber = partNumber,
-                    PartSize = filled,
+                    PartSize = length,
                     InputStream = body,
                     UseChunkEncoding = false,
-                }, cancellationToken).ConfigureAwait(false);
-                parts.Add(new PartETag(partNumber, uploaded.ETag));
-                partNumber++;
-                filled = await FillAsync(content, buffer, cancellationToken).ConfigureAwait(false);
+                }, _failed.Token).ConfigureAwait(false);
+                _etags[partNumber] = uploaded.ETag;
             }
-            await _s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            catch (Exception failure)
             {
-                BucketName = _bucket,
-                Key = key,
-                UploadId = uploadId,
-                PartETags = parts,
-            }, cancellationToken).ConfigureAwait(false);
-            var checksum = new ObjectChecksum(total, Convert.ToHexStringLower(hash.GetHashAndReset()));
-            return new StoredObject(key, total, checksum);
+                Fail(failure);
+                throw;
+            }
+            finally
+            {
+                Release(buffer);
+            }
         }
-        catch (Exception failure)
+
+        // The first failure is the one reported; the cancellations it causes are not.
+        private void Fail(Exception failure)
         {
-            // Never leave an incomplete upload behind (its parts are stored and billed until aborted).
+            Interlocked.CompareExchange(ref _firstFailure, failure, null);
+            _failed.Cancel();
+        }
+
+        private void Release(byte[]? buffer)
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffers.Release();
+            }
+        }
+
+        private async Task<bool> EndOfStreamAsync(Stream content)
+        {
+            byte[] probe = new byte[1];
+            return await content.ReadAsync(probe, _failed.Token).ConfigureAwait(false) == 0;
+        }
+
+        private async Task AbortAsync()
+        {
+            try
+            {
+                // Every part request ends first: a part that lands after the abort would be stored and billed.
+                await Task.WhenAll(_parts).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Already recorded in _firstFailure by SendPartAsync.
+            }
             // The caller's token may be the reason we are here, so the abort does not use it.
             try
             {
-                await _s3.AbortMultipartUploadAsync(new AbortMultipartUploadRequest
+                await store._s3.AbortMultipartUploadAsync(new AbortMultipartUploadRequest
                 {
-                    BucketName = _bucket,
+                    BucketName = store._bucket,
                     Key = key,
-                    UploadId = uploadId,
+                    UploadId = _uploadId,
                 }, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception abortFailure)
             {
                 // Keep the original failure first and name the upload, so it can be cleaned up by hand.
-                throw new ObjectStoreException(
-                    $"upload of '{key}' failed ({failure.Message}) and aborting multipart upload {uploadId} failed too ({abortFailure.Message}); abort it by hand",
-                    new AggregateException(failure, abortFailure));
+                var original = _firstFailure!;
+                _firstFailure = new ObjectStoreException(
+                    $"upload of '{key}' failed ({original.Message}) and aborting multipart upload {_uploadId} failed too ({abortFailure.Message}); abort it by hand",
+                    new AggregateException(original, abortFailure));
             }
-            throw;
         }
     }
 

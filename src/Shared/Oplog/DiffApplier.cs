@@ -7,9 +7,10 @@ namespace WapBackup.Shared.Oplog;
 /// Applies a <c>$v: 2</c> diff to a pre-image with the server's semantics
 /// (src/mongo/db/update/document_diff_applier.cpp, grammar from document_diff_serialization.cpp),
 /// on raw bytes: unchanged elements are copied as stored, so field order and types are kept.
-/// Document diff: sections d, u, i, then s&lt;field&gt; sub-diffs. Updated fields stay in place
+/// Document diff: sections d, u, i, b, then s&lt;field&gt; sub-diffs. Updated fields stay in place
 /// (appended when absent), inserted fields go to the end in diff order, a sub-diff whose target
-/// has the wrong type writes null, a sub-diff on a missing field does nothing.
+/// has the wrong type writes null, a sub-diff on a missing field does nothing. A binary diff
+/// (b: {field: {o, d}}, 8.x time-series buckets) keeps the field's first o bytes and appends d's.
 /// Array diff: a: true, optional l (new length), then u&lt;i&gt; / s&lt;i&gt; in ascending index
 /// order; gaps past the old end are padded with null.
 /// </summary>
@@ -33,7 +34,7 @@ public static class DiffApplier
         output.EndDocument(mark);
     }
 
-    private enum Kind : byte { Delete, Update, Insert, SubDocument, SubArray }
+    private enum Kind : byte { Delete, Update, Insert, Binary, SubDocument, SubArray }
 
     // Offsets into the diff's bytes only (no references), so the table lives on the stack.
     private struct Modification
@@ -42,7 +43,7 @@ public static class DiffApplier
         public bool Appended;
         public int NameOffset;       // field name ('s' prefix skipped)
         public int NameLength;
-        public int ElementOffset;    // the whole u/i element, or the s<field> element
+        public int ElementOffset;    // the whole u/i/b element, or the s<field> element
         public int ElementLength;
     }
 
@@ -76,6 +77,9 @@ public static class DiffApplier
                     output.WriteRaw(diffSpan.Slice(mod.ElementOffset, mod.ElementLength));
                     mod.Appended = true;
                     break;
+                case Kind.Binary when element.Type == BsonType.Binary:
+                    ApplyBinary(element, BinaryDiffBody(diff, mod), output);
+                    break;
                 case Kind.SubDocument when element.Type == BsonType.Document:
                     ApplyNested(element, SubDiff(diff, mod), output, depth, isArray: false);
                     break;
@@ -102,6 +106,13 @@ public static class DiffApplier
     private static RawDocument SubDiff(RawDocument diff, in Modification mod)
     {
         int prefix = 1 + 1 + mod.NameLength + 1;
+        return new RawDocument(diff.Bytes.Slice(mod.ElementOffset + prefix, mod.ElementLength - prefix));
+    }
+
+    // The b field element is: type byte, field name, NUL, then {o, d}.
+    private static RawDocument BinaryDiffBody(RawDocument diff, in Modification mod)
+    {
+        int prefix = 1 + mod.NameLength + 1;
         return new RawDocument(diff.Bytes.Slice(mod.ElementOffset + prefix, mod.ElementLength - prefix));
     }
 
@@ -159,11 +170,6 @@ public static class DiffApplier
                     ? $"Subdiffs should be objects, got {section.Name} of type {section.Type}"
                     : $"Expected {(char)name[0]} section to be type Object, got {section.Type}");
             }
-            if (order == 4)
-            {
-                // Binary (partial BinData) diffs come from 8.x servers; not implemented: refuse rather than guess.
-                throw new DiffFormatException("binary diff section 'b' is not supported");
-            }
             if (order == 5 && !section.AsDocument.First().Exists)
             {
                 throw new DiffFormatException($"Expected diff to be non-empty (sub-diff {section.Name})");
@@ -195,10 +201,14 @@ public static class DiffApplier
                     break;
                 default:
                     // Field offsets are relative to the section's document; shift them into the diff.
-                    var fieldKind = section.NameUtf8[0] switch { (byte)'d' => Kind.Delete, (byte)'u' => Kind.Update, _ => Kind.Insert };
+                    var fieldKind = section.NameUtf8[0] switch { (byte)'d' => Kind.Delete, (byte)'u' => Kind.Update, (byte)'b' => Kind.Binary, _ => Kind.Insert };
                     int shift = section.ValueOffset;
                     foreach (var field in section.AsDocument)
                     {
+                        if (fieldKind == Kind.Binary)
+                        {
+                            ValidateBinaryDiff(field);
+                        }
                         int fieldStart = field.NameOffset - 1;
                         Add(mods, ref count, new Modification
                         {
@@ -210,6 +220,59 @@ public static class DiffApplier
             }
         }
         return count;
+    }
+
+    // {o: <offset>, d: <BinData>}: checked for every field, present in the pre-image or not.
+    private static void ValidateBinaryDiff(RawElement field)
+    {
+        if (field.Type != BsonType.Document)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}' must be an object {{o: <offset>, d: <BinData>}}, got {field.Type}");
+        }
+        var body = field.AsDocument;
+        var offset = body.Find("o"u8);
+        if (!offset.Exists)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}': offset 'o' is missing");
+        }
+        long value;
+        try
+        {
+            value = offset.AsInt64;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}': offset 'o' must be an integer, got {offset.Type}");
+        }
+        if (value < 0)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}': offset 'o' must not be negative, got {value}");
+        }
+        var data = body.Find("d"u8);
+        if (!data.Exists)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}': data 'd' is missing");
+        }
+        if (data.Type != BsonType.Binary)
+        {
+            throw new DiffFormatException($"binary diff of field '{field.Name}': data 'd' must be BinData, got {data.Type}");
+        }
+    }
+
+    // BinData value: int32 length, subtype byte, bytes. The post-image keeps the first o bytes and
+    // the subtype, then d's bytes; an offset past the end means a later state is already here
+    // (re-application), so the value stays as it is.
+    private static void ApplyBinary(RawElement target, RawDocument body, RawBsonWriter output)
+    {
+        long offset = body.Find("o"u8).AsInt64;
+        var current = target.ValueSpan[5..];
+        if (offset > current.Length)
+        {
+            output.WriteElement(target);
+            return;
+        }
+        var data = body.Find("d"u8).ValueSpan[5..];
+        output.WriteBinary(target.NameUtf8, target.ValueSpan[4], current[..(int)offset], data);
     }
 
     private static void Add(Span<Modification> mods, ref int count, Modification mod, ReadOnlySpan<byte> diffSpan)

@@ -92,14 +92,20 @@ public sealed class RawBsonWriter
     }
 
     /// <summary>Binary data of the generic subtype (0).</summary>
-    public void WriteBinary(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    public void WriteBinary(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => WriteBinary(name, 0, value, default);
+
+    /// <summary>Writes a BinData element whose bytes are <paramref name="head"/> followed by <paramref name="tail"/>.</summary>
+    public void WriteBinary(ReadOnlySpan<byte> name, byte subtype, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail)
     {
         WriteHeader(BsonType.Binary, name);
-        Reserve(5 + value.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), value.Length);
-        _buffer[_length + 4] = 0;
-        value.CopyTo(_buffer.AsSpan(_length + 5));
-        _length += 5 + value.Length;
+        int length = checked(head.Length + tail.Length);
+        Reserve(5 + length);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), length);
+        _buffer[_length + 4] = subtype;
+        _length += 5;
+        head.CopyTo(_buffer.AsSpan(_length));
+        tail.CopyTo(_buffer.AsSpan(_length + head.Length));
+        _length += length;
     }
 
     private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)

@@ -11,11 +11,13 @@ public interface IObjectStore
     Task<StoredObject> PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Streams <paramref name="content"/> into one object (multipart above one part). On any
-    /// failure the upload is aborted, so no part is left billed and no partial object appears.
+    /// Streams <paramref name="content"/> into one object (multipart above one part, several parts
+    /// in flight, bounded memory). <paramref name="expectedSize"/> sizes the parts (S3 allows
+    /// 10,000 parts and 5 TiB); null means unknown (a seekable stream's remaining length is used).
+    /// On any failure the upload is aborted, so no part is left billed and no partial object appears.
     /// The returned checksum belongs in the caller's manifest or index: multipart objects carry none.
     /// </summary>
-    Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken);
+    Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken);
 
     /// <summary>
     /// Reads a whole object and verifies it against <paramref name="expected"/>, or, when null,

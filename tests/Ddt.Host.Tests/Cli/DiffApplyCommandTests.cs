@@ -40,4 +40,16 @@ public sealed class DiffApplyCommandTests
         Assert.Equal(0, code);
         Assert.Equal(new BsonDocument { { "_id", 7 }, { "arr", new BsonArray { 1 } } }, BsonDocument.Parse(output.Trim())["post"].AsBsonDocument);
     }
+
+    [Fact]
+    public async Task Binary_diff_section_is_applied()
+    {
+        var (code, output, _) = await CliRunner.RunAsync(["diff", "apply"],
+            """{"pre": {"_id": {"$numberInt": "1"}, "c": {"$binary": {"base64": "AQID", "subType": "07"}}}, "diff": {"b": {"c": {"o": {"$numberInt": "2"}, "d": {"$binary": {"base64": "CQk=", "subType": "00"}}}}}}""" + "\n");
+        Assert.Equal(0, code);
+        var post = BsonDocument.Parse(output.Trim())["post"].AsBsonDocument;
+        var binary = post["c"].AsBsonBinaryData;
+        Assert.Equal(BsonBinarySubType.Column, binary.SubType);
+        Assert.Equal(new byte[] { 1, 2, 9, 9 }, binary.Bytes);
+    }
 }

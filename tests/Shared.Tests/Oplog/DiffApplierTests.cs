@@ -66,11 +66,53 @@ public sealed class DiffApplierTests
     [InlineData("{sa: {a: true, l: 'x'}}", "Expected l section to be type Int32")]
     [InlineData("{sa: {a: false}}", "Expected array header to be bool true")]
     [InlineData("{sa: {a: true, s0: 1}}", "expected sub diff at index 0")]
-    [InlineData("{b: {a: {o: 0}}}", "binary diff section 'b' is not supported")]
+    [InlineData("{b: 5}", "Expected b section to be type Object")]
+    [InlineData("{b: {c: 5}}", "binary diff of field 'c' must be an object {o: <offset>, d: <BinData>}, got Int32")]
+    [InlineData("{b: {c: {d: HexData(0, '01')}}}", "binary diff of field 'c': offset 'o' is missing")]
+    [InlineData("{b: {c: {o: 'x', d: HexData(0, '01')}}}", "binary diff of field 'c': offset 'o' must be an integer, got String")]
+    [InlineData("{b: {c: {o: -1, d: HexData(0, '01')}}}", "binary diff of field 'c': offset 'o' must not be negative, got -1")]
+    [InlineData("{b: {c: {o: 0}}}", "binary diff of field 'c': data 'd' is missing")]
+    [InlineData("{b: {c: {o: 0, d: 'x'}}}", "binary diff of field 'c': data 'd' must be BinData, got String")]
+    [InlineData("{u: {c: 1}, b: {c: {o: 0, d: HexData(0, '01')}}}", "duplicate field name in diff: c")]
+    [InlineData("{b: {c: {o: 0, d: HexData(0, '01')}}, i: {x: 1}}", "Unexpected section: i")]
     public void Malformed_diffs_are_rejected_with_the_rule(string diff, string rule)
     {
         var error = Assert.Throws<DiffFormatException>(() => Apply("{a: [1, 2], b: {c: 1}}", diff));
         Assert.Contains(rule, error.Message, StringComparison.Ordinal);
+    }
+
+    // MongoDB 8.x binary section: b: {<field>: {o: <offset>, d: <BinData>}} keeps the field's first
+    // o bytes, appends d's bytes and keeps the field's subtype (time-series BSONColumn appends).
+    [Theory]
+    [InlineData("{_id: 1, c: HexData(7, '010203'), z: 1}", "{b: {c: {o: 1, d: HexData(0, '0909')}}}", "{_id: 1, c: HexData(7, '010909'), z: 1}")]
+    [InlineData("{_id: 1, c: HexData(7, '010203')}", "{b: {c: {o: 3, d: HexData(0, '04')}}}", "{_id: 1, c: HexData(7, '01020304')}")]
+    [InlineData("{_id: 1, c: HexData(0, '010203')}", "{b: {c: {o: 0, d: HexData(0, 'ff')}}}", "{_id: 1, c: HexData(0, 'ff')}")]
+    [InlineData("{_id: 1, c: HexData(7, '010203')}", "{b: {c: {o: NumberLong(2), d: HexData(0, '')}}}", "{_id: 1, c: HexData(7, '0102')}")]
+    [InlineData("{_id: 1, c: HexData(7, '010203')}", "{b: {c: {o: 4, d: HexData(0, '05')}}}", "{_id: 1, c: HexData(7, '010203')}")]
+    [InlineData("{_id: 1}", "{b: {c: {o: 0, d: HexData(0, '05')}}}", "{_id: 1}")]
+    [InlineData("{_id: 1, c: 'text', z: 1}", "{b: {c: {o: 0, d: HexData(0, '05')}}}", "{_id: 1, c: null, z: 1}")]
+    [InlineData("{_id: 1, c: HexData(7, '01'), a: 1, x: 0}", "{d: {x: false}, u: {a: 2}, i: {n: 3}, b: {c: {o: 1, d: HexData(0, '02')}}}", "{_id: 1, c: HexData(7, '0102'), a: 2, n: 3}")]
+    [InlineData("{_id: 1, s: {c: HexData(7, '01')}}", "{ss: {b: {c: {o: 1, d: HexData(0, '02')}}}}", "{_id: 1, s: {c: HexData(7, '0102')}}")]
+    [InlineData("{_id: 1, c: HexData(7, '01'), s: {x: 1}}", "{b: {c: {o: 1, d: HexData(0, '02')}}, ss: {u: {x: 2}}}", "{_id: 1, c: HexData(7, '0102'), s: {x: 2}}")]
+    public void Binary_diffs_keep_the_first_o_bytes_append_d_and_keep_the_subtype(string pre, string diff, string expected) => AssertApplies(pre, diff, expected);
+
+    [Theory]
+    [InlineData("{c: HexData(7, '010203')}", "{b: {c: {o: 1, d: HexData(0, '0909')}}}")]
+    [InlineData("{c: HexData(7, '010203')}", "{b: {c: {o: 3, d: HexData(0, '0405')}}}")]
+    [InlineData("{c: HexData(7, '')}", "{b: {c: {o: 0, d: HexData(0, '0405')}}}")]
+    public void Binary_diff_applied_twice_gives_the_same_document(string pre, string diff)
+    {
+        var once = Apply(pre, diff);
+        var twice = Apply(once.ToJson(), diff);
+        Assert.Equal(once.ToBson(), twice.ToBson());
+    }
+
+    [Fact]
+    public void Binary_diff_errors_inside_nested_diffs_name_the_path()
+    {
+        var error = Assert.Throws<DiffFormatException>(() => Apply("{s: {c: HexData(7, '01')}}", "{ss: {b: {c: {o: -2, d: HexData(0, '01')}}}}"));
+        Assert.Equal("s", error.Path);
+        Assert.Contains("binary diff of field 'c': offset 'o' must not be negative", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
