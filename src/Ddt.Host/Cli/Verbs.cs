@@ -11,5 +11,6 @@ public static class Verbs
         new OplogInspectCommand(),
         new DiffApplyCommand(),
         new Capture.CaptureCommand(),
+        new Retention.RetentionPlanCommand(),
     ];
 }
