@@ -1,9 +1,9 @@
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using WapBackup.Aws.StepFunctions;
+using WapBackup.Local.Lambda;
 using WapBackup.Local.Servers;
 using WapBackup.Testing;
 
@@ -93,12 +93,13 @@ public sealed class LocalStepFunctionsTests(LocalStepFunctionsTests.Engine engin
 
         public string Scratch { get; } = Directory.CreateTempSubdirectory("local-sfn-").FullName;
 
-        public FakeLambda Lambda { get; } = FakeLambda.Start();
+        public FakeLambda Lambda { get; private set; } = null!;
 
         public StepFunctionsClient Client { get; private set; } = null!;
 
         public async ValueTask InitializeAsync()
         {
+            Lambda = await FakeLambda.StartAsync();
             string config = Path.Combine(Scratch, "config.json");
             await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new JsonObject
             {
@@ -122,29 +123,32 @@ public sealed class LocalStepFunctionsTests(LocalStepFunctionsTests.Engine engin
         public async ValueTask DisposeAsync()
         {
             await _engine.DisposeAsync();
-            Lambda.Dispose();
+            await Lambda.DisposeAsync();
             Directory.Delete(Scratch, recursive: true);
         }
     }
 
-    /// <summary>The Lambda Invoke API on loopback: fails with errorType Flaky a number of times, then echoes its payload.</summary>
-    public sealed class FakeLambda : IDisposable
+    /// <summary>
+    /// The "Work" function behind the product's local Lambda Invoke endpoint: throws a <see cref="FlakyException"/>
+    /// a number of times (the endpoint reports its type name as the error), then echoes its payload.
+    /// </summary>
+    public sealed class FakeLambda : IAsyncDisposable
     {
-        private readonly HttpListener _listener;
+        private LocalLambdaHost _host = null!;
         private int _calls;
-
-        private FakeLambda(HttpListener listener, string url)
-        {
-            _listener = listener;
-            Url = url;
-            _ = ServeAsync();
-        }
-
-        public string Url { get; }
-
         private int _failuresBeforeSuccess;
 
+        public string Url => _host.Url;
+
         public int Calls => Volatile.Read(ref _calls);
+
+        public static async Task<FakeLambda> StartAsync()
+        {
+            var lambda = new FakeLambda();
+            lambda._host = await LocalLambdaHost.StartAsync(
+                new Dictionary<string, LambdaHandler> { ["Work"] = lambda.WorkAsync }, TestContext.Current.CancellationToken);
+            return lambda;
+        }
 
         /// <summary>From now on: fail <paramref name="failures"/> times, then succeed; calls counted afresh.</summary>
         public void Reset(int failures)
@@ -153,63 +157,18 @@ public sealed class LocalStepFunctionsTests(LocalStepFunctionsTests.Engine engin
             Volatile.Write(ref _calls, 0);
         }
 
-        public static FakeLambda Start()
+        private async Task<Stream> WorkAsync(Stream input, CancellationToken cancellationToken)
         {
-            for (int attempt = 1; ; attempt++)
+            if (Interlocked.Increment(ref _calls) <= Volatile.Read(ref _failuresBeforeSuccess))
             {
-                string url = $"http://127.0.0.1:{NodeServerProcess.FreeLoopbackPort()}/";
-                var listener = new HttpListener();
-                listener.Prefixes.Add(url);
-                try
-                {
-                    listener.Start();
-                    return new FakeLambda(listener, url);
-                }
-                catch (HttpListenerException) when (attempt < 3)
-                {
-                    listener.Close();
-                }
+                throw new FlakyException();
             }
+            var payload = await JsonNode.ParseAsync(input, cancellationToken: cancellationToken);
+            return new MemoryStream(Encoding.UTF8.GetBytes(new JsonObject { ["received"] = payload }.ToJsonString()));
         }
 
-        private async Task ServeAsync()
-        {
-            while (_listener.IsListening)
-            {
-                HttpListenerContext context;
-                try
-                {
-                    context = await _listener.GetContextAsync();
-                }
-                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-                {
-                    return;
-                }
-                using var reader = new StreamReader(context.Request.InputStream);
-                string payload = await reader.ReadToEndAsync();
-                int call = Interlocked.Increment(ref _calls);
-                string body;
-                if (!context.Request.Url!.AbsolutePath.EndsWith("/functions/Work/invocations", StringComparison.Ordinal))
-                {
-                    context.Response.StatusCode = 404;
-                    body = """{"message":"no such function"}""";
-                }
-                else if (call <= Volatile.Read(ref _failuresBeforeSuccess))
-                {
-                    context.Response.AddHeader("X-Amz-Function-Error", "Unhandled");
-                    body = """{"errorType":"Flaky","errorMessage":"try again"}""";
-                }
-                else
-                {
-                    body = new JsonObject { ["received"] = JsonNode.Parse(payload) }.ToJsonString();
-                }
-                byte[] bytes = Encoding.UTF8.GetBytes(body);
-                context.Response.ContentType = "application/json";
-                await context.Response.OutputStream.WriteAsync(bytes);
-                context.Response.Close();
-            }
-        }
-
-        public void Dispose() => _listener.Close();
+        public ValueTask DisposeAsync() => _host.DisposeAsync();
     }
+
+    private sealed class FlakyException() : Exception("try again");
 }
