@@ -3,6 +3,7 @@ using Amazon.DynamoDBv2;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
 using WapBackup.Shared.Logging;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Functions;
 
@@ -15,19 +16,26 @@ public sealed class ApiFunction
 {
     private readonly ApiHandler _handler;
 
-    /// <summary>Used by the Lambda runtime: tables from the environment, DynamoDB from the execution role.</summary>
+    /// <summary>
+    /// Used by the Lambda runtime: tables, stage and backup buckets from the environment
+    /// (template.yaml), DynamoDB from the execution role.
+    /// </summary>
     public ApiFunction()
-        : this(CreateHandler(new AmazonDynamoDBClient(), StoreTables.FromEnvironment(Environment.GetEnvironmentVariable)))
+        : this(CreateHandler(
+            new AmazonDynamoDBClient(),
+            StoreTables.FromEnvironment(Environment.GetEnvironmentVariable),
+            DeploymentScope.FromEnvironment(Environment.GetEnvironmentVariable)))
     {
     }
 
     public ApiFunction(ApiHandler handler) => _handler = handler;
 
     /// <summary>The API over the DynamoDB store, logging to stdout.</summary>
-    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables) =>
+    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope) =>
         new(new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
+            scope,
             TimeProvider.System,
             new JsonLineLogger(Console.Out, TimeProvider.System, "api"));
 

@@ -11,6 +11,7 @@ using WapBackup.Functions;
 using WapBackup.Local.Api;
 using WapBackup.Local.Servers;
 using WapBackup.Local.Tables;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Local;
 
@@ -22,6 +23,8 @@ namespace WapBackup.Local;
 public sealed class LocalStack : IAsyncDisposable
 {
     public const string Bucket = "wap-backup-local";
+    /// <summary>The local stage: parameters under /wap-backup/local/clusters/.</summary>
+    public const string Stage = "local";
 
     private readonly NodeServerProcess _dynalite;
     private readonly NodeServerProcess _s3rver;
@@ -63,7 +66,9 @@ public sealed class LocalStack : IAsyncDisposable
                 await s3.PutBucketAsync(new PutBucketRequest { BucketName = Bucket }, cancellationToken).ConfigureAwait(false);
             }
 
-            var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables)));
+            // The local API accepts what the local stack serves: parameters of stage "local", the local bucket.
+            var scope = new DeploymentScope(Stage, [Bucket]);
+            var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope)));
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseKestrel(options => options.Limits.MaxRequestBodySize = ProxyEventBridge.MaxPayloadBytes);

@@ -19,7 +19,7 @@ public sealed record CaptureServices(
     ITaskEventLog Events,
     ISecretParameters Secrets,
     Func<BackupRepository, string> OplogStoreUri,
-    Func<StorageLocation, IAmazonS3> ObjectStorage,
+    Func<StorageLocation, CancellationToken, Task<IAmazonS3>> ObjectStorage,
     SealPolicy Seal,
     CaptureOptions Capture);
 
@@ -75,7 +75,7 @@ public sealed class CaptureCommand : ICliCommand
                 string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
                 var source = new MongoClient(sourceUri);
                 var storeClient = new MongoClient(services.OplogStoreUri(repository));
-                var s3 = services.ObjectStorage(repository.Policy.Storage);
+                var s3 = await services.ObjectStorage(repository.Policy.Storage, ct).ConfigureAwait(false);
                 clients.AddRange([source, storeClient, s3]);
                 var store = new CapturedOplogStore(storeClient, repository.Id);
                 var slices = new OplogSliceStore(new S3ObjectStore(s3, repository.Policy.Storage.Bucket), repository.Policy.Storage.Prefix ?? "", repository.Id);
@@ -110,16 +110,17 @@ public sealed class CaptureCommand : ICliCommand
             ssmConfig.ServiceURL = ssmEndpoint;
         }
         var dynamo = new AmazonDynamoDBClient(dynamoConfig);
+        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(ssmConfig));
         string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
         return new CaptureServices(
             new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
-            new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(ssmConfig)),
+            secrets,
             repository => storeUri is { Length: > 0 }
                 ? storeUri
                 : $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its 57019 oplog store")}:{ServicePorts.OplogStore}/?directConnection=true",
-            S3ClientFactory.Create,
+            (location, ct) => S3ClientFactory.CreateAsync(location, secrets, ct),
             SealPolicy.Default,
             CaptureOptions.Default);
     }

@@ -1,6 +1,9 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Amazon;
 using Amazon.Runtime;
 using Amazon.S3;
+using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Ddt.Storage;
@@ -38,9 +41,70 @@ public static class S3ClientFactory
         return config;
     }
 
-    /// <summary>A client with the default credential chain (instance profile on EC2, environment on Linode).</summary>
+    /// <summary>A client with the default credential chain (the instance role on EC2).</summary>
     public static IAmazonS3 Create(StorageLocation location) => new AmazonS3Client(CreateConfig(location));
+
+    /// <summary>
+    /// The repository's client: with the keys of its <see cref="StorageLocation.CredentialsParameter"/>
+    /// when it has one (always for linode), else the default chain (the instance role).
+    /// </summary>
+    public static async Task<IAmazonS3> CreateAsync(StorageLocation location, ISecretParameters secrets, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(location);
+        AWSCredentials? credentials = await ReadCredentialsAsync(location, secrets, cancellationToken).ConfigureAwait(false);
+        return credentials is null ? Create(location) : Create(location, credentials);
+    }
+
+    /// <summary>
+    /// The keys in the SecureString named by <see cref="StorageLocation.CredentialsParameter"/>
+    /// (<c>{"accessKeyId": .., "secretAccessKey": ..}</c>), or null when it names none. A missing
+    /// or malformed secret is an <see cref="InvalidOperationException"/> naming the field and the
+    /// parameter, never quoting the value.
+    /// </summary>
+    public static async Task<AWSCredentials?> ReadCredentialsAsync(StorageLocation location, ISecretParameters secrets, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(location);
+        ArgumentNullException.ThrowIfNull(secrets);
+        if (location.CredentialsParameter is not { } name)
+        {
+            return location.Provider == StorageProvider.Linode
+                ? throw new InvalidOperationException("storage.credentialsParameter is required for provider linode (Linode keys are not AWS credentials)")
+                : null;
+        }
+        string value;
+        try
+        {
+            value = await secrets.GetAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotFoundException)
+        {
+            throw new InvalidOperationException($"storage.credentialsParameter: the SSM parameter {name} does not exist");
+        }
+        StorageKeys? keys;
+        try
+        {
+            keys = JsonSerializer.Deserialize(value, StorageKeysJsonContext.Default.StorageKeys);
+        }
+        catch (JsonException)
+        {
+            // The parser's message quotes the offending characters: say what is wrong, not where.
+            keys = null;
+        }
+        if (keys is not { AccessKeyId.Length: > 0, SecretAccessKey.Length: > 0 })
+        {
+            throw new InvalidOperationException(
+                $"storage.credentialsParameter: the SSM parameter {name} must hold a JSON object with non-empty string fields accessKeyId and secretAccessKey");
+        }
+        return new BasicAWSCredentials(keys.AccessKeyId, keys.SecretAccessKey);
+    }
 
     public static IAmazonS3 Create(StorageLocation location, AWSCredentials credentials) =>
         new AmazonS3Client(credentials, CreateConfig(location));
 }
+
+/// <summary>The JSON of a storage credentials parameter.</summary>
+internal sealed record StorageKeys(string? AccessKeyId, string? SecretAccessKey);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
+[JsonSerializable(typeof(StorageKeys))]
+internal sealed partial class StorageKeysJsonContext : JsonSerializerContext;

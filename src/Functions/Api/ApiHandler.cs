@@ -14,12 +14,14 @@ namespace WapBackup.Functions.Api;
 /// <summary>
 /// The HTTP API of the WAP UI over API Gateway proxy events: parse, validate (Shared), call the
 /// stores, serialize. Anything a client sends is answered with 2xx or 4xx; 500 only for faults of
-/// the service itself (e.g. DynamoDB unreachable). Request bodies are never logged.
+/// the service itself (e.g. DynamoDB unreachable). Request bodies are never logged. The
+/// deployment's <see cref="DeploymentScope"/> bounds the parameter names and buckets a policy may use.
 /// </summary>
 public sealed partial class ApiHandler(
     IRepositoryStore repositories,
     ITaskStore tasks,
     ITaskEventLog events,
+    DeploymentScope scope,
     TimeProvider clock,
     JsonLineLogger log)
 {
@@ -93,7 +95,7 @@ public sealed partial class ApiHandler(
         query.ExpectNone();
         RepositoryRequestBody body = ReadRepositoryBody(request, versionExpected: false);
         DateTimeOffset now = clock.GetUtcNow();
-        PolicyValidation validation = RepositoryPolicyValidator.ValidateNew(body.Draft, now);
+        PolicyValidation validation = RepositoryPolicyValidator.ValidateNew(body.Draft, scope, now);
         ThrowIfInvalid(body, validation);
 
         BackupRepository repository = BackupRepository.CreateNew(BackupRepository.NewId(), validation.Policy!, now);
@@ -116,7 +118,7 @@ public sealed partial class ApiHandler(
         RepositoryRequestBody body = ReadRepositoryBody(request, versionExpected: true);
         BackupRepository current = await FindRepositoryAsync(id, ct).ConfigureAwait(false);
         DateTimeOffset now = clock.GetUtcNow();
-        PolicyValidation validation = RepositoryPolicyValidator.ValidateChange(body.Draft, current.Policy, now);
+        PolicyValidation validation = RepositoryPolicyValidator.ValidateChange(body.Draft, current.Policy, scope, now);
         ThrowIfInvalid(body, validation);
         if (current.Status == RepositoryStatus.Deleting)
         {

@@ -40,6 +40,7 @@ public sealed record RepositoryDraft
             Region = policy.Storage.Region,
             Endpoint = policy.Storage.Endpoint,
             Prefix = policy.Storage.Prefix,
+            CredentialsParameter = policy.Storage.CredentialsParameter,
         },
         SnapshotEveryDays = policy.SnapshotEveryDays,
         KeepS3FileDays = policy.KeepS3FileDays,
@@ -69,6 +70,7 @@ public sealed record StorageDraft
     public string? Region { get; init; }
     public string? Endpoint { get; init; }
     public string? Prefix { get; init; }
+    public string? CredentialsParameter { get; init; }
 }
 
 public sealed record MemoryDraft

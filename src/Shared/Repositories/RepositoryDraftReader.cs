@@ -61,6 +61,7 @@ public static class RepositoryDraftReader
                 Region = o.String("region"),
                 Endpoint = o.String("endpoint"),
                 Prefix = o.String("prefix"),
+                CredentialsParameter = o.String("credentialsParameter"),
             }),
             SnapshotEveryDays = fields.Integer("snapshotEveryDays"),
             KeepS3FileDays = fields.Integer("keepS3FileDays"),

@@ -34,7 +34,18 @@ public sealed record RepositoryPolicy
 public sealed record MongoClusterReference(string Id, string UriParameter);
 
 /// <summary>Where snapshots and oplog slices go.</summary>
-public sealed record StorageLocation(StorageProvider Provider, string Bucket, string Region, string? Endpoint, string? Prefix);
+public sealed record StorageLocation(StorageProvider Provider, string Bucket, string Region, string? Endpoint, string? Prefix)
+{
+    /// <summary>
+    /// The NAME of an SSM SecureString holding <c>{"accessKeyId": .., "secretAccessKey": ..}</c> for the
+    /// object storage (required for linode; for aws-s3 null means the host's instance role).
+    /// </summary>
+    public string? CredentialsParameter { get; init; }
+
+    /// <summary>True when both name the same data (credentials aside: keys may rotate to a new parameter, the data stays).</summary>
+    public bool IsSamePlaceAs(StorageLocation other) =>
+        other is not null && this with { CredentialsParameter = null } == other with { CredentialsParameter = null };
+}
 
 /// <summary>GC heap limit (MB) of each worker process on the DDT host.</summary>
 public sealed record WorkerMemory(int Oplog, int Full, int Replay);

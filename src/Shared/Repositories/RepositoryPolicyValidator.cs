@@ -13,7 +13,8 @@ public sealed record PolicyValidation(RepositoryPolicy? Policy, IReadOnlyList<Fi
 /// <summary>
 /// The rules of a backup policy (docs/repositories.md). Reports every violated rule at once,
 /// each naming the field and the rule. Error messages never contain the value of
-/// <c>mongoCluster.uriParameter</c> or <c>storage.endpoint</c>: either may hold a secret.
+/// <c>mongoCluster.uriParameter</c>, <c>storage.credentialsParameter</c> or <c>storage.endpoint</c>:
+/// each may hold a secret.
 /// </summary>
 public static partial class RepositoryPolicyValidator
 {
@@ -29,17 +30,20 @@ public static partial class RepositoryPolicyValidator
     public const bool DefaultSecondaryPreferred = true;
 
     /// <summary>Validates the policy of a new repository.</summary>
-    public static PolicyValidation ValidateNew(RepositoryDraft draft, DateTimeOffset now) => Validate(draft, current: null, now);
+    public static PolicyValidation ValidateNew(RepositoryDraft draft, DeploymentScope scope, DateTimeOffset now) =>
+        Validate(draft, scope, current: null, now);
 
     /// <summary>
     /// Validates a replacement policy. Type and storage cannot change (existing backups would be
     /// orphaned); the init time may stay in the past when unchanged.
     /// </summary>
-    public static PolicyValidation ValidateChange(RepositoryDraft draft, RepositoryPolicy current, DateTimeOffset now) =>
-        Validate(draft, current, now);
+    public static PolicyValidation ValidateChange(RepositoryDraft draft, RepositoryPolicy current, DeploymentScope scope, DateTimeOffset now) =>
+        Validate(draft, scope, current, now);
 
-    private static PolicyValidation Validate(RepositoryDraft draft, RepositoryPolicy? current, DateTimeOffset now)
+    private static PolicyValidation Validate(RepositoryDraft draft, DeploymentScope scope, RepositoryPolicy? current, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(draft);
+        ArgumentNullException.ThrowIfNull(scope);
         var errors = new List<FieldError>();
         void Fail(string field, string rule) => errors.Add(new FieldError(field, rule));
 
@@ -51,7 +55,7 @@ public static partial class RepositoryPolicyValidator
 
         RepositoryType? type = RequiredEnum<RepositoryType>(draft.Type, "type", errors);
 
-        MongoClusterReference? cluster = ValidateCluster(draft.MongoCluster, errors);
+        MongoClusterReference? cluster = ValidateCluster(draft.MongoCluster, scope, errors);
 
         string? ddtHost = Required(draft.DdtHost, "ddtHost", errors);
         if (ddtHost is not null && !DdtHostPattern().IsMatch(ddtHost))
@@ -72,7 +76,7 @@ public static partial class RepositoryPolicyValidator
             Fail("mongoHost", "must be a host name or IPv4 address without port (letters, digits, '-' and '.', at most 253 characters)");
         }
 
-        StorageLocation? storage = ValidateStorage(draft.Storage, errors);
+        StorageLocation? storage = ValidateStorage(draft.Storage, scope, errors);
 
         int? snapshotEvery = RangeInt(draft.SnapshotEveryDays, "snapshotEveryDays", 1, 30, errors);
         int? keepDays = RangeInt(draft.KeepS3FileDays, "keepS3FileDays", 1, MaxKeepDays, errors);
@@ -127,7 +131,7 @@ public static partial class RepositoryPolicyValidator
             {
                 Fail("type", "cannot change after creation (create a new repository instead)");
             }
-            if (storage is not null && storage != current.Storage)
+            if (storage is not null && !storage.IsSamePlaceAs(current.Storage))
             {
                 Fail("storage", "cannot change after creation: existing snapshots and oplog would be orphaned (create a new repository instead)");
             }
@@ -162,7 +166,7 @@ public static partial class RepositoryPolicyValidator
         return new PolicyValidation(policy, []);
     }
 
-    private static MongoClusterReference? ValidateCluster(MongoClusterDraft? draft, List<FieldError> errors)
+    private static MongoClusterReference? ValidateCluster(MongoClusterDraft? draft, DeploymentScope scope, List<FieldError> errors)
     {
         if (draft is null)
         {
@@ -178,24 +182,38 @@ public static partial class RepositoryPolicyValidator
         string? parameter = Required(draft.UriParameter, "mongoCluster.uriParameter", errors);
         if (parameter is not null)
         {
-            if (SsmParameterName.LooksLikeConnectionString(parameter))
-            {
-                errors.Add(new FieldError("mongoCluster.uriParameter",
-                    "must be the NAME of an SSM SecureString parameter that holds the connection string, never the connection string itself (the value was not stored)"));
-            }
-            else if (SsmParameterName.Check(parameter) is { } rule)
-            {
-                errors.Add(new FieldError("mongoCluster.uriParameter", rule));
-            }
+            CheckParameterName(parameter, "mongoCluster.uriParameter", "the connection string", scope, errors);
         }
         return errors.Count == before ? new MongoClusterReference(id!, parameter!) : null;
     }
 
-    private static StorageLocation? ValidateStorage(StorageDraft? draft, List<FieldError> errors)
+    /// <summary>
+    /// The rules of a field holding an SSM SecureString parameter's name: not the secret itself, a
+    /// valid name, under the deployment's cluster path (the only parameters the DDT host may read).
+    /// </summary>
+    private static void CheckParameterName(string name, string field, string holds, DeploymentScope scope, List<FieldError> errors)
+    {
+        if (SsmParameterName.LooksLikeSecret(name))
+        {
+            errors.Add(new FieldError(field,
+                $"must be the NAME of an SSM SecureString parameter that holds {holds}, never {holds} itself (the value was not stored)"));
+        }
+        else if (SsmParameterName.Check(name) is { } rule)
+        {
+            errors.Add(new FieldError(field, rule));
+        }
+        else if (!name.StartsWith(scope.ParameterPath, StringComparison.Ordinal) || name.Length == scope.ParameterPath.Length)
+        {
+            errors.Add(new FieldError(field,
+                $"must be under {scope.ParameterPath} (the SSM path this deployment's DDT hosts may read, template.yaml), e.g. {scope.ParameterPath}<clusterId>/..."));
+        }
+    }
+
+    private static StorageLocation? ValidateStorage(StorageDraft? draft, DeploymentScope scope, List<FieldError> errors)
     {
         if (draft is null)
         {
-            errors.Add(new FieldError("storage", "is required (an object with provider, bucket, region, and for linode endpoint)"));
+            errors.Add(new FieldError("storage", "is required (an object with provider, bucket, region, and for linode endpoint and credentialsParameter)"));
             return null;
         }
         int before = errors.Count;
@@ -204,6 +222,11 @@ public static partial class RepositoryPolicyValidator
         if (bucket is not null && !IsBucketName(bucket))
         {
             errors.Add(new FieldError("storage.bucket", "must be a valid bucket name: 3-63 characters, lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"));
+        }
+        else if (bucket is not null && !scope.Buckets.Contains(bucket, StringComparer.Ordinal))
+        {
+            errors.Add(new FieldError("storage.bucket",
+                $"must be one of this deployment's BackupBuckets (template.yaml; the only buckets its DDT hosts may use): {string.Join(", ", scope.Buckets)}"));
         }
         string? region = Required(draft.Region, "storage.region", errors);
         if (region is not null && !RegionPattern().IsMatch(region))
@@ -222,13 +245,26 @@ public static partial class RepositoryPolicyValidator
         {
             errors.Add(new FieldError("storage.endpoint", "must be an absolute http or https URL with a host and no user name, password, query or fragment"));
         }
+        string? credentials = draft.CredentialsParameter;
+        if (credentials is null)
+        {
+            if (provider == StorageProvider.Linode)
+            {
+                errors.Add(new FieldError("storage.credentialsParameter",
+                    "is required for provider linode: the name of an SSM SecureString holding {\"accessKeyId\": ..., \"secretAccessKey\": ...} (Linode keys are not AWS credentials)"));
+            }
+        }
+        else
+        {
+            CheckParameterName(credentials, "storage.credentialsParameter", "the storage keys", scope, errors);
+        }
         string? prefix = draft.Prefix;
         if (prefix is not null && !IsPrefix(prefix))
         {
             errors.Add(new FieldError("storage.prefix", "must be 1-512 characters of letters, digits and !-_.*'()/ without a leading or trailing '/', empty segments, or '.'/'..' segments"));
         }
         return errors.Count == before
-            ? new StorageLocation(provider!.Value, bucket!, region!, endpoint, prefix)
+            ? new StorageLocation(provider!.Value, bucket!, region!, endpoint, prefix) { CredentialsParameter = credentials }
             : null;
     }
 
@@ -360,7 +396,8 @@ public static partial class RepositoryPolicyValidator
         return host.Split('.').All(label => HostLabelPattern().IsMatch(label));
     }
 
-    private static bool IsBucketName(string bucket) =>
+    /// <summary>True for a valid S3 bucket name (the rule of <c>storage.bucket</c>).</summary>
+    public static bool IsBucketName(string bucket) =>
         BucketPattern().IsMatch(bucket) && !bucket.Contains("..", StringComparison.Ordinal)
         && !System.Net.IPAddress.TryParse(bucket, out _);
 

@@ -3,15 +3,16 @@ using System.Text.RegularExpressions;
 namespace WapBackup.Shared.Repositories;
 
 /// <summary>
-/// Rules for the SSM parameter name in <c>mongoCluster.uriParameter</c>. The value itself is a
-/// secret (a connection string) and lives only in SSM; these checks never echo the input.
+/// Rules for the SSM parameter names in <c>mongoCluster.uriParameter</c> and
+/// <c>storage.credentialsParameter</c>. The values are secrets (a connection string, storage keys)
+/// and live only in SSM; these checks never echo the input.
 /// </summary>
 public static partial class SsmParameterName
 {
     public const int MaxLength = 1011;
 
-    /// <summary>True when the text looks like a connection string or carries credentials rather than a parameter name.</summary>
-    public static bool LooksLikeConnectionString(string text) =>
+    /// <summary>True when the text looks like a connection string, a URL or credentials rather than a parameter name.</summary>
+    public static bool LooksLikeSecret(string text) =>
         text.Contains("://", StringComparison.Ordinal)
         || text.Contains('@', StringComparison.Ordinal)
         || text.StartsWith("mongodb", StringComparison.OrdinalIgnoreCase)

@@ -13,12 +13,6 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private sealed class FixedSecrets(string name, string value) : ISecretParameters
-    {
-        public Task<string> GetAsync(string parameter, CancellationToken cancellationToken) =>
-            parameter == name ? Task.FromResult(value) : throw new NotFoundException("parameter", parameter);
-    }
-
     [Fact]
     public async Task Capture_verb_runs_until_stopped_then_exits_0_with_everything_durable_and_sealed()
     {
@@ -34,7 +28,7 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var services = new CaptureServices(repositories, tasks, new InMemoryTaskEventLog(),
             new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
             _ => h.StoreEndpoint.ConnectionString,
-            _ => s3.Client,
+            (_, _) => Task.FromResult<Amazon.S3.IAmazonS3>(s3.Client),
             new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
             new CaptureOptions(2, TimeSpan.FromMilliseconds(200)));
         var output = new StringWriter();

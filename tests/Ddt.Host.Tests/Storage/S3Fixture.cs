@@ -12,6 +12,9 @@ public sealed class S3Fixture : IAsyncLifetime
 
     public IAmazonS3 Client { get; private set; } = null!;
 
+    /// <summary>The endpoint, for clients built like the product builds them (keys S3RVER/S3RVER).</summary>
+    public string ServiceUrl => _server!.ServiceUrl;
+
     public async ValueTask InitializeAsync()
     {
         _server = await S3rver.StartAsync(TestContext.Current.CancellationToken);

@@ -11,7 +11,7 @@ internal static class Samples
         {
             Name = "orders-prod",
             Type = type,
-            MongoCluster = new MongoClusterReference("cluster-1", "/wap/backup/orders/uri"),
+            MongoCluster = new MongoClusterReference("cluster-1", "/wap-backup/prod/clusters/cluster-1/uri"),
             DdtHost = "i-0123456789abcdef0",
             MongoHost = type == RepositoryType.Ddt ? "127.0.0.1" : null,
             Storage = new StorageLocation(StorageProvider.AwsS3, "wap-backups", "us-east-1", "http://127.0.0.1:1", "prod"),

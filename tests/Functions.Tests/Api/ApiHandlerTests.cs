@@ -242,13 +242,49 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
     }
 
     [Fact]
+    public async Task BucketOutsideBackupBucketsAndParametersOutsideTheStagePathAre400NamingTheField()
+    {
+        ApiTestHost api = await ApiTestHost.StartAsync(dynamo);
+        string before = await api.SnapshotAsync();
+        JsonObject body = ApiTestHost.ValidBody();
+        body["storage"]!["bucket"] = "someone-elses-bucket";
+        body["mongoCluster"]!["uriParameter"] = "/wap-backup/dev/clusters/cluster-1/uri";
+        body["storage"]!["credentialsParameter"] = "/other/keys";
+
+        var (status, error, _) = await api.SendAsync("POST", "/repositories", body);
+
+        Assert.Equal(400, status);
+        Assert.Equal("validation_failed", error!["error"]!.GetValue<string>());
+        var errors = error["errors"]!.AsArray().ToDictionary(e => e!["field"]!.GetValue<string>(), e => e!["message"]!.GetValue<string>());
+        Assert.Equal(["mongoCluster.uriParameter", "storage.bucket", "storage.credentialsParameter"], errors.Keys.Order());
+        Assert.Contains("wap-backups, wap-backups-eu", errors["storage.bucket"], StringComparison.Ordinal);
+        Assert.Contains("/wap-backup/prod/clusters/", errors["mongoCluster.uriParameter"], StringComparison.Ordinal);
+        Assert.Equal(before, await api.SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task CredentialsParameterIsShownBackAndMayRotateOnUpdate()
+    {
+        ApiTestHost api = await ApiTestHost.StartAsync(dynamo);
+        var (_, created, _) = await api.SendAsync("POST", "/repositories", ApiTestHost.ValidBody());
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/storage", created!["storage"]!["credentialsParameter"]!.GetValue<string>());
+
+        JsonObject change = ApiTestHost.ValidBody();
+        change["storage"]!["credentialsParameter"] = "/wap-backup/prod/clusters/cluster-1/storage-2027";
+        change["version"] = 1;
+        var (status, updated, _) = await api.SendAsync("PUT", $"/repositories/{created["id"]!.GetValue<string>()}", change);
+        Assert.Equal(200, status);
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/storage-2027", updated!["storage"]!["credentialsParameter"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task ServiceFaultIs500WithoutDetailsAndLogged()
     {
         ApiTestHost api = await ApiTestHost.StartAsync(dynamo);
         // Tables that do not exist: DynamoDB answers ResourceNotFound, a fault of the deployment.
         var broken = new ApiHandler(
             new WapBackup.Aws.Store.DynamoRepositoryStore(dynamo.Client, api.Tables.WithPrefix("missing-"), api.Clock),
-            api.Tasks, api.Events, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"));
+            api.Tasks, api.Events, ApiTestHost.Scope, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"));
         ProxyResponse response = await broken.HandleAsync(new ProxyRequest { HttpMethod = "GET", Path = "/repositories" }, TestContext.Current.CancellationToken);
         Assert.Equal(500, response.StatusCode);
         Assert.Contains("internal_error", response.Body, StringComparison.Ordinal);

@@ -3,6 +3,7 @@ using Amazon.DynamoDBv2.Model;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
 using WapBackup.Shared.Logging;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Functions.Tests.Api;
 
@@ -17,8 +18,11 @@ internal sealed class ApiTestHost
         Repositories = new DynamoRepositoryStore(dynamo.Client, tables, clock);
         Tasks = new DynamoTaskStore(dynamo.Client, tables);
         Events = new DynamoTaskEventLog(dynamo.Client, tables);
-        Handler = new ApiHandler(Repositories, Tasks, Events, clock, new JsonLineLogger(Log, clock, "api"));
+        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, new JsonLineLogger(Log, clock, "api"));
     }
+
+    /// <summary>The deployment the tests' API serves: stage prod, two backup buckets.</summary>
+    public static DeploymentScope Scope { get; } = new("prod", ["wap-backups", "wap-backups-eu"]);
 
     public DynamoFixture Dynamo { get; }
     public StoreTables Tables { get; }
@@ -92,7 +96,7 @@ internal sealed class ApiTestHost
         ["mongoCluster"] = new JsonObject { ["id"] = "cluster-1", ["uriParameter"] = "/wap-backup/prod/clusters/cluster-1/uri" },
         ["ddtHost"] = "i-0123456789abcdef0",
         ["mongoHost"] = "ddt-1.internal",
-        ["storage"] = new JsonObject { ["provider"] = "linode", ["bucket"] = "wap-backups", ["region"] = "us-east-1", ["endpoint"] = "https://us-east-1.linodeobjects.com", ["prefix"] = "prod" },
+        ["storage"] = new JsonObject { ["provider"] = "linode", ["bucket"] = "wap-backups", ["region"] = "us-east-1", ["endpoint"] = "https://us-east-1.linodeobjects.com", ["prefix"] = "prod", ["credentialsParameter"] = "/wap-backup/prod/clusters/cluster-1/storage" },
         ["snapshotEveryDays"] = 1,
         ["keepS3FileDays"] = 14,
         ["recoverDataFromDays"] = 7,

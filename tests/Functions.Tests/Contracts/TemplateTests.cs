@@ -10,7 +10,8 @@ namespace WapBackup.Functions.Tests.Contracts;
 /// <summary>template.yaml parses as CloudFormation (yaml-cfn) and names handlers and tables the code has.</summary>
 public sealed class TemplateTests
 {
-    private static async Task<JsonNode> ParseTemplateAsync()
+    /// <summary>template.yaml as CloudFormation JSON (short-form intrinsics expanded by yaml-cfn).</summary>
+    internal static async Task<JsonNode> ParseTemplateAsync()
     {
         string cli = Path.Combine(RepositoryRoot.NodeModules, ".bin", "yaml-cfn");
         Assert.True(File.Exists(cli), $"{cli} is missing: run npm ci");

@@ -21,6 +21,10 @@ public sealed class LocalStackTests
         {
             using var http = new HttpClient { BaseAddress = new Uri(stack.ApiUrl) };
             JsonObject body = ApiTestHost.ValidBody();
+            // The local API accepts the local stage's parameters and the local bucket only.
+            body["mongoCluster"]!["uriParameter"] = $"/wap-backup/{LocalStack.Stage}/clusters/cluster-1/uri";
+            body["storage"]!["credentialsParameter"] = $"/wap-backup/{LocalStack.Stage}/clusters/cluster-1/storage";
+            body["storage"]!["bucket"] = LocalStack.Bucket;
             body["initTime"] = DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
             using HttpResponseMessage created = await http.PostAsJsonAsync("/repositories", body, ct);
@@ -43,10 +47,11 @@ public sealed class LocalStackTests
 
             body.Remove("version");
             body["name"] = "bad name";
+            body["storage"]!["bucket"] = "wap-backups";
             using HttpResponseMessage invalid = await http.PostAsJsonAsync("/repositories", body, ct);
             Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
             JsonNode error = (await invalid.Content.ReadFromJsonAsync<JsonNode>(ct))!;
-            Assert.Equal("name", error["errors"]![0]!["field"]!.GetValue<string>());
+            Assert.Equal(["name", "storage.bucket"], error["errors"]!.AsArray().Select(e => e!["field"]!.GetValue<string>()).Order());
 
             using HttpResponseMessage deleted = await http.DeleteAsync($"/repositories/{id}", ct);
             Assert.Equal(HttpStatusCode.Accepted, deleted.StatusCode);

@@ -11,10 +11,10 @@ internal static class StoreSamples
     {
         Name = name,
         Type = RepositoryType.Ddt,
-        MongoCluster = new MongoClusterReference("cluster-1", "/wap/backup/orders/uri"),
+        MongoCluster = new MongoClusterReference("cluster-1", "/wap-backup/prod/clusters/cluster-1/uri"),
         DdtHost = "i-0123456789abcdef0",
         MongoHost = "ddt-1.internal",
-        Storage = new StorageLocation(StorageProvider.Linode, "wap-backups", "us-east-1", "https://us-east-1.linodeobjects.com", "prod"),
+        Storage = new StorageLocation(StorageProvider.Linode, "wap-backups", "us-east-1", "https://us-east-1.linodeobjects.com", "prod") { CredentialsParameter = "/wap-backup/prod/clusters/cluster-1/storage" },
         SnapshotEveryDays = 1,
         KeepS3FileDays = 14,
         RecoverDataFromDays = 7,

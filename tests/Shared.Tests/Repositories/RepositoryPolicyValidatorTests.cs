@@ -12,8 +12,8 @@ public sealed class RepositoryPolicyValidatorTests
         using JsonDocument document = JsonDocument.Parse(body.ToJsonString());
         RepositoryRequestBody read = RepositoryDraftReader.Read(document.RootElement, versionExpected: false);
         PolicyValidation validation = current is null
-            ? RepositoryPolicyValidator.ValidateNew(read.Draft, ValidPolicies.Now)
-            : RepositoryPolicyValidator.ValidateChange(read.Draft, current, ValidPolicies.Now);
+            ? RepositoryPolicyValidator.ValidateNew(read.Draft, ValidPolicies.Scope, ValidPolicies.Now)
+            : RepositoryPolicyValidator.ValidateChange(read.Draft, current, ValidPolicies.Scope, ValidPolicies.Now);
         return (validation, [.. read.Errors, .. validation.Errors]);
     }
 
@@ -25,7 +25,7 @@ public sealed class RepositoryPolicyValidatorTests
         RepositoryPolicy policy = validation.Policy!;
         Assert.Equal("orders-prod", policy.Name);
         Assert.Equal(RepositoryType.Ddt, policy.Type);
-        Assert.Equal(new MongoClusterReference("cluster-1", "/wap/backup/orders/uri"), policy.MongoCluster);
+        Assert.Equal(new MongoClusterReference("cluster-1", "/wap-backup/prod/clusters/cluster-1/uri"), policy.MongoCluster);
         Assert.Equal(new StorageLocation(StorageProvider.AwsS3, "wap-backups", "us-east-1", null, "prod"), policy.Storage);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 2, 0, 0, TimeSpan.Zero), policy.InitTime);
         Assert.Equal(new WorkerMemory(512, 1024, 1024), policy.MemoryMb);
@@ -73,7 +73,7 @@ public sealed class RepositoryPolicyValidatorTests
         Assert.False(validation.IsValid);
         string[] expected =
         [
-            "name", "type", "ddtHost", "storage.endpoint", "snapshotEveryDays", "recoverDataFromDays", "triggerHourUtc",
+            "name", "type", "ddtHost", "storage.endpoint", "storage.credentialsParameter", "snapshotEveryDays", "recoverDataFromDays", "triggerHourUtc",
             "cacheSizeGb47019", "memoryMb.replay", "dumpRestoreWorkNum", "restoreDropCollection", "initTime",
             "namespaces.include[0]", "namespaces.include",
         ];
@@ -142,10 +142,15 @@ public sealed class RepositoryPolicyValidatorTests
     {
         JsonObject body = ValidPolicies.Body();
         body["ddtHost"] = "mi-0123456789abcdef0";
-        body["storage"] = new JsonObject { ["provider"] = "linode", ["bucket"] = "wap", ["region"] = "us-southeast-1", ["endpoint"] = "https://us-southeast-1.linodeobjects.com" };
+        body["storage"] = new JsonObject
+        {
+            ["provider"] = "linode", ["bucket"] = "wap", ["region"] = "us-southeast-1", ["endpoint"] = "https://us-southeast-1.linodeobjects.com",
+            ["credentialsParameter"] = "/wap-backup/prod/clusters/cluster-1/storage",
+        };
         var (validation, errors) = Validate(body);
         Assert.Empty(errors);
         Assert.Equal(StorageProvider.Linode, validation.Policy!.Storage.Provider);
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/storage", validation.Policy.Storage.CredentialsParameter);
     }
 
     [Fact]
@@ -190,14 +195,14 @@ public sealed class RepositoryPolicyValidatorTests
         DateTimeOffset later = ValidPolicies.Now.AddDays(30);
 
         using JsonDocument same = JsonDocument.Parse(body.ToJsonString());
-        var unchanged = RepositoryPolicyValidator.ValidateChange(RepositoryDraftReader.Read(same.RootElement, false).Draft, current, later);
+        var unchanged = RepositoryPolicyValidator.ValidateChange(RepositoryDraftReader.Read(same.RootElement, false).Draft, current, ValidPolicies.Scope, later);
         Assert.True(unchanged.IsValid);
 
         body["type"] = "dump";
         body["storage"]!["bucket"] = "other-bucket";
         body["initTime"] = "2026-12-01T00:00:00Z";
         using JsonDocument changed = JsonDocument.Parse(body.ToJsonString());
-        var refused = RepositoryPolicyValidator.ValidateChange(RepositoryDraftReader.Read(changed.RootElement, false).Draft, current, later);
+        var refused = RepositoryPolicyValidator.ValidateChange(RepositoryDraftReader.Read(changed.RootElement, false).Draft, current, ValidPolicies.Scope, later);
         Assert.Equal(["initTime", "storage", "type"], refused.Errors.Select(e => e.Field).Order());
     }
 
@@ -244,6 +249,100 @@ public sealed class RepositoryPolicyValidatorTests
             bool expected = name.Length is >= 1 and <= 64;
             return (Validate(body).Errors.Count == 0) == expected;
         }, iter: 500);
+    }
+
+    [Fact]
+    public void CredentialsParameterIsRequiredForLinode()
+    {
+        JsonObject body = ValidPolicies.Body();
+        body["storage"] = new JsonObject { ["provider"] = "linode", ["bucket"] = "wap", ["region"] = "us-southeast-1", ["endpoint"] = "https://us-southeast-1.linodeobjects.com" };
+        FieldError error = Assert.Single(Validate(body).Errors);
+        Assert.Equal("storage.credentialsParameter", error.Field);
+        Assert.Contains("required for provider linode", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CredentialsParameterIsOptionalForAwsS3AndShownBackWhenGiven()
+    {
+        RepositoryPolicy byRole = Validate(ValidPolicies.Body()).Validation.Policy!;
+        Assert.Null(byRole.Storage.CredentialsParameter);
+
+        JsonObject body = ValidPolicies.Body();
+        body["storage"]!["credentialsParameter"] = "/wap-backup/prod/clusters/cluster-1/s3-keys";
+        var (validation, errors) = Validate(body);
+        Assert.Empty(errors);
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/s3-keys", validation.Policy!.Storage.CredentialsParameter);
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/s3-keys", RepositoryDraft.From(validation.Policy).Storage!.CredentialsParameter);
+    }
+
+    [Theory]
+    [InlineData("AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")]
+    [InlineData("{\"accessKeyId\":\"AKIAIOSFODNN7EXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI\"}")]
+    [InlineData("https://AKIAIOSFODNN7EXAMPLE@us-east-1.linodeobjects.com")]
+    public void CredentialsInCredentialsParameterAreRefusedWithoutEchoingThem(string secret)
+    {
+        JsonObject body = ValidPolicies.Body();
+        body["storage"]!["credentialsParameter"] = secret;
+        FieldError error = Assert.Single(Validate(body).Errors);
+        Assert.Equal("storage.credentialsParameter", error.Field);
+        Assert.DoesNotContain("AKIAIOSFODNN7EXAMPLE", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("wJalrXUtnFEMI", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("mongoCluster", "uriParameter")]
+    [InlineData("storage", "credentialsParameter")]
+    public void ParameterNamesMustBeUnderTheStageClustersPath(string parent, string field)
+    {
+        foreach (string name in new[] { "/wap/backup/orders/uri", "/wap-backup/dev/clusters/cluster-1/uri", "/wap-backup/prod/clustersX/c", "orders-uri", "/wap-backup/prod/cluster-1/uri" })
+        {
+            JsonObject body = ValidPolicies.Body();
+            body[parent]![field] = name;
+            FieldError error = Assert.Single(Validate(body).Errors);
+            Assert.Equal($"{parent}.{field}", error.Field);
+            Assert.Contains("/wap-backup/prod/clusters/", error.Message, StringComparison.Ordinal);
+        }
+        JsonObject valid = ValidPolicies.Body();
+        valid[parent]![field] = "/wap-backup/prod/clusters/other-cluster/x";
+        Assert.Empty(Validate(valid).Errors);
+    }
+
+    [Fact]
+    public void BucketMustBeOneOfTheBackupBuckets()
+    {
+        JsonObject body = ValidPolicies.Body();
+        body["storage"]!["bucket"] = "someone-elses-bucket";
+        FieldError error = Assert.Single(Validate(body).Errors);
+        Assert.Equal("storage.bucket", error.Field);
+        Assert.Contains("BackupBuckets", error.Message, StringComparison.Ordinal);
+        Assert.Contains("wap-backups", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CredentialsParameterMayChangeAfterCreationButTheBucketMayNot()
+    {
+        JsonObject body = ValidPolicies.Body();
+        RepositoryPolicy current = Validate(body).Validation.Policy!;
+        body["storage"]!["credentialsParameter"] = "/wap-backup/prod/clusters/cluster-1/rotated";
+        var (rotated, errors) = Validate(body, current);
+        Assert.Empty(errors);
+        Assert.Equal("/wap-backup/prod/clusters/cluster-1/rotated", rotated.Policy!.Storage.CredentialsParameter);
+    }
+
+    [Fact]
+    public void DeploymentScopeComesFromTheEnvironmentOrFailsNamingTheVariable()
+    {
+        var env = new Dictionary<string, string?> { ["WAP_STAGE"] = "dev", ["WAP_BACKUP_BUCKETS"] = "b-one, b-two" };
+        DeploymentScope scope = DeploymentScope.FromEnvironment(env.GetValueOrDefault);
+        Assert.Equal("/wap-backup/dev/clusters/", scope.ParameterPath);
+        Assert.Equal(["b-one", "b-two"], scope.Buckets);
+
+        var noStage = Assert.Throws<InvalidOperationException>(() => DeploymentScope.FromEnvironment(new Dictionary<string, string?> { ["WAP_BACKUP_BUCKETS"] = "b-one" }.GetValueOrDefault));
+        Assert.Contains("WAP_STAGE", noStage.Message, StringComparison.Ordinal);
+        var noBuckets = Assert.Throws<InvalidOperationException>(() => DeploymentScope.FromEnvironment(new Dictionary<string, string?> { ["WAP_STAGE"] = "dev" }.GetValueOrDefault));
+        Assert.Contains("WAP_BACKUP_BUCKETS", noBuckets.Message, StringComparison.Ordinal);
+        var badBucket = Assert.Throws<InvalidOperationException>(() => DeploymentScope.FromEnvironment(new Dictionary<string, string?> { ["WAP_STAGE"] = "dev", ["WAP_BACKUP_BUCKETS"] = "Bad_Bucket" }.GetValueOrDefault));
+        Assert.Contains("WAP_BACKUP_BUCKETS", badBucket.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Shared.Tests.Repositories;
 
@@ -7,11 +8,14 @@ internal static class ValidPolicies
 {
     public static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The deployment the bodies are valid for: stage prod, its backup buckets.</summary>
+    public static readonly DeploymentScope Scope = new("prod", ["wap-backups", "wap", "other-bucket"]);
+
     public static JsonObject Body() => new()
     {
         ["name"] = "orders-prod",
         ["type"] = "ddt",
-        ["mongoCluster"] = new JsonObject { ["id"] = "cluster-1", ["uriParameter"] = "/wap/backup/orders/uri" },
+        ["mongoCluster"] = new JsonObject { ["id"] = "cluster-1", ["uriParameter"] = "/wap-backup/prod/clusters/cluster-1/uri" },
         ["ddtHost"] = "i-0123456789abcdef0",
         ["mongoHost"] = "ddt-1.internal.example.com",
         ["storage"] = new JsonObject { ["provider"] = "aws-s3", ["bucket"] = "wap-backups", ["region"] = "us-east-1", ["prefix"] = "prod" },
