@@ -43,8 +43,13 @@ internal sealed class CrudTarget : IMirrorTarget
         }
     }
 
-    public async Task ApplyTransactionAsync(IReadOnlyList<ReplayOperation> operations, CancellationToken cancellationToken)
+    public async Task ApplyTransactionAsync(IReadOnlyList<ReplayOperation> all, CancellationToken cancellationToken)
     {
+        var operations = await WithoutReappliedCreatesAsync(all, cancellationToken).ConfigureAwait(false);
+        if (operations.Count == 0)
+        {
+            return;
+        }
         if (!_transactionsRefused)
         {
             using var session = await _client.StartSessionAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -91,6 +96,34 @@ internal sealed class CrudTarget : IMirrorTarget
             }
         }
         Count(operations);
+    }
+
+    /// <summary>
+    /// Leaves out a transaction's <c>create</c> whose collection the target already has: on the source it did
+    /// not exist then, so this is the same transaction re-applied after a restart, and inside a driver
+    /// transaction the NamespaceExists error would abort all of it.
+    /// </summary>
+    private async Task<IReadOnlyList<ReplayOperation>> WithoutReappliedCreatesAsync(IReadOnlyList<ReplayOperation> operations, CancellationToken cancellationToken)
+    {
+        List<ReplayOperation>? kept = null;
+        for (int i = 0; i < operations.Count; i++)
+        {
+            var entry = operations[i].Entry;
+            if (entry.CommandName == "create" && entry.Object!.Value.First() is { Type: BsonType.String } name)
+            {
+                string database = entry.Namespace[..entry.Namespace.IndexOf('.', StringComparison.Ordinal)];
+                var options = new ListCollectionNamesOptions { Filter = new BsonDocument("name", name.AsString) };
+                using var names = await _client.GetDatabase(database).ListCollectionNamesAsync(options, cancellationToken).ConfigureAwait(false);
+                if (await names.AnyAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    kept ??= [.. operations.Take(i)];
+                    _stats.Count(OplogOperation.Command); // applied before the restart
+                    continue;
+                }
+            }
+            kept?.Add(operations[i]);
+        }
+        return kept ?? operations;
     }
 
     private void Count(IReadOnlyList<ReplayOperation> operations)

@@ -62,10 +62,6 @@ public sealed class TransactionAssembler
 
     public int PendingCount => _pending.Count;
 
-    /// <summary>The ts of the oldest entry still buffered (a checkpoint that drops state must resume there), or null.</summary>
-    public OplogTimestamp? OldestPendingTimestamp =>
-        _pending.Count == 0 ? null : _pending.Values.Min(p => p.Entries[0].Timestamp!.Value);
-
     /// <summary>The transactions still open, oldest first: what a checkpoint keeps.</summary>
     public IReadOnlyList<OpenTransaction> OpenTransactions =>
         [.. _pending.Values.Select(p => p.Open).OrderBy(o => o.FirstTimestamp)];

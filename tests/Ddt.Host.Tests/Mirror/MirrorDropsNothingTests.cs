@@ -230,4 +230,28 @@ public sealed class MirrorDropsNothingTests
         Assert.Equal(new OplogTimestamp(100, 2), Assert.Single(checkpoint.OpenTransactions).FirstTimestamp); // kept for the next try
         Assert.Equal(0, await mirrorTarget.Client.GetDatabase(db).GetCollection<BsonDocument>("a").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
     }
+
+    [Fact]
+    public async Task A_transaction_that_creates_a_collection_is_reapplied_whole_after_a_restart_in_crud_mode()
+    {
+        // Inside a driver transaction a create that finds its collection (the transaction was applied before the
+        // restart) would abort the whole transaction; the re-application must succeed like the first one.
+        string db = MongoEndpoint.UniqueDatabaseName("ddltxn");
+        await using var oplog = await HandWrittenOplog.StartAsync(
+            TransactionEntry(1, session: 4, txnNumber: 1, [
+                new BsonDocument { { "op", "c" }, { "ns", db + ".$cmd" }, { "o", new BsonDocument("create", "fresh") } },
+                InnerInsert(db + ".fresh", new BsonDocument("_id", 1)),
+            ], previous: null, partial: false));
+        await using var mirrorTarget = await MirrorTarget.StartAsync(oplog.RepositoryId, [db]);
+        var options = new MirrorOptions(MirrorMode.Crud, 2);
+        var through = new OplogTimestamp(100, 1);
+        Assert.Equal(through, await new MirrorApplier(oplog.Store, mirrorTarget.Client, oplog.RepositoryId, ClassifierFor(db), options).ApplyThroughAsync(through, Ct));
+        await new MirrorCheckpointStore(mirrorTarget.Client, oplog.RepositoryId).SaveAsync(new MirrorCheckpoint(OplogTimestamp.Zero, []), Ct); // died before its checkpoint
+
+        var again = new MirrorApplier(oplog.Store, mirrorTarget.Client, oplog.RepositoryId, ClassifierFor(db), options);
+        Assert.Equal(through, await again.ApplyThroughAsync(through, Ct));
+
+        Assert.Equal(1, again.Stats.Transactions);
+        Assert.Equal([1], (await mirrorTarget.Client.GetDatabase(db).GetCollection<BsonDocument>("fresh").Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d["_id"].AsInt32));
+    }
 }

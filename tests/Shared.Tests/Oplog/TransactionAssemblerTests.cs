@@ -49,7 +49,6 @@ public sealed class TransactionAssemblerTests
         {
             Assert.Equal(TransactionOutcomeKind.Buffered, first.Add(ops[i]).Kind);
         }
-        Assert.Equal(ops[0].Timestamp, first.OldestPendingTimestamp);
         var open = Assert.Single(first.OpenTransactions);
         Assert.Equal(ops[0].Timestamp, open.FirstTimestamp);
 
