@@ -12,6 +12,9 @@ namespace WapBackup.Ddt.Mirror;
 /// </summary>
 internal sealed class ApplyOpsTarget : IMirrorTarget
 {
+    // Well under the 16 MiB command limit (the command adds its own fields around the ops).
+    internal const int MaxCommandBytes = 8 * 1024 * 1024;
+
     private readonly IMongoDatabase _admin;
     private readonly MirrorStats _stats;
 
@@ -23,58 +26,152 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
 
     public async Task ApplyAsync(IReadOnlyList<ReplayOperation> operations, CancellationToken cancellationToken)
     {
-        if (operations.Count == 0)
+        int start = 0;
+        foreach (var (chunk, ops) in Chunks(operations, 0, operations.Count))
         {
-            return;
-        }
-        if (operations.Count > 1)
-        {
-            var ops = new BsonArray(operations.Count);
-            foreach (var operation in operations)
+            if (chunk.Count > 1)
             {
-                ops.Add(ToApplyOp(operation.Entry));
-            }
-            try
-            {
-                await _admin.RunCommandAsync<BsonDocument>(new BsonDocument("applyOps", ops), cancellationToken: cancellationToken).ConfigureAwait(false);
-                foreach (var operation in operations)
+                try
                 {
-                    _stats.Count(operation.Entry.Operation);
+                    await RunAsync(ops, cancellationToken).ConfigureAwait(false);
+                    Count(chunk);
+                    start += chunk.Count;
+                    continue;
                 }
-                return;
+                catch (MongoCommandException)
+                {
+                    // A worker's run is no transaction: apply it op by op to find the one that fails (a
+                    // conflict is then retried by the applier, anything else stops). Oplog operations are
+                    // idempotent, so re-applying the ones that had succeeded is harmless.
+                }
             }
-            catch (MongoCommandException)
+            for (int i = 0; i < chunk.Count; i++)
             {
-                // One operation failed (a unique-index conflict, a re-applied create): apply them one
-                // by one to count it and apply the rest. Oplog operations are idempotent, so
-                // re-applying the ones that had succeeded is harmless.
+                await ApplyOneAsync(start + i, chunk[i], cancellationToken).ConfigureAwait(false);
             }
-        }
-        foreach (var operation in operations)
-        {
-            await ApplyOneAsync(operation, cancellationToken).ConfigureAwait(false);
+            start += chunk.Count;
         }
     }
 
-    private async Task ApplyOneAsync(ReplayOperation operation, CancellationToken cancellationToken)
+    public async Task ApplyTransactionAsync(IReadOnlyList<ReplayOperation> operations, CancellationToken cancellationToken)
+    {
+        // Runs of CRUD operations go as one applyOps each, which the server applies atomically (all
+        // CRUD, allowAtomic by default); a command inside a transaction (create, createIndexes on a new
+        // collection) runs alone, as the server's own applyOps would. A failure stops: never op by op.
+        int index = 0;
+        while (index < operations.Count)
+        {
+            if (operations[index].Entry.Operation == OplogOperation.Command)
+            {
+                try
+                {
+                    await ApplyOneAsync(index, operations[index], cancellationToken).ConfigureAwait(false);
+                }
+                catch (UniqueIndexConflictException conflict)
+                {
+                    throw conflict.Persisting();
+                }
+                index++;
+                continue;
+            }
+            int end = index;
+            while (end < operations.Count && operations[end].Entry.Operation != OplogOperation.Command)
+            {
+                end++;
+            }
+            foreach (var (chunk, ops) in Chunks(operations, index, end))
+            {
+                try
+                {
+                    await RunAsync(ops, cancellationToken).ConfigureAwait(false);
+                }
+                catch (MongoCommandException e)
+                {
+                    var failed = FailedOperation(e, chunk) ?? chunk[0];
+                    string what = MirrorErrors.IsDuplicateKey(e)
+                        ? MirrorErrors.PersistingConflict(failed, MirrorErrors.DuplicateKeyOf(e))
+                        : $"applyOps failed for {MirrorErrors.Describe(failed)}: {e.Message}";
+                    throw new MirrorApplyException(
+                        $"transaction of {operations.Count} operations (first at ts {operations[0].Timestamp}) not applied: {what}; " +
+                        "the mirror stops before it (re-applied whole at the next start)", e);
+                }
+            }
+            index = end;
+        }
+        Count(operations);
+    }
+
+    private async Task ApplyOneAsync(int index, ReplayOperation operation, CancellationToken cancellationToken)
     {
         try
         {
-            await _admin.RunCommandAsync<BsonDocument>(new BsonDocument("applyOps", new BsonArray { ToApplyOp(operation.Entry) }), cancellationToken: cancellationToken).ConfigureAwait(false);
-            _stats.Count(operation.Entry.Operation);
+            await RunAsync([ToApplyOp(operation.Entry)], cancellationToken).ConfigureAwait(false);
         }
         catch (MongoCommandException e) when (MirrorErrors.IsDuplicateKey(e))
         {
-            _stats.Conflict(new UniqueIndexConflict(operation.Timestamp, operation.Entry.Namespace, e.Message));
+            throw MirrorErrors.Conflict(index, operation, e);
         }
         catch (MongoCommandException e) when (operation.Entry.CommandName is { } command && MirrorErrors.IsAlreadyApplied(command, e))
         {
-            _stats.Count(operation.Entry.Operation);
         }
         catch (MongoCommandException e)
         {
             throw new MirrorApplyException($"applyOps failed for {MirrorErrors.Describe(operation)}: {e.Message}", e);
         }
+        _stats.Count(operation.Entry.Operation);
+    }
+
+    private Task RunAsync(BsonArray ops, CancellationToken cancellationToken) =>
+        _admin.RunCommandAsync<BsonDocument>(new BsonDocument("applyOps", ops), cancellationToken: cancellationToken);
+
+    private void Count(IReadOnlyList<ReplayOperation> operations)
+    {
+        foreach (var operation in operations)
+        {
+            _stats.Count(operation.Entry.Operation);
+        }
+    }
+
+    /// <summary>operations[start..end) in runs of at most <see cref="MaxCommandBytes"/> (one operation per run at least).</summary>
+    private static IEnumerable<(List<ReplayOperation> Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
+    {
+        var chunk = new List<ReplayOperation>();
+        var ops = new BsonArray();
+        long bytes = 0;
+        for (int i = start; i < end; i++)
+        {
+            var op = ToApplyOp(operations[i].Entry);
+            if (chunk.Count > 0 && bytes + op.Slice.Length > MaxCommandBytes)
+            {
+                yield return (chunk, ops);
+                chunk = [];
+                ops = [];
+                bytes = 0;
+            }
+            chunk.Add(operations[i]);
+            ops.Add(op);
+            bytes += op.Slice.Length;
+        }
+        if (chunk.Count > 0)
+        {
+            yield return (chunk, ops);
+        }
+    }
+
+    /// <summary>The operation the reply's <c>results</c> marks as failed (the first <c>false</c>), when the server says.</summary>
+    private static ReplayOperation? FailedOperation(MongoCommandException e, List<ReplayOperation> chunk)
+    {
+        if (e.Result?.GetValue("results", BsonNull.Value) is BsonArray results)
+        {
+            for (int i = 0; i < results.Count && i < chunk.Count; i++)
+            {
+                if (results[i] is BsonBoolean { Value: false })
+                {
+                    return chunk[i];
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>{op, ns, o, o2} copied as raw bytes.</summary>

@@ -2,15 +2,10 @@ using WapBackup.Shared.Oplog;
 
 namespace WapBackup.Ddt.Mirror;
 
-/// <summary>A unique-index conflict met while applying (the entry was not applied).</summary>
-public sealed record UniqueIndexConflict(OplogTimestamp Ts, string Namespace, string Message);
-
 /// <summary>What an applier did; safe to read while it runs.</summary>
 public sealed class MirrorStats
 {
-    private const int KeptConflicts = 100;
-    private readonly List<UniqueIndexConflict> _conflicts = [];
-    private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictCount, _missingUpdated, _transactions;
+    private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictRetries, _missingUpdated, _transactions, _barriers;
 
     public long Inserts => Interlocked.Read(ref _inserts);
     public long Updates => Interlocked.Read(ref _updates);
@@ -20,17 +15,17 @@ public sealed class MirrorStats
     public long Skipped => Interlocked.Read(ref _skipped);
     /// <summary>Entries of op types this code does not know (cd, xi, ...): skipped and counted, never a crash.</summary>
     public long UnknownOperations => Interlocked.Read(ref _unknownOperations);
-    public long UniqueIndexConflicts => Interlocked.Read(ref _conflictCount);
+    /// <summary>
+    /// Operations that met a unique-index conflict under parallel apply and were applied again once every
+    /// earlier entry was (decision 0430). A conflict that persists stops the mirror; none is ever skipped.
+    /// </summary>
+    public long UniqueIndexRetries => Interlocked.Read(ref _conflictRetries);
+    /// <summary>Entries that made every worker drain first (commands, transactions, legacy applyOps batches).</summary>
+    public long Barriers => Interlocked.Read(ref _barriers);
     /// <summary>Updates whose document was absent on the target (applied as an upsert, as the server's oplog application does).</summary>
     public long UpdatesOfMissingDocuments => Interlocked.Read(ref _missingUpdated);
 
     public long Applied => Inserts + Updates + Deletes + Commands;
-
-    /// <summary>The first conflicts (at most 100), for the report.</summary>
-    public IReadOnlyList<UniqueIndexConflict> ConflictSamples
-    {
-        get { lock (_conflicts) return [.. _conflicts]; }
-    }
 
     internal void Count(OplogOperation operation)
     {
@@ -48,21 +43,12 @@ public sealed class MirrorStats
     internal void CountTransaction() => Interlocked.Increment(ref _transactions);
     internal void CountMissingUpdated() => Interlocked.Increment(ref _missingUpdated);
 
-    internal void Conflict(UniqueIndexConflict conflict)
-    {
-        Interlocked.Increment(ref _conflictCount);
-        lock (_conflicts)
-        {
-            if (_conflicts.Count < KeptConflicts)
-            {
-                _conflicts.Add(conflict);
-            }
-        }
-    }
+    internal void CountRetried() => Interlocked.Increment(ref _conflictRetries);
+    internal void CountBarrier() => Interlocked.Increment(ref _barriers);
 
     public override string ToString() =>
         $"applied {Applied} (i {Inserts}, u {Updates}, d {Deletes}, c {Commands}; {Transactions} transactions), skipped {Skipped}, " +
-        $"unknown op types {UnknownOperations}, unique-index conflicts {UniqueIndexConflicts}, updates of missing documents {UpdatesOfMissingDocuments}";
+        $"unknown op types {UnknownOperations}, unique-index conflicts retried {UniqueIndexRetries}, barriers {Barriers}, updates of missing documents {UpdatesOfMissingDocuments}";
 }
 
 /// <summary>Applying stopped: the entry cannot be applied and skipping it would hide a difference.</summary>

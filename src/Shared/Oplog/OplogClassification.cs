@@ -17,6 +17,12 @@ public enum OplogAction
     UnknownCommand,
     /// <summary>Required fields missing or of the wrong type: a replayer must stop with an error.</summary>
     Invalid,
+    /// <summary>
+    /// A command whose effect the captured oplog cannot reproduce (a rename from a collection outside the
+    /// namespace filter into one inside it: the documents it brings were never captured). A replayer must
+    /// stop and ask for a re-init; <see cref="OplogClassification.Detail"/> names both namespaces.
+    /// </summary>
+    ReinitRequired,
 }
 
 public enum SkipReason

@@ -92,12 +92,21 @@ public sealed class OplogClassifier
         }
         if (command == "renameCollection")
         {
-            // Both names are full namespaces; replay when either side is in scope.
+            // Both names are full namespaces; replay when the source side is in scope (the target then
+            // holds it). From outside into inside, the renamed documents were never captured: nothing the
+            // replayer has can reproduce them, so it must stop and ask for a re-init (decision 0432).
             var to = entry.Object!.Value.Find("to"u8);
             var from = first.Type == BsonType.String ? first.StringUtf8 : default;
             var target = to.Type == BsonType.String ? to.StringUtf8 : default;
             var fromDecision = ClassifyNamespace(from, OplogAction.Command, command);
-            return fromDecision.Action == OplogAction.Command ? fromDecision : ClassifyNamespace(target, OplogAction.Command, command);
+            if (fromDecision.Action == OplogAction.Command)
+            {
+                return fromDecision;
+            }
+            var toDecision = ClassifyNamespace(target, OplogAction.Command, command);
+            return toDecision.Action == OplogAction.Command
+                ? new(OplogAction.ReinitRequired, Detail: $"renameCollection from {Encoding.UTF8.GetString(from)} (not replayed: {fromDecision.Reason}) into {Encoding.UTF8.GetString(target)} (in scope)")
+                : toDecision;
         }
         if (first.Type != BsonType.String)
         {

@@ -26,6 +26,22 @@ public sealed record TransactionOutcome(
     public bool IsTransaction { get; init; }
 }
 
+/// <summary>
+/// Where an open transaction stands: what a checkpoint keeps instead of its buffered entries (a chain
+/// can reach hundreds of MiB; a checkpoint document must stay far below 16 MiB). A resume re-reads the
+/// captured oplog from <see cref="FirstTimestamp"/> to rebuild it.
+/// </summary>
+public sealed record OpenTransaction(BsonDocument SessionId, long TxnNumber, OplogTimestamp FirstTimestamp)
+{
+    internal string Key => Convert.ToBase64String(SessionId.ToBson());
+
+    /// <summary>The session's <c>lsid.id</c> as a UUID where it is one (what an operator looks up), else the whole lsid.</summary>
+    public string SessionText =>
+        SessionId.GetValue("id", BsonNull.Value) is BsonBinaryData { SubType: BsonBinarySubType.UuidStandard } id ? id.ToGuid().ToString() : SessionId.ToJson();
+
+    public override string ToString() => $"lsid {SessionText}, txnNumber {TxnNumber}, first ts {FirstTimestamp}";
+}
+
 /// <summary>A transaction chain whose start is missing (a commit or chain link for a transaction never seen): replay must stop.</summary>
 public sealed class TransactionGapException(string message) : InvalidOperationException(message);
 
@@ -36,17 +52,70 @@ public sealed class TransactionGapException(string message) : InvalidOperationEx
 /// waits for commitTransaction (cross-shard: its own ts, same commitTimestamp) or is dropped by
 /// abortTransaction. applyOps without lsid/txnNumber, or with multiOpType (vectored inserts),
 /// is not a transaction and applies at once. Inner operations take their parent entry's ts.
-/// Pending state survives a checkpoint through <see cref="SaveState"/> / <see cref="Restore"/>.
+/// A checkpoint keeps only positions (<see cref="OpenTransactions"/>); a resume rebuilds the open
+/// transactions from the re-read entries (<see cref="Resume"/>, <see cref="Rebuild"/>, <see cref="EndRebuild"/>).
 /// </summary>
 public sealed class TransactionAssembler
 {
     private readonly Dictionary<TransactionKey, Pending> _pending = [];
+    private readonly Dictionary<TransactionKey, OpenTransaction> _rebuilding = [];
 
     public int PendingCount => _pending.Count;
 
-    /// <summary>The ts of the oldest entry still buffered (a checkpoint that drops state must resume there), or null.</summary>
-    public OplogTimestamp? OldestPendingTimestamp =>
-        _pending.Count == 0 ? null : _pending.Values.Min(p => p.Entries[0].Timestamp!.Value);
+    /// <summary>The transactions still open, oldest first: what a checkpoint keeps.</summary>
+    public IReadOnlyList<OpenTransaction> OpenTransactions =>
+        [.. _pending.Values.Select(p => p.Open).OrderBy(o => o.FirstTimestamp)];
+
+    /// <summary>
+    /// An assembler that is to rebuild <paramref name="open"/> (a checkpoint's open transactions): feed it,
+    /// through <see cref="Rebuild"/>, every entry from the oldest one's first ts through the checkpoint,
+    /// then call <see cref="EndRebuild"/>.
+    /// </summary>
+    public static TransactionAssembler Resume(IEnumerable<OpenTransaction> open)
+    {
+        var assembler = new TransactionAssembler();
+        foreach (var transaction in open)
+        {
+            if (!assembler._rebuilding.TryAdd(new TransactionKey(transaction.Key, transaction.TxnNumber), transaction))
+            {
+                throw new ArgumentException($"open transaction {transaction} is listed twice", nameof(open));
+            }
+        }
+        return assembler;
+    }
+
+    /// <summary>
+    /// Feeds an entry at or before the checkpoint that is re-read on resume. Only the open transactions'
+    /// entries are kept; every other transaction completed before the checkpoint and was applied then.
+    /// An open transaction cannot complete here: that would contradict the checkpoint.
+    /// </summary>
+    public void Rebuild(in OplogEntry entry)
+    {
+        if (TransactionKey.Of(entry) is not { } key || !_rebuilding.TryGetValue(key, out var open) || entry.Timestamp < open.FirstTimestamp)
+        {
+            return;
+        }
+        var outcome = Add(entry);
+        if (outcome.Kind != TransactionOutcomeKind.Buffered)
+        {
+            throw new TransactionGapException(
+                $"entry at ts={outcome.EntryTimestamp.ToJson()} completes transaction {open}, which the checkpoint recorded as open after it");
+        }
+    }
+
+    /// <summary>Ends <see cref="Rebuild"/>: every resumed transaction must be buffered again from its first entry.</summary>
+    public void EndRebuild()
+    {
+        foreach (var (key, open) in _rebuilding)
+        {
+            if (!_pending.TryGetValue(key, out var pending) || pending.Entries[0].Timestamp != open.FirstTimestamp)
+            {
+                throw new TransactionGapException(
+                    $"open transaction {open} could not be rebuilt: its first entry is not in the re-read oplog (pruned or never captured)");
+            }
+        }
+        _rebuilding.Clear();
+    }
 
     /// <summary>Feeds one top-level entry classified as <see cref="OplogAction.Transaction"/>.</summary>
     public TransactionOutcome Add(in OplogEntry entry)
@@ -95,7 +164,7 @@ public sealed class TransactionAssembler
         {
             return new TransactionOutcome(TransactionOutcomeKind.Committed, Inner(entry, ts), ts, null) { IsTransaction = true };
         }
-        pending ??= _pending[key.Value] = new Pending();
+        pending ??= _pending[key.Value] = new Pending(new OpenTransaction(entry.SessionId!.Value.ToBsonDocument(), key.Value.TxnNumber, ts));
         pending.Entries.Add(new OplogEntry(entry.Bytes.ToArray())); // the caller's buffer may be reused
         if (partial || prepare)
         {
@@ -161,48 +230,9 @@ public sealed class TransactionAssembler
 
     private static string Describe(in OplogEntry entry) => $"ns={entry.Namespace} op={entry.OperationName}";
 
-    /// <summary>The buffered chains as one BSON document, to store with a checkpoint.</summary>
-    public BsonDocument SaveState()
+    private sealed class Pending(OpenTransaction open)
     {
-        var pending = new BsonArray();
-        foreach (var (key, value) in _pending.OrderBy(p => p.Value.Entries[0].Timestamp!.Value))
-        {
-            pending.Add(new BsonDocument
-            {
-                { "prepared", value.Prepared },
-                { "entries", new BsonArray(value.Entries.Select(e => (BsonValue)e.Document.ToBsonDocument())) },
-            });
-        }
-        return new BsonDocument { { "version", 1 }, { "pending", pending } };
-    }
-
-    /// <summary>Rebuilds an assembler from <see cref="SaveState"/>'s document.</summary>
-    public static TransactionAssembler Restore(BsonDocument state)
-    {
-        if (!state.TryGetValue("version", out var version) || version != 1 || state.GetValue("pending", BsonNull.Value) is not BsonArray pending)
-        {
-            throw new FormatException("transaction state: expected {version: 1, pending: [...]}");
-        }
-        var assembler = new TransactionAssembler();
-        for (int i = 0; i < pending.Count; i++)
-        {
-            if (pending[i] is not BsonDocument item || item.GetValue("entries", BsonNull.Value) is not BsonArray { Count: > 0 } entries)
-            {
-                throw new FormatException($"transaction state: pending[{i}] needs a non-empty entries array");
-            }
-            var restored = new Pending { Prepared = item.GetValue("prepared", false).ToBoolean() };
-            foreach (var e in entries)
-            {
-                restored.Entries.Add(new OplogEntry(e.AsBsonDocument.ToBson()));
-            }
-            var key = TransactionKey.Of(restored.Entries[0]) ?? throw new FormatException($"transaction state: pending[{i}] has no lsid/txnNumber");
-            assembler._pending[key] = restored;
-        }
-        return assembler;
-    }
-
-    private sealed class Pending
-    {
+        public OpenTransaction Open { get; } = open;
         public List<OplogEntry> Entries { get; } = [];
         public bool Prepared { get; set; }
         public OplogTimestamp LastTimestamp => Entries[^1].Timestamp!.Value;
@@ -213,5 +243,6 @@ public sealed class TransactionAssembler
     {
         public static TransactionKey? Of(in OplogEntry entry) =>
             entry.SessionId is { } lsid && entry.TxnNumber is { } txn ? new TransactionKey(Convert.ToBase64String(lsid.Bytes.Span), txn) : null;
+        // OpenTransaction.Key is the same base64 of the lsid bytes: a BsonDocument round trip keeps them.
     }
 }

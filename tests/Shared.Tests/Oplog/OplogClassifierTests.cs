@@ -77,10 +77,22 @@ public sealed class OplogClassifierTests
         var classifier = new OplogClassifier(new NamespaceFilter(["shop.orders"], []), false);
         Assert.Equal(OplogAction.Command, Classify("""{op: "c", ns: "shop.$cmd", o: {drop: "orders"}}""", classifier).Action);
         Assert.Equal(new OplogClassification(OplogAction.Skip, SkipReason.Filtered, "drop"), Classify("""{op: "c", ns: "shop.$cmd", o: {drop: "carts"}}""", classifier));
-        Assert.Equal(OplogAction.Command, Classify("""{op: "c", ns: "admin.$cmd", o: {renameCollection: "shop.tmp", to: "shop.orders"}}""", classifier).Action);
+        Assert.Equal(OplogAction.Command, Classify("""{op: "c", ns: "admin.$cmd", o: {renameCollection: "shop.orders", to: "shop.archive"}}""", classifier).Action);
         Assert.Equal(OplogAction.Skip, Classify("""{op: "c", ns: "admin.$cmd", o: {renameCollection: "shop.a", to: "shop.b"}}""", classifier).Action);
         Assert.Equal(OplogAction.Command, Classify("""{op: "c", ns: "shop.$cmd", o: {dropDatabase: 1}}""", classifier).Action);
         Assert.Equal(OplogAction.Skip, Classify("""{op: "c", ns: "other.$cmd", o: {dropDatabase: 1}}""", classifier).Action);
+    }
+
+    [Fact]
+    public void A_rename_from_outside_the_filter_into_it_requires_a_reinit_naming_both_namespaces()
+    {
+        var classifier = new OplogClassifier(new NamespaceFilter(["shop.orders"], []), false);
+
+        var decision = Classify("""{op: "c", ns: "admin.$cmd", o: {renameCollection: "shop.tmp", to: "shop.orders", dropTarget: true}}""", classifier);
+
+        Assert.Equal(OplogAction.ReinitRequired, decision.Action);
+        Assert.Contains("shop.tmp", decision.Detail, StringComparison.Ordinal);
+        Assert.Contains("shop.orders", decision.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -49,11 +49,18 @@ public sealed class TransactionAssemblerTests
         {
             Assert.Equal(TransactionOutcomeKind.Buffered, first.Add(ops[i]).Kind);
         }
-        Assert.Equal(ops[0].Timestamp, first.OldestPendingTimestamp);
+        var open = Assert.Single(first.OpenTransactions);
+        Assert.Equal(ops[0].Timestamp, open.FirstTimestamp);
 
-        // Checkpoint between prepare and commit: the state goes through BSON bytes and back.
-        var saved = first.SaveState().ToBson();
-        var resumed = TransactionAssembler.Restore(BsonSerializerHelper.Read(saved));
+        // Checkpoint between prepare and commit keeps the position only (through BSON and back, as stored);
+        // the resume re-reads the chain from its first entry.
+        var stored = new OpenTransaction(BsonSerializerHelper.Read(open.SessionId.ToBson()), open.TxnNumber, open.FirstTimestamp);
+        var resumed = TransactionAssembler.Resume([stored]);
+        foreach (var entry in ops.Take(ops.Count - 1))
+        {
+            resumed.Rebuild(entry);
+        }
+        resumed.EndRebuild();
         var outcome = resumed.Add(ops[^1]);
         Assert.Equal(TransactionOutcomeKind.Committed, outcome.Kind);
         Assert.Equal(10, outcome.Operations.Count);
@@ -61,6 +68,22 @@ public sealed class TransactionAssemblerTests
         Assert.Equal(ops[0].Timestamp, outcome.Operations[0].Timestamp);
         Assert.Equal(ops[^2].Timestamp, outcome.Operations[^1].Timestamp);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (BsonValue)i), outcome.Operations.Select(o => o.Entry.Object!.Value.ToBsonDocument()["_id"]));
+    }
+
+    [Fact]
+    public void A_resume_whose_open_transaction_is_not_in_the_reread_oplog_is_a_gap_naming_it()
+    {
+        var all = BsonDocument.Parse(File.ReadAllText(OplogFixtures.Path(ScenarioFile)));
+        var ops = all["large, prepared, committed"]["ops"].AsBsonArray.Select(o => new OplogEntry(o.AsBsonDocument.ToBson())).ToList();
+        var first = new TransactionAssembler();
+        first.Add(ops[0]);
+        var open = Assert.Single(first.OpenTransactions);
+
+        var resumed = TransactionAssembler.Resume([open]); // nothing re-read: the store no longer holds the chain
+        var error = Assert.Throws<TransactionGapException>(resumed.EndRebuild);
+
+        Assert.Contains(open.FirstTimestamp.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains($"txnNumber {open.TxnNumber}", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
