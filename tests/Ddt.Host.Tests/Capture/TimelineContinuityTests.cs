@@ -2,9 +2,12 @@ using Amazon.S3;
 using MongoDB.Bson;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Storage;
+using WapBackup.Shared.Tasks;
 using WapBackup.Testing.Mongo;
 
 namespace WapBackup.Ddt.Host.Tests.Capture;
@@ -90,6 +93,31 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
         Assert.Equal(sealedEnd, gap.Checkpoint);
         Assert.Contains(sealedEnd.ToString(), gap.Message, StringComparison.Ordinal);
         Assert.Empty(await h.StoredAsync()); // nothing refilled for a timeline that cannot continue
+    }
+
+    [Fact]
+    public async Task Replaced_host_whose_source_rolled_past_the_newest_slice_marks_the_repository_for_reinit_and_exits_3()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3, new MongoTestServerOptions { OplogMaxBytes = 8 * 1024 });
+        h.Source.RequireTestServer("a tiny OplogMaxBytes rolls the newest slice's last entry off the source's oplog");
+        await h.RunFirstCaptureAsync("orders", before: 3, during: 3);
+        await h.ReplaceStoreAsync();
+        await h.InsertAsync("orders", 200, startId: 100);
+        var repositories = new InMemoryRepositoryStore();
+        var tasks = new InMemoryTaskStore();
+        var events = new InMemoryTaskEventLog();
+        var repository = Samples.Repository();
+        await repositories.CreateAsync(repository, Ct);
+        var runner = new CaptureRunner(repositories, tasks, events, TimeProvider.System, TextWriter.Synchronized(new StringWriter()));
+
+        int exit = await runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(h.NewCapture(lagSink: sink)), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitGap, exit);
+        Assert.Equal(RepositoryStatus.NeedsReinit, (await repositories.GetAsync(repository.Id, Ct)).Status);
+        var task = Assert.Single((await tasks.ListByRepositoryAsync(repository.Id, Shared.Ports.PageRequest.First(), Ct)).Items);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        var error = Assert.Single(events.All, e => e.Level == EventLevel.Error);
+        Assert.Equal("Rollover", error.Details["gap"]);
     }
 
     [Fact]
