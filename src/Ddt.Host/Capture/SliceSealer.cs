@@ -268,7 +268,17 @@ public sealed class SliceSealer
     private async Task SealAsync(MemoryStream buffer, OplogTimestamp last, CancellationToken cancellationToken)
     {
         OplogTimestamp? previous = _sealedThrough == OplogTimestamp.Zero ? null : _sealedThrough;
-        await _slices.SealAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), previous, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _slices.SealAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), previous, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // A failed write may still have stored the index (a timeout after the upload): look at
+            // object storage again before the next seal rather than seal these entries a second time.
+            _reconciled = false;
+            throw;
+        }
         // The slice and its index are stored: the chain continues after it even if the progress write below fails.
         _sealedThrough = last;
         SlicesSealed++;

@@ -64,13 +64,15 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         get { lock (_lags) return [.. _lags]; }
     }
 
-    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null)
+    /// <param name="wrapObjects">Puts a test double (e.g. a fault) in front of the bucket.</param>
+    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null,
+        Func<IObjectStore, IObjectStore>? wrapObjects = null)
     {
         var ct = TestContext.Current.CancellationToken;
         var source = await MongoEndpoint.StartAsync(MongoRoles.Source, sourceOptions ?? new MongoTestServerOptions(), ct);
         var store = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, ct);
-        var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
-        return new CaptureHarness(source, store, objects, secondaryPreferred);
+        IObjectStore objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
+        return new CaptureHarness(source, store, wrapObjects is null ? objects : wrapObjects(objects), secondaryPreferred);
     }
 
     /// <summary>

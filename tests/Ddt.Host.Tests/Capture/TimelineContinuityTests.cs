@@ -232,6 +232,65 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
     }
 
     [Fact]
+    public async Task Slice_whose_index_write_failed_after_storing_it_is_continued_not_sealed_again()
+    {
+        var objects = new IndexStoredThenFailsOnce();
+        await using var h = await CaptureHarness.StartAsync(s3, wrapObjects: inner => objects.Wrapping(inner));
+        await h.InsertAsync("orders", 1);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        await WaitUntilSealedAsync(h, running.Capture.Durable!.Value.Ts);
+
+        objects.Arm(); // the next index is stored, then its write reports a failure (a timeout after the upload)
+        await h.InsertAsync("orders", 5, startId: 1);
+        await h.WaitUntilDurableAsync(running);
+        for (int i = 0; i < 600 && h.SealFailures.Count == 0; i++) await Task.Delay(50, Ct);
+        Assert.NotEmpty(h.SealFailures);
+        await h.InsertAsync("orders", 5, startId: 10);
+        await running.CatchUpAndStopAsync(h);
+
+        var stored = await h.StoredAsync();
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync()); // one chain, no overlap
+        Assert.Equal(stored[^1].Ts, await h.Store.SealedThroughAsync(Ct));
+    }
+
+    /// <summary>Stores the next slice index as asked, then throws as if the request had timed out.</summary>
+    private sealed class IndexStoredThenFailsOnce : IObjectStore
+    {
+        private IObjectStore _inner = null!;
+        private volatile bool _armed;
+
+        public IObjectStore Wrapping(IObjectStore inner)
+        {
+            _inner = inner;
+            return this;
+        }
+
+        public void Arm() => _armed = true;
+
+        public async Task<StoredObject> PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+        {
+            var stored = await _inner.PutAsync(key, content, cancellationToken);
+            if (_armed && key.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal))
+            {
+                _armed = false;
+                throw new TimeoutException($"injected: {key} was stored but the answer was lost");
+            }
+            return stored;
+        }
+
+        public Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken) => _inner.UploadAsync(key, content, cancellationToken);
+
+        public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken) => _inner.GetAsync(key, expected, cancellationToken);
+
+        public Task<Stream> OpenReadAsync(string key, ObjectChecksum expected, CancellationToken cancellationToken) => _inner.OpenReadAsync(key, expected, cancellationToken);
+
+        public IAsyncEnumerable<ObjectListing> ListAsync(string prefix, CancellationToken cancellationToken) => _inner.ListAsync(prefix, cancellationToken);
+
+        public Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => _inner.DeleteAsync(keys, cancellationToken);
+    }
+
+    [Fact]
     public async Task SealedThrough_only_moves_forward()
     {
         await using var h = await CaptureHarness.StartAsync(s3);
