@@ -11,6 +11,7 @@ public sealed class CommandFailPoints
 {
     private readonly object _gate = new();
     private readonly List<FailPoint> _points = [];
+    private volatile int _armed; // read without the lock: every command passes here
 
     public void Arm(string command, string collection, int times, int code)
     {
@@ -18,6 +19,7 @@ public sealed class CommandFailPoints
         lock (_gate)
         {
             _points.Add(new FailPoint(command, collection, code) { Remaining = times });
+            _armed = _points.Count;
         }
     }
 
@@ -26,12 +28,17 @@ public sealed class CommandFailPoints
         lock (_gate)
         {
             _points.Clear();
+            _armed = 0;
         }
     }
 
     /// <summary>Throws when an armed fail point matches the command (and counts it down).</summary>
     public void Check(CommandRequest request)
     {
+        if (_armed == 0)
+        {
+            return;
+        }
         lock (_gate)
         {
             if (_points.Count == 0 || !request.Body.TryGetValue(request.Name, out var target) || !target.IsString)
@@ -46,6 +53,7 @@ public sealed class CommandFailPoints
             if (--point.Remaining == 0)
             {
                 _points.Remove(point);
+                _armed = _points.Count;
             }
             throw new CommandException(point.Code, "FailPointTriggered", $"failCommand fail point: {request.Name} on {point.Collection} failed as the test asked");
         }
