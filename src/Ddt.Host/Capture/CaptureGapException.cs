@@ -9,6 +9,8 @@ public enum GapKind
     Rollover,
     /// <summary>The source holds a different entry at the checkpoint, or none at all: a rollback or another cluster.</summary>
     Divergence,
+    /// <summary>The store and the sealed slices are not one timeline: the slices' chain has a hole or overlap, or the store does not continue the newest slice byte for byte.</summary>
+    BrokenTimeline,
 }
 
 /// <summary>

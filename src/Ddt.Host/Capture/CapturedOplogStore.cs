@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using MongoDB.Bson;
 using MongoDB.Driver;
+using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 
 namespace WapBackup.Ddt.Capture;
@@ -14,7 +15,10 @@ public readonly record struct CapturedEntry(OplogTimestamp Ts, ReadOnlyMemory<by
 /// entry (the _id index serves ts range reads), appended in ordered, journaled batches, so what is
 /// stored is always a gap-free prefix of the stream. The newest stored entry IS the capture
 /// checkpoint: it cannot run ahead of durable data because it is the durable data.
-/// Beside it, <c>capture_state</c> records how far slices have been sealed to object storage.
+/// Beside it, <c>capture_state</c> records how far slices have been sealed to object storage
+/// (<c>sealedThrough</c>) and where the store's timeline starts (<c>timelineStartsAfter</c>: the
+/// store holds every entry of the repository's timeline after that ts; absent = from the timeline's
+/// beginning). Reads that start earlier fail instead of returning a stream with a hole at its start.
 /// </summary>
 public sealed class CapturedOplogStore
 {
@@ -85,10 +89,20 @@ public sealed class CapturedOplogStore
     /// <summary>The oldest stored entry, or null.</summary>
     public Task<CapturedEntry?> FirstAsync(CancellationToken cancellationToken) => EdgeAsync(1, cancellationToken);
 
-    /// <summary>Stored entries with after &lt; ts &lt;= through, in ts order.</summary>
+    /// <summary>
+    /// Stored entries with after &lt; ts &lt;= through, in ts order. Throws <see cref="OplogChainException"/>
+    /// when <paramref name="after"/> is before the store's timeline start: the store does not hold
+    /// the entries between (they are in the slices it was reloaded from, or nowhere).
+    /// </summary>
     public async IAsyncEnumerable<CapturedEntry> ReadAsync(
         OplogTimestamp after, OplogTimestamp through, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var start = await TimelineStartsAfterAsync(cancellationToken).ConfigureAwait(false);
+        if (after < start)
+        {
+            throw new OplogChainException(OplogChainFault.Hole, after, start,
+                $"the 57019 store of repository {_repositoryId} holds its timeline only after {start} (it was reloaded from the slices from there); entries after {after} through {start} are not in it");
+        }
         // Timestamp bounds: BSON type order keeps the parts' document _ids out of the range.
         var filter = new BsonDocument("_id", new BsonDocument
         {
@@ -115,13 +129,51 @@ public sealed class CapturedOplogStore
             : null;
     }
 
-    /// <summary>Records that slices are sealed through <paramref name="ts"/> (call after the slice's index is stored).</summary>
+    /// <summary>
+    /// Records that slices are sealed through <paramref name="ts"/> (call after the slice's index is
+    /// stored). Only ever moves forward (<c>$max</c>): a late or repeated write cannot move it back.
+    /// </summary>
     public Task SetSealedThroughAsync(OplogTimestamp ts, CancellationToken cancellationToken) =>
-        _state.UpdateOneAsync(
-            new BsonDocument("_id", _repositoryId),
-            new BsonDocument("$set", new BsonDocument("sealedThrough", new BsonTimestamp((long)ts.Value))),
-            new UpdateOptions { IsUpsert = true },
-            cancellationToken);
+        UpdateStateAsync(new BsonDocument("$max", new BsonDocument("sealedThrough", new BsonTimestamp((long)ts.Value))), cancellationToken);
+
+    /// <summary>
+    /// Sets <c>sealedThrough</c> to the newest slice in object storage (null: none), forward or back:
+    /// object storage is the truth. Only the sealer's reconciliation before its first seal calls it.
+    /// </summary>
+    public Task ReconcileSealedThroughAsync(OplogTimestamp? newestSlice, CancellationToken cancellationToken) =>
+        UpdateStateAsync(newestSlice is { } ts
+            ? new BsonDocument("$set", new BsonDocument("sealedThrough", new BsonTimestamp((long)ts.Value)))
+            : new BsonDocument("$unset", new BsonDocument("sealedThrough", "")), cancellationToken);
+
+    /// <summary>The ts after which the store holds the repository's whole timeline (<see cref="OplogTimestamp.Zero"/>: from its beginning).</summary>
+    public async Task<OplogTimestamp> TimelineStartsAfterAsync(CancellationToken cancellationToken)
+    {
+        var state = await _state.Find(new BsonDocument("_id", _repositoryId)).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        return state is not null && state.TryGetValue("timelineStartsAfter", out var ts)
+            ? OplogTimestamp.FromValue((ulong)ts.AsBsonTimestamp.Value)
+            : OplogTimestamp.Zero;
+    }
+
+    /// <summary>Records where the (empty) store's timeline starts, before it is filled from there.</summary>
+    public Task SetTimelineStartsAfterAsync(OplogTimestamp ts, CancellationToken cancellationToken) =>
+        UpdateStateAsync(ts == OplogTimestamp.Zero
+            ? new BsonDocument("$unset", new BsonDocument("timelineStartsAfter", ""))
+            : new BsonDocument("$set", new BsonDocument("timelineStartsAfter", new BsonTimestamp((long)ts.Value))), cancellationToken);
+
+    /// <summary>The stored entry at exactly <paramref name="ts"/>, or null.</summary>
+    public async Task<CapturedEntry?> EntryAtAsync(OplogTimestamp ts, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfEqual(ts, OplogTimestamp.Zero);
+        // Through the one range read, so the stored document shape has one reader.
+        await foreach (var entry in ReadAsync(OplogTimestamp.FromValue(ts.Value - 1), ts, cancellationToken).ConfigureAwait(false))
+        {
+            return entry;
+        }
+        return null;
+    }
+
+    private Task UpdateStateAsync(BsonDocument update, CancellationToken cancellationToken) =>
+        _state.UpdateOneAsync(new BsonDocument("_id", _repositoryId), update, new UpdateOptions { IsUpsert = true }, cancellationToken);
 
     private async Task<CapturedEntry?> EdgeAsync(int direction, CancellationToken cancellationToken)
     {

@@ -53,6 +53,9 @@ public sealed class OplogCapture
         _observer = observer;
     }
 
+    /// <summary>How this run started (set once <see cref="RunAsync"/> has decided), for the runner's log.</summary>
+    public CaptureStartResult? Started { get; private set; }
+
     /// <summary>The newest durable entry (the checkpoint), null before the first.</summary>
     public CapturedEntry? Durable => _durable?.Entry;
 
@@ -60,7 +63,9 @@ public sealed class OplogCapture
     /// <param name="abort">Hard stop: abandon in-flight writes (the next start resumes from the checkpoint).</param>
     public async Task RunAsync(CancellationToken stop, CancellationToken abort)
     {
-        _durable = await _store.LastAsync(abort).ConfigureAwait(false) is { } checkpoint ? new DurableMark(checkpoint) : null;
+        // Never a silent new timeline: an empty or lagging store continues the sealed slices (or it is a gap).
+        Started = await new CaptureStart(_source, _store, _sealer.Slices).PrepareAsync(abort).ConfigureAwait(false);
+        _durable = Started.Checkpoint is { } checkpoint ? new DurableMark(checkpoint) : null;
         var batches = Channel.CreateBounded<IReadOnlyList<byte[]>>(new BoundedChannelOptions(_options.BufferedBatches)
         {
             SingleReader = true,

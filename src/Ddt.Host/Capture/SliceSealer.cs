@@ -14,8 +14,12 @@ public sealed record SealPolicy(TimeSpan Interval, int MaxBytes)
 /// survives the loss of the DDT host. Only entries already durable in the 57019 store are sealed.
 /// In steady state they come from memory (the batches capture just made durable, kept while they
 /// continue the last sealed entry without a gap); after a restart, a backlog or an overflow of the
-/// in-memory tail (2 x MaxBytes) they are read back from the store. Progress is recorded in the
-/// store after each slice's index is written; after a restart sealing carries on from that mark.
+/// in-memory tail (2 x MaxBytes) they are read back from the store. Each slice links to the one
+/// before it (its index records the previous slice's last ts). Before its first seal the sealer
+/// takes the newest slice in object storage as the end of the chain and makes
+/// <c>capture_state.sealedThrough</c> agree with it, so a slice whose progress write failed is
+/// continued, never sealed again wider beside itself. Progress is recorded after each slice's index
+/// is written (forward only); a failed write is repeated before the next seal.
 /// </summary>
 public sealed class SliceSealer
 {
@@ -30,7 +34,11 @@ public sealed class SliceSealer
     private long _tailBytes;
     private bool _overflow;
     private long _durableThrough;
-    private OplogTimestamp? _sealedThrough;
+    private bool _reconciled;
+    // The chain's end: the newest slice's last ts, or the store's timeline start before the first
+    // slice (Zero = the timeline's beginning, so the next slice is the first of a timeline).
+    private OplogTimestamp _sealedThrough;
+    private OplogTimestamp _persistedThrough;
 
     /// <param name="onFailure">Told about a failed seal; sealing is retried at the next interval (the entries stay in the store).</param>
     public SliceSealer(CapturedOplogStore store, OplogSliceStore slices, SealPolicy policy, Action<Exception> onFailure)
@@ -44,6 +52,9 @@ public sealed class SliceSealer
         _policy = policy;
         _onFailure = onFailure;
     }
+
+    /// <summary>Where the slices go (capture's start reads the chain there too).</summary>
+    internal OplogSliceStore Slices => _slices;
 
     /// <summary>Slices sealed so far by this instance.</summary>
     public int SlicesSealed { get; private set; }
@@ -133,7 +144,16 @@ public sealed class SliceSealer
     /// <summary>Seals everything durable and not yet sealed, in slices of at most about MaxBytes.</summary>
     public async Task SealAvailableAsync(CancellationToken cancellationToken)
     {
-        var sealedThrough = _sealedThrough ??= await _store.SealedThroughAsync(cancellationToken).ConfigureAwait(false) ?? OplogTimestamp.Zero;
+        if (!_reconciled)
+        {
+            await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (_persistedThrough < _sealedThrough)
+        {
+            // The previous slice is stored but its progress write failed: repeat it first.
+            await PersistAsync(cancellationToken).ConfigureAwait(false);
+        }
+        var sealedThrough = _sealedThrough;
         List<CapturedEntry> fromMemory;
         lock (_gate)
         {
@@ -145,6 +165,26 @@ public sealed class SliceSealer
             return;
         }
         await SealFromStoreAsync(sealedThrough, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Object storage is the truth about what is sealed: the chain continues after its newest slice.</summary>
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var newest = await _slices.NewestAsync(cancellationToken).ConfigureAwait(false);
+        var end = newest?.Index.LastTs ?? await _store.TimelineStartsAfterAsync(cancellationToken).ConfigureAwait(false);
+        if (await _store.SealedThroughAsync(cancellationToken).ConfigureAwait(false) != newest?.Index.LastTs)
+        {
+            await _store.ReconcileSealedThroughAsync(newest?.Index.LastTs, cancellationToken).ConfigureAwait(false);
+        }
+        _sealedThrough = _persistedThrough = end;
+        _reconciled = true;
+    }
+
+    private async Task PersistAsync(CancellationToken cancellationToken)
+    {
+        var through = _sealedThrough;
+        await _store.SetSealedThroughAsync(through, cancellationToken).ConfigureAwait(false);
+        _persistedThrough = through;
     }
 
     private async Task SealFromMemoryAsync(List<CapturedEntry> entries, CancellationToken cancellationToken)
@@ -198,7 +238,7 @@ public sealed class SliceSealer
                 SlicesFromStore++;
             }
         }
-        var sealedNow = _sealedThrough ?? sealedThrough;
+        var sealedNow = _sealedThrough;
         lock (_gate)
         {
             // The in-memory tail continues from what is now sealed once the entries up to it are dropped.
@@ -227,11 +267,22 @@ public sealed class SliceSealer
 
     private async Task SealAsync(MemoryStream buffer, OplogTimestamp last, CancellationToken cancellationToken)
     {
-        await _slices.SealAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
-        // Only after the slice and its index are stored.
-        await _store.SetSealedThroughAsync(last, cancellationToken).ConfigureAwait(false);
+        OplogTimestamp? previous = _sealedThrough == OplogTimestamp.Zero ? null : _sealedThrough;
+        try
+        {
+            await _slices.SealAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), previous, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // A failed write may still have stored the index (a timeout after the upload): look at
+            // object storage again before the next seal rather than seal these entries a second time.
+            _reconciled = false;
+            throw;
+        }
+        // The slice and its index are stored: the chain continues after it even if the progress write below fails.
         _sealedThrough = last;
         SlicesSealed++;
         buffer.SetLength(0);
+        await PersistAsync(cancellationToken).ConfigureAwait(false);
     }
 }

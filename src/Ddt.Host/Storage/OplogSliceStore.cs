@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Storage;
@@ -6,10 +5,26 @@ using ZstdSharp;
 
 namespace WapBackup.Ddt.Storage;
 
+/// <summary>A sealed slice as the chain reader found it: its index key and its (parsed, validated) index.</summary>
+public sealed class OplogSlice
+{
+    // Only OplogSliceStore makes these, so every slice read went through its listing.
+    internal OplogSlice(string indexKey, OplogSliceIndex index)
+    {
+        IndexKey = indexKey;
+        Index = index;
+    }
+
+    public string IndexKey { get; }
+
+    public OplogSliceIndex Index { get; }
+}
+
 /// <summary>
 /// Sealed oplog slices of one repository in object storage: a zstd-compressed BSON stream of raw
 /// entries, then its index (the index is written last, so a slice without one does not exist).
-/// Reading verifies everything the index records.
+/// Each index links to the previous slice's last ts; <see cref="ListChainAsync"/> is the one way to
+/// find slices, and it returns only a gap-free, non-overlapping chain. Reading verifies everything the index records.
 /// </summary>
 public sealed class OplogSliceStore
 {
@@ -31,45 +46,119 @@ public sealed class OplogSliceStore
     /// Compresses and writes one slice of raw entries (a concatenated BSON stream, in ts order);
     /// count and first/last ts are read from the bytes themselves.
     /// </summary>
-    public async Task<OplogSliceIndex> SealAsync(ReadOnlyMemory<byte> entries, CancellationToken cancellationToken)
+    /// <param name="previousLastTs">The last ts of the slice this one continues; null only for the first slice of a timeline.</param>
+    public async Task<OplogSliceIndex> SealAsync(ReadOnlyMemory<byte> entries, OplogTimestamp? previousLastTs, CancellationToken cancellationToken)
     {
         (long count, OplogTimestamp first, OplogTimestamp last) = Describe(entries, "slice to seal");
+        if (previousLastTs is { } previous && previous >= first)
+        {
+            throw new ArgumentException($"slice {first}..{last}: the previous slice's last ts {previous} must be before its first", nameof(previousLastTs));
+        }
         byte[] compressed;
         using (var compressor = new Compressor(CompressionLevel))
         {
             compressed = compressor.Wrap(entries.Span).ToArray();
         }
         var index = new OplogSliceIndex(_repositoryId, first, last, count,
-            ObjectChecksum.Of(entries.Span), ObjectChecksum.Of(compressed));
+            ObjectChecksum.Of(entries.Span), ObjectChecksum.Of(compressed), previousLastTs);
         string dataKey = OplogSliceLayout.DataKey(_prefix, _repositoryId, first, last);
         await _store.PutAsync(dataKey, compressed, cancellationToken).ConfigureAwait(false);
         await _store.PutAsync(OplogSliceLayout.IndexKeyOf(dataKey), Encoding.UTF8.GetBytes(index.ToJson()), cancellationToken).ConfigureAwait(false);
         return index;
     }
 
-    /// <summary>Indexes of the sealed slices whose range meets [from, to], in ts order.</summary>
-    public async IAsyncEnumerable<(string IndexKey, OplogTimestamp First, OplogTimestamp Last)> ListAsync(
-        OplogTimestamp from, OplogTimestamp to, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// The slices holding every entry with <paramref name="from"/> &lt;= ts &lt;= <paramref name="to"/>, in ts
+    /// order, proven gap-free by their links: the first slice holds <paramref name="from"/> or links to a
+    /// slice that ended before it (or starts the timeline: nothing was captured before it), each next
+    /// slice links to the one before, and the last reaches <paramref name="to"/>. Anything else (a
+    /// missing, pruned or twice-sealed slice, a new timeline in between) throws an
+    /// <see cref="OplogChainException"/> naming the two timestamps around the fault.
+    /// </summary>
+    public async Task<IReadOnlyList<OplogSlice>> ListChainAsync(OplogTimestamp from, OplogTimestamp to, CancellationToken cancellationToken)
     {
-        var keys = new List<(string, OplogTimestamp, OplogTimestamp)>();
+        if (from > to)
+        {
+            throw new ArgumentOutOfRangeException(nameof(from), from, $"from {from} is after to {to}");
+        }
+        var keys = await ListKeysAsync(cancellationToken).ConfigureAwait(false);
+        var chain = new List<OplogSlice>();
+        foreach (var key in keys.Where(k => k.Last >= from && k.First <= to))
+        {
+            var slice = await ReadIndexAsync(key.IndexKey, cancellationToken).ConfigureAwait(false);
+            var index = slice.Index;
+            if (chain.Count == 0)
+            {
+                if (index.FirstTs > from && index.PreviousLastTs is { } before && before >= from)
+                {
+                    throw new OplogChainException(OplogChainFault.Hole, from, before,
+                        $"oplog slices of repository {_repositoryId}: the oldest slice for {from}..{to} starts at {index.FirstTs} and continues a slice ending at {before}, which is missing (pruned or lost): entries {from}..{before} are not held");
+                }
+            }
+            else
+            {
+                var prior = chain[^1].Index;
+                if (index.FirstTs <= prior.LastTs)
+                {
+                    throw new OplogChainException(OplogChainFault.Overlap, index.FirstTs, prior.LastTs,
+                        $"oplog slices of repository {_repositoryId} overlap: {slice.IndexKey} ({index.FirstTs}..{index.LastTs}) and the slice {prior.FirstTs}..{prior.LastTs} both hold {index.FirstTs}..{Min(prior.LastTs, index.LastTs)}");
+                }
+                if (index.PreviousLastTs != prior.LastTs)
+                {
+                    string link = index.PreviousLastTs is { } p ? $"continues a slice ending at {p}" : "starts a new timeline";
+                    throw new OplogChainException(OplogChainFault.Hole, prior.LastTs, index.FirstTs,
+                        $"oplog slices of repository {_repositoryId} have a hole between {prior.LastTs} and {index.FirstTs}: the slice {index.FirstTs}..{index.LastTs} {link}, not the slice ending at {prior.LastTs}");
+                }
+            }
+            chain.Add(slice);
+        }
+        if (chain.Count == 0)
+        {
+            throw new OplogChainException(OplogChainFault.Hole, from, to,
+                $"oplog slices of repository {_repositoryId}: no slice holds any entry of {from}..{to}");
+        }
+        var newest = chain[^1].Index.LastTs;
+        if (newest < to)
+        {
+            throw new OplogChainException(OplogChainFault.Hole, newest, to,
+                $"oplog slices of repository {_repositoryId} end at {newest}, before {to}: entries after {newest} through {to} are not sealed");
+        }
+        return chain;
+    }
+
+    /// <summary>The newest sealed slice (by last ts), or null when none is stored.</summary>
+    public async Task<OplogSlice?> NewestAsync(CancellationToken cancellationToken)
+    {
+        var keys = await ListKeysAsync(cancellationToken).ConfigureAwait(false);
+        return keys.Count == 0 ? null : await ReadIndexAsync(keys.MaxBy(k => k.Last).IndexKey, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The oldest sealed slice (by first ts), or null when none is stored.</summary>
+    public async Task<OplogSlice?> OldestAsync(CancellationToken cancellationToken)
+    {
+        var keys = await ListKeysAsync(cancellationToken).ConfigureAwait(false);
+        return keys.Count == 0 ? null : await ReadIndexAsync(keys[0].IndexKey, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Every index key of the repository, by first then last ts.</summary>
+    private async Task<List<(string IndexKey, OplogTimestamp First, OplogTimestamp Last)>> ListKeysAsync(CancellationToken cancellationToken)
+    {
+        var keys = new List<(string IndexKey, OplogTimestamp First, OplogTimestamp Last)>();
         await foreach (var item in _store.ListAsync(OplogSliceLayout.OplogFolder(_prefix, _repositoryId), cancellationToken).ConfigureAwait(false))
         {
             if (item.Key.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal)
-                && OplogSliceLayout.TryParseRange(item.Key, out var first, out var last)
-                && last >= from && first <= to)
+                && OplogSliceLayout.TryParseRange(item.Key, out var first, out var last))
             {
                 keys.Add((item.Key, first, last));
             }
         }
         // Keys sort by ts within a day; across days the folder names sort too, but sort anyway to be exact.
-        foreach (var key in keys.OrderBy(k => k.Item2))
-        {
-            yield return key;
-        }
+        keys.Sort((a, b) => a.First != b.First ? a.First.CompareTo(b.First) : a.Last.CompareTo(b.Last));
+        return keys;
     }
 
-    /// <summary>Reads one slice by its index key and returns its verified, uncompressed BSON stream.</summary>
-    public async Task<(OplogSliceIndex Index, byte[] Entries)> ReadAsync(string indexKey, CancellationToken cancellationToken)
+    /// <summary>Reads and validates one index: it must describe this repository and the range its name says.</summary>
+    private async Task<OplogSlice> ReadIndexAsync(string indexKey, CancellationToken cancellationToken)
     {
         if (!OplogSliceLayout.TryParseRange(indexKey, out var keyFirst, out var keyLast))
         {
@@ -82,7 +171,20 @@ public sealed class OplogSliceStore
             throw new InvalidDataException(
                 $"oplog slice index {indexKey} describes repository {index.RepositoryId} {index.FirstTs}..{index.LastTs}, not what its name says");
         }
-        string dataKey = OplogSliceLayout.DataKeyOf(indexKey);
+        return new OplogSlice(indexKey, index);
+    }
+
+    private static OplogTimestamp Min(OplogTimestamp a, OplogTimestamp b) => a <= b ? a : b;
+
+    /// <summary>Reads one slice (from <see cref="ListChainAsync"/> or <see cref="NewestAsync"/>) and returns its verified, uncompressed BSON stream.</summary>
+    public async Task<byte[]> ReadAsync(OplogSlice slice, CancellationToken cancellationToken)
+    {
+        if (!slice.IndexKey.StartsWith(OplogSliceLayout.OplogFolder(_prefix, _repositoryId), StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"slice {slice.IndexKey} is not one of repository {_repositoryId}'s under this prefix", nameof(slice));
+        }
+        var index = slice.Index;
+        string dataKey = OplogSliceLayout.DataKeyOf(slice.IndexKey);
         byte[] compressed = await _store.GetAsync(dataKey, index.Compressed, cancellationToken).ConfigureAwait(false);
         byte[] entries;
         using (var decompressor = new Decompressor())
@@ -117,7 +219,7 @@ public sealed class OplogSliceStore
             throw new InvalidDataException(
                 $"oplog slice {dataKey}: holds {count} entries {first}..{last}, index says {index.Count} entries {index.FirstTs}..{index.LastTs}");
         }
-        return (index, entries);
+        return entries;
     }
 
     /// <summary>Count and first/last ts of a BSON stream of oplog entries; each entry must have a ts, in ascending order.</summary>

@@ -7,7 +7,9 @@ namespace WapBackup.Shared.Storage;
 /// <summary>
 /// The index object written beside each sealed slice (after it: a slice without an index does not
 /// exist). It records what a reader must verify: entry count, first/last ts, and size + SHA-256 of
-/// both the uncompressed BSON stream and the compressed object.
+/// both the uncompressed BSON stream and the compressed object; and the chain link: the last ts
+/// of the slice before it (<see cref="PreviousLastTs"/>, null only for the first slice of a
+/// timeline), so the slices in object storage prove by themselves that no entry is missing between them.
 /// </summary>
 public sealed record OplogSliceIndex(
     string RepositoryId,
@@ -15,9 +17,11 @@ public sealed record OplogSliceIndex(
     OplogTimestamp LastTs,
     long Count,
     ObjectChecksum Uncompressed,
-    ObjectChecksum Compressed)
+    ObjectChecksum Compressed,
+    OplogTimestamp? PreviousLastTs)
 {
-    public const int CurrentFormatVersion = 1;
+    /// <summary>2 added <c>previousLastTs</c>; version 1 indexes cannot prove their chain and are refused.</summary>
+    public const int CurrentFormatVersion = 2;
     public const string Codec = "zstd";
 
     public string ToJson()
@@ -32,6 +36,7 @@ public sealed record OplogSliceIndex(
             ["codec"] = Codec,
             ["uncompressed"] = Checksum(Uncompressed),
             ["compressed"] = Checksum(Compressed),
+            ["previousLastTs"] = PreviousLastTs is { } previous ? Ts(previous) : null,
         };
         return json.ToJsonString();
     }
@@ -53,6 +58,10 @@ public sealed record OplogSliceIndex(
             throw new FormatException($"oplog slice index {source}: must be a JSON object");
         }
         int version = Int(o, "formatVersion", source);
+        if (version == 1)
+        {
+            throw new FormatException($"oplog slice index {source}: formatVersion 1 has no chain link (previousLastTs), so nothing proves that no slice is missing before it; it is not supported (expected {CurrentFormatVersion})");
+        }
         if (version != CurrentFormatVersion)
         {
             throw new FormatException($"oplog slice index {source}: formatVersion {version} is not supported (expected {CurrentFormatVersion})");
@@ -68,7 +77,8 @@ public sealed record OplogSliceIndex(
             ParseTs(o, "lastTs", source),
             Long(o, "count", source),
             ParseChecksum(o, "uncompressed", source),
-            ParseChecksum(o, "compressed", source));
+            ParseChecksum(o, "compressed", source),
+            ParsePrevious(o, source));
         if (index.FirstTs > index.LastTs)
         {
             throw new FormatException($"oplog slice index {source}: firstTs {index.FirstTs} is after lastTs {index.LastTs}");
@@ -77,7 +87,21 @@ public sealed record OplogSliceIndex(
         {
             throw new FormatException($"oplog slice index {source}: count must be at least 1, got {index.Count}");
         }
+        if (index.PreviousLastTs is { } previous && previous >= index.FirstTs)
+        {
+            throw new FormatException($"oplog slice index {source}: previousLastTs {previous} must be before firstTs {index.FirstTs}");
+        }
         return index;
+    }
+
+    /// <summary>Required: an object, or null for the first slice of a timeline (a missing field is not "first").</summary>
+    private static OplogTimestamp? ParsePrevious(JsonObject o, string source)
+    {
+        if (!o.TryGetPropertyValue("previousLastTs", out var node))
+        {
+            throw new FormatException($"oplog slice index {source}: field 'previousLastTs' is required (an object {{\"t\", \"i\"}}, or null for the first slice of a timeline)");
+        }
+        return node is null ? null : ParseTs(o, "previousLastTs", source);
     }
 
     private static JsonObject Ts(OplogTimestamp ts) => new() { ["t"] = ts.Seconds, ["i"] = ts.Increment };

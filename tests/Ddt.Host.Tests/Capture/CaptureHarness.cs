@@ -32,20 +32,22 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         RepositoryId = BackupRepository.NewId(); // the store keys entries and seal state by it: one per test
         Database = MongoEndpoint.UniqueDatabaseName("app");
         Store = new CapturedOplogStore(StoreClient, RepositoryId);
+        Objects = objects;
         Slices = new OplogSliceStore(objects, "prefix", RepositoryId);
         SecondaryPreferred = secondaryPreferred;
     }
 
     public MongoEndpoint Source { get; }
-    public MongoEndpoint StoreEndpoint { get; }
+    public MongoEndpoint StoreEndpoint { get; private set; }
     public MongoClient SourceClient { get; }
-    public MongoClient StoreClient { get; }
+    public MongoClient StoreClient { get; private set; }
     public string RepositoryId { get; }
 
     /// <summary>The only database this test writes to on the source.</summary>
     public string Database { get; }
 
-    public CapturedOplogStore Store { get; }
+    public CapturedOplogStore Store { get; private set; }
+    public IObjectStore Objects { get; }
     public OplogSliceStore Slices { get; }
     public bool SecondaryPreferred { get; }
     public List<Exception> SealFailures { get; } = [];
@@ -62,13 +64,75 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         get { lock (_lags) return [.. _lags]; }
     }
 
-    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null)
+    /// <param name="wrapObjects">Puts a test double (e.g. a fault) in front of the bucket.</param>
+    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null,
+        Func<IObjectStore, IObjectStore>? wrapObjects = null)
     {
         var ct = TestContext.Current.CancellationToken;
         var source = await MongoEndpoint.StartAsync(MongoRoles.Source, sourceOptions ?? new MongoTestServerOptions(), ct);
         var store = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, ct);
-        var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
-        return new CaptureHarness(source, store, objects, secondaryPreferred);
+        IObjectStore objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
+        return new CaptureHarness(source, store, wrapObjects is null ? objects : wrapObjects(objects), secondaryPreferred);
+    }
+
+    /// <summary>
+    /// The DDT host was replaced: a new, empty 57019 store (a fresh test server, or on a real
+    /// cluster this repository's collection and state dropped), the same bucket.
+    /// </summary>
+    public async Task ReplaceStoreAsync()
+    {
+        if (StoreEndpoint.IsTestServer)
+        {
+            StoreClient.Dispose();
+            await StoreEndpoint.DisposeAsync();
+            StoreEndpoint = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, TestContext.Current.CancellationToken);
+            StoreClient = new MongoClient(StoreEndpoint.ConnectionString);
+            Store = new CapturedOplogStore(StoreClient, RepositoryId);
+        }
+        else
+        {
+            await WipeStoreAsync(dropState: true);
+        }
+    }
+
+    /// <summary>Drops this repository's captured entries (and with <paramref name="dropState"/> its capture_state) on the store.</summary>
+    public async Task WipeStoreAsync(bool dropState)
+    {
+        var store = StoreClient.GetDatabase(CapturedOplogStore.DatabaseName);
+        await store.DropCollectionAsync("oplog." + RepositoryId, TestContext.Current.CancellationToken);
+        if (dropState)
+        {
+            await store.GetCollection<BsonDocument>("capture_state").DeleteOneAsync(new BsonDocument("_id", RepositoryId), TestContext.Current.CancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A first capture run: <paramref name="before"/> inserts, capture started (at the newest entry),
+    /// <paramref name="during"/> more inserts, caught up and stopped gracefully (so everything is sealed).
+    /// </summary>
+    public async Task RunFirstCaptureAsync(string collection, int before, int during)
+    {
+        await InsertAsync(collection, before);
+        var first = Start();
+        await WaitUntilDurableAsync(first);
+        await InsertAsync(collection, during, startId: before);
+        await first.CatchUpAndStopAsync(this);
+    }
+
+    /// <summary>Rewrites the stored copy of <paramref name="entry"/> with another <c>o</c> (a store of another timeline, or a source that rolled back).</summary>
+    public async Task AlterStoredEntryAsync(CapturedEntry entry, string marker)
+    {
+        var altered = MongoDB.Bson.Serialization.BsonSerializer.Deserialize<BsonDocument>(entry.Bytes.ToArray());
+        altered["o"] = new BsonDocument { { "_id", 999 }, { "v", marker } };
+        var entries = StoreClient.GetDatabase(CapturedOplogStore.DatabaseName).GetCollection<BsonDocument>("oplog." + RepositoryId);
+        await entries.UpdateOneAsync(new BsonDocument("_id", new BsonTimestamp((long)entry.Ts.Value)), new BsonDocument("$set", new BsonDocument("e", altered)), cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>Stores the source's newest entry as an earlier run would have left it (a checkpoint to resume from).</summary>
+    public async Task SeedCheckpointAsync()
+    {
+        var newest = (await SourceOplog.NewestAsync(TestContext.Current.CancellationToken))!.Value;
+        await Store.AppendAsync([newest.Bytes.ToArray()], TestContext.Current.CancellationToken);
     }
 
     public SourceOplog SourceOplog => new(SourceClient, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
@@ -196,10 +260,15 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
 
     public async Task<byte[]> SlicedBytesAsync()
     {
+        // Through the chain reader: the slices must form one gap-free, non-overlapping chain.
         var all = new MemoryStream();
-        await foreach (var slice in Slices.ListAsync(OplogTimestamp.Zero, new OplogTimestamp(uint.MaxValue, uint.MaxValue), TestContext.Current.CancellationToken))
+        if (await Slices.NewestAsync(TestContext.Current.CancellationToken) is not { } newest)
         {
-            var (_, entries) = await Slices.ReadAsync(slice.IndexKey, TestContext.Current.CancellationToken);
+            return [];
+        }
+        foreach (var slice in await Slices.ListChainAsync(OplogTimestamp.Zero, newest.Index.LastTs, TestContext.Current.CancellationToken))
+        {
+            var entries = await Slices.ReadAsync(slice, TestContext.Current.CancellationToken);
             all.Write(entries);
         }
         return all.ToArray();

@@ -54,17 +54,45 @@ public sealed class OplogSliceLayoutTests
     }
 
     [Fact]
+    public void Index_records_the_previous_slice_last_ts_and_the_first_of_a_timeline_says_so()
+    {
+        var linked = new OplogSliceIndex("r", new OplogTimestamp(5, 1), new OplogTimestamp(6, 2), 3,
+            ObjectChecksum.Of([1]), ObjectChecksum.Of([2]), new OplogTimestamp(4, 9));
+        Assert.Contains("\"previousLastTs\":{\"t\":4,\"i\":9}", linked.ToJson(), StringComparison.Ordinal);
+        Assert.Equal(linked, OplogSliceIndex.Parse(linked.ToJson(), "x"));
+
+        var first = linked with { PreviousLastTs = null };
+        Assert.Contains("\"previousLastTs\":null", first.ToJson(), StringComparison.Ordinal);
+        Assert.Null(OplogSliceIndex.Parse(first.ToJson(), "x").PreviousLastTs);
+
+        // The link is required: an index without it cannot say whether a slice is missing before it.
+        string missing = linked.ToJson().Replace(",\"previousLastTs\":{\"t\":4,\"i\":9}", "", StringComparison.Ordinal);
+        Assert.Contains("'previousLastTs'", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(missing, "x")).Message, StringComparison.Ordinal);
+        string notBefore = linked.ToJson().Replace("\"previousLastTs\":{\"t\":4,\"i\":9}", "\"previousLastTs\":{\"t\":5,\"i\":1}", StringComparison.Ordinal);
+        Assert.Contains("previousLastTs 5:1", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(notBefore, "x")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Index_of_format_version_1_has_no_chain_link_and_is_refused()
+    {
+        const string v1 = """{"formatVersion":1,"repositoryId":"r","firstTs":{"t":1,"i":2},"lastTs":{"t":3,"i":4},"count":10,"codec":"zstd","uncompressed":{"size":3,"sha256":"039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81"},"compressed":{"size":1,"sha256":"e52d9c508c502347344d8c07ad91cbd6068afc75ff6292f062a09ca381c89e71"}}""";
+        var error = Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(v1, "x"));
+        Assert.Contains("formatVersion 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("previousLastTs", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Index_json_round_trips_and_bad_fields_are_named()
     {
         var index = new OplogSliceIndex("r", new OplogTimestamp(1, 2), new OplogTimestamp(3, 4), 10,
-            ObjectChecksum.Of([1, 2, 3]), ObjectChecksum.Of([4]));
+            ObjectChecksum.Of([1, 2, 3]), ObjectChecksum.Of([4]), null);
         Assert.Equal(index, OplogSliceIndex.Parse(index.ToJson(), "x"));
 
         string noCount = index.ToJson().Replace("\"count\":10", "\"count\":\"ten\"", StringComparison.Ordinal);
         Assert.Contains("'count'", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(noCount, "x")).Message, StringComparison.Ordinal);
         string badSha = index.ToJson().Replace(index.Compressed.Sha256Hex, "abc", StringComparison.Ordinal);
         Assert.Contains("'compressed'", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(badSha, "x")).Message, StringComparison.Ordinal);
-        string future = index.ToJson().Replace("\"formatVersion\":1", "\"formatVersion\":2", StringComparison.Ordinal);
-        Assert.Contains("formatVersion 2", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(future, "x")).Message, StringComparison.Ordinal);
+        string future = index.ToJson().Replace("\"formatVersion\":2", "\"formatVersion\":3", StringComparison.Ordinal);
+        Assert.Contains("formatVersion 3", Assert.Throws<FormatException>(() => OplogSliceIndex.Parse(future, "x")).Message, StringComparison.Ordinal);
     }
 }

@@ -21,6 +21,9 @@ public sealed class CommandDispatcher
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
 
+    /// <summary>Armed failures (<see cref="MongoTestServer.FailCommand"/>).</summary>
+    public CommandFailPoints FailPoints { get; } = new();
+
     public CommandDispatcher(ServerState server)
     {
         _server = server;
@@ -44,6 +47,7 @@ public sealed class CommandDispatcher
                 throw CommandException.CommandNotFound(request.Name);
             }
             MemberRole.Check(request, member);
+            FailPoints.Check(request);
             if (MemberRole.IsRead(request.Name))
             {
                 member.CountRead();
