@@ -62,13 +62,14 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         get { lock (_lags) return [.. _lags]; }
     }
 
-    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null)
+    /// <param name="objects">Wraps the bucket's object store (e.g. to inject failures).</param>
+    public static async Task<CaptureHarness> StartAsync(S3Fixture s3, MongoTestServerOptions? sourceOptions = null, bool secondaryPreferred = false, string? bucket = null, Func<IObjectStore, IObjectStore>? objects = null)
     {
         var ct = TestContext.Current.CancellationToken;
         var source = await MongoEndpoint.StartAsync(MongoRoles.Source, sourceOptions ?? new MongoTestServerOptions(), ct);
         var store = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, new MongoTestServerOptions { ReplicaSetName = "store" }, ct);
-        var objects = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
-        return new CaptureHarness(source, store, objects, secondaryPreferred);
+        IObjectStore bucketStore = new S3ObjectStore(s3.Client, bucket ?? await s3.NewBucketAsync());
+        return new CaptureHarness(source, store, objects?.Invoke(bucketStore) ?? bucketStore, secondaryPreferred);
     }
 
     public SourceOplog SourceOplog => new(SourceClient, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
@@ -118,6 +119,29 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
             await Task.Delay(50, TestContext.Current.CancellationToken);
         }
         Assert.True(running.Capture.Durable?.Ts >= newest, $"capture did not reach {newest} within 30 s");
+    }
+
+    /// <summary>
+    /// Sets MongoDB's failCommand fail point on the source (a test command: real servers need
+    /// enableTestCommands, else the test is skipped): the next <paramref name="times"/> runs of
+    /// <paramref name="command"/> fail with <paramref name="errorCode"/> or, when it is null, lose their connection.
+    /// </summary>
+    public async Task FailSourceCommandAsync(string command, int times, int? errorCode = null)
+    {
+        var data = new BsonDocument("failCommands", new BsonArray { command });
+        if (errorCode is { } code) data["errorCode"] = code;
+        else data["closeConnection"] = true;
+        try
+        {
+            await SourceClient.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
+            {
+                { "configureFailPoint", "failCommand" }, { "mode", new BsonDocument("times", times) }, { "data", data },
+            }, cancellationToken: TestContext.Current.CancellationToken);
+        }
+        catch (MongoCommandException e) when (!Source.IsTestServer)
+        {
+            Assert.Skip($"the source does not allow fail points (start it with enableTestCommands): {e.CodeName}");
+        }
     }
 
     public string Namespace(string collection) => $"{Database}.{collection}";

@@ -120,6 +120,65 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task Repository_already_needsReinit_at_start_fails_its_open_task_with_an_error_event_and_exits_3()
+    {
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository() with { Status = RepositoryStatus.NeedsReinit });
+        // A capture task left running by a host that died before the gap was recorded.
+        var open = BackupTask.CreateNew(repository.Id, TaskKind.Capture, DateTimeOffset.UtcNow) with { Status = BackupTaskStatus.Running };
+        await world.Tasks.CreateAsync(open, Ct);
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitGap, exit);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal((open.Id, BackupTaskStatus.Failed), (task.Id, task.Status));
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.Equal(task.Id, error.TaskId);
+        Assert.Contains("needs re-initialisation", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_event_write_that_throws_ends_the_task_failed_with_an_event()
+    {
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        world.Events.FailWhen = message => message.Contains("started", StringComparison.Ordinal);
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitFailed, exit);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.Contains("event log unavailable", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_conflict_retry_rereads_the_task_and_never_writes_over_a_final_status()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink)), stop.Token, Ct);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+
+        // The control plane gives up on the task meanwhile (e.g. it saw no heartbeat): its verdict is final.
+        var running = await world.OnlyTaskAsync(repository.Id);
+        await world.Tasks.UpdateAsync(running with { Status = BackupTaskStatus.Failed, Progress = running.Progress with { Message = "declared dead by the control plane" } }, DateTimeOffset.UtcNow, Ct);
+        await stop.CancelAsync();
+        await run;
+
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        Assert.Equal("declared dead by the control plane", task.Progress.Message);
+    }
+
+    [Fact]
     public async Task Unknown_or_dump_repositories_are_refused_without_a_task()
     {
         var world = new World();

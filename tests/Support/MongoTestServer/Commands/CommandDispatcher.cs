@@ -20,10 +20,12 @@ public sealed class CommandDispatcher
 
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
+    private readonly FailCommandFailPoint _failCommand = new();
 
     public CommandDispatcher(ServerState server)
     {
         _server = server;
+        _failCommand.Register(_handlers);
         HandshakeCommands.Register(_handlers);
         ReadCommands.Register(_handlers);
         WriteCommands.Register(_handlers);
@@ -43,6 +45,7 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
+            _failCommand.Check(request.Name);
             MemberRole.Check(request, member);
             if (MemberRole.IsRead(request.Name))
             {
@@ -64,6 +67,10 @@ public sealed class CommandDispatcher
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
             var context = new CommandContext(_server, write, connectionId, member, cancellationToken);
             return await handler(request, context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FailPointException e)
+        {
+            return CommandContext.Error(e.Error, e.Labels);
         }
         catch (CommandException e)
         {
