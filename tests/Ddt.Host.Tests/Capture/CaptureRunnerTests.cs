@@ -2,6 +2,8 @@ using System.Text.Json;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Resilience;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
 using WapBackup.Testing.Mongo;
@@ -19,7 +21,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         public InMemoryTaskStore Tasks { get; } = new();
         public InMemoryTaskEventLog Events { get; } = new();
         public StringWriter Output { get; } = new();
-        public CaptureRunner Runner => new(Repositories, Tasks, Events, TimeProvider.System, TextWriter.Synchronized(Output));
+        public CaptureRunner Runner => new(Repositories, Tasks, Events, TimeProvider.System, TextWriter.Synchronized(Output),
+            new TaskLifecycleOptions(3, new Backoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5))));
 
         public async Task<BackupRepository> AddAsync(BackupRepository repository)
         {
@@ -143,7 +146,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         var world = new World();
         var repository = await world.AddAsync(Samples.Repository());
-        world.Events.FailWhen = message => message.Contains("started", StringComparison.Ordinal);
+        world.Events.FailWhen = message => message == "oplog capture started";
 
         int exit = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
 
@@ -176,6 +179,77 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var task = await world.OnlyTaskAsync(repository.Id);
         Assert.Equal(BackupTaskStatus.Failed, task.Status);
         Assert.Equal("declared dead by the control plane", task.Progress.Message);
+    }
+
+    [Fact]
+    public async Task Seal_failures_give_one_error_event_SealFailures_and_SealedLagSeconds_lines_and_an_info_event_when_sealing_works_again()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage "down": no bucket yet
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, onSealFailure, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink, onSealFailure: onSealFailure)), stop.Token, Ct);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+        for (int i = 0; i < 300 && !world.Events.All.Any(e => e.Level == EventLevel.Error); i++) await Task.Delay(50, Ct);
+        for (int i = 0; i < 100 && h.SealFailures.Count < 3; i++) await Task.Delay(50, Ct);
+
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        for (int i = 0; i < 300 && !world.Events.All.Any(e => e.Message.Contains("works again", StringComparison.Ordinal)); i++) await Task.Delay(50, Ct);
+        await stop.CancelAsync();
+        Assert.Equal(CaptureRunner.ExitOk, await run);
+
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error); // one per episode, however many attempts failed
+        Assert.Contains("sealing oplog slices failed", error.Message, StringComparison.Ordinal);
+        Assert.Contains(world.Events.All, e => e.Level == EventLevel.Info && e.Message.Contains("works again", StringComparison.Ordinal));
+        var final = world.Events.All[^1];
+        Assert.Contains("the final seal got there", final.Message, StringComparison.Ordinal);
+
+        var lines = world.Output.ToString().Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("{\"_aws\"", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        JsonElement Metric(JsonElement line) => line.GetProperty("_aws").GetProperty("CloudWatchMetrics")[0];
+        var failures = lines.Where(l => Metric(l).GetProperty("Metrics")[0].GetProperty("Name").GetString() == "SealFailures").ToList();
+        Assert.True(failures.Count >= 2, $"{failures.Count} SealFailures lines");
+        Assert.All(failures, l =>
+        {
+            Assert.Equal(1, l.GetProperty("SealFailures").GetDouble());
+            Assert.Equal(repository.Id, l.GetProperty("RepositoryId").GetString());
+            Assert.Equal("RepositoryId", Metric(l).GetProperty("Dimensions")[0][0].GetString());
+            Assert.Equal("WapBackup", Metric(l).GetProperty("Namespace").GetString());
+        });
+        var sealedLag = lines.Where(l => Metric(l).GetProperty("Metrics")[0].GetProperty("Name").GetString() == "SealedLagSeconds").ToList();
+        Assert.NotEmpty(sealedLag);
+        Assert.All(sealedLag, l => Assert.Equal("Seconds", Metric(l).GetProperty("Metrics")[0].GetProperty("Unit").GetString()));
+        Assert.Equal(0, sealedLag[^1].GetProperty("SealedLagSeconds").GetDouble());
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_whose_final_seal_cannot_finish_within_the_grace_says_so_and_keeps_the_entries()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage down for good
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        stop.Token.Register(() => abort.CancelAfter(TimeSpan.FromSeconds(1)));
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, onSealFailure, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink, onSealFailure: onSealFailure)), stop.Token, abort.Token);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+        await stop.CancelAsync();
+
+        Assert.Equal(CaptureRunner.ExitOk, await run);
+        Assert.False(capture.FinalSealReached);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
+        var final = world.Events.All[^1];
+        Assert.Equal(EventLevel.Warn, final.Level);
+        Assert.Contains("the final seal did not finish within the shutdown grace", final.Message, StringComparison.Ordinal);
+        Assert.Equal(capture.Durable!.Value.Ts, (await h.StoredAsync())[^1].Ts); // everything read is durable in the store
     }
 
     [Fact]

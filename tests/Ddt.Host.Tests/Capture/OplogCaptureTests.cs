@@ -341,7 +341,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         _ = what;
         await using var h = await CaptureHarness.StartAsync(s3);
         await h.InsertAsync("orders", 1);
-        var running = h.Start();
+        var running = h.Start(h.NewCapture(source: h.QuickFailoverSourceOplog()));
         await h.WaitUntilDurableAsync(running);
         await h.InsertAsync("orders", 10, startId: 1);
         await h.WaitUntilDurableAsync(running);
@@ -354,6 +354,13 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.InsertAsync("orders", 10, startId: 21);
         await running.CatchUpAndStopAsync(h);
 
+        List<CaptureNotice> notices;
+        lock (h.Notices) notices = [.. h.Notices];
+        Assert.Equal(2, notices.Count(n => n.Level == Shared.Tasks.EventLevel.Warn && n.Message.StartsWith("lost the source", StringComparison.Ordinal)));
+        // One event per outage (the two failures are one outage unless entries arrived between them), every attempt logged.
+        int outages = notices.Count(n => n.Event && n.Level == Shared.Tasks.EventLevel.Warn);
+        Assert.InRange(outages, 1, 2);
+        Assert.Equal(outages, notices.Count(n => n.Event && n.Level == Shared.Tasks.EventLevel.Info && n.Message.StartsWith("reconnected", StringComparison.Ordinal)));
         var stored = await h.StoredAsync();
         Assert.Equal(Ids(1, 30), h.InsertedIds(stored, "orders").Where(id => id >= 1));
         var source = await h.SourceEntriesAsync(stored[0].Ts, stored[^1].Ts);
@@ -362,6 +369,47 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         {
             Assert.True(source[i].AsSpan().SequenceEqual(stored[i].Bytes.Span), $"stored entry {i} differs from the source's");
         }
+    }
+
+    [Fact]
+    public async Task Sealed_slices_behind_durable_capture_by_more_than_the_bound_is_an_error_event_once_then_an_info_event_on_recovery()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage "down": no bucket yet
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        await h.InsertAsync("orders", 1);
+        var running = h.Start(h.NewCapture(options: CaptureHarness.Options with { SealedLagBound = TimeSpan.FromSeconds(1) }));
+        await h.WaitUntilDurableAsync(running);
+        // Entries over more than the bound (ts seconds) while nothing can be sealed.
+        for (int i = 1; i <= 3; i++)
+        {
+            await Task.Delay(1100, Ct);
+            await h.InsertAsync("orders", 1, startId: i);
+        }
+        await h.WaitUntilDurableAsync(running);
+        await WaitForAsync(() => h.Notices.Any(n => n.Level == Shared.Tasks.EventLevel.Error && n.Message.Contains("behind durable capture", StringComparison.Ordinal)));
+
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        await WaitForAsync(() => h.Notices.Any(n => n.Level == Shared.Tasks.EventLevel.Info && n.Message.Contains("within", StringComparison.Ordinal)));
+        await running.CatchUpAndStopAsync(h);
+
+        List<CaptureNotice> notices;
+        lock (h.Notices) notices = [.. h.Notices.Where(n => n.Message.Contains("durable capture", StringComparison.Ordinal))];
+        Assert.Equal([Shared.Tasks.EventLevel.Error, Shared.Tasks.EventLevel.Info], notices.Select(n => n.Level)); // once per episode
+        Assert.All(notices, n => Assert.True(n.Event));
+        List<SealedLag> lags;
+        lock (h.SealedLags) lags = [.. h.SealedLags];
+        Assert.Contains(lags, l => l.Seconds > 1 && l.FailuresInARow > 0);
+        Assert.Equal(0, lags[^1].Seconds);
+        Assert.True(running.Capture.FinalSealReached);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 300 && !condition(); i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+        Assert.True(condition(), "the condition did not hold within 15 s");
     }
 
     [Fact]
