@@ -98,7 +98,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
         await stop.CancelAsync();
 
-        Assert.Equal(CaptureRunner.ExitOk, await run);
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
         var task = await world.OnlyTaskAsync(repository.Id);
         Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
         var durable = capture.Durable!.Value.Ts;
@@ -200,7 +201,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await s3.Client.PutBucketAsync(bucket, Ct);
         for (int i = 0; i < 300 && !world.Events.All.Any(e => e.Message.Contains("works again", StringComparison.Ordinal)); i++) await Task.Delay(50, Ct);
         await stop.CancelAsync();
-        Assert.Equal(CaptureRunner.ExitOk, await run);
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
 
         var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error); // one per episode, however many attempts failed
         Assert.Contains("sealing oplog slices failed", error.Message, StringComparison.Ordinal);
@@ -242,7 +244,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
         await stop.CancelAsync();
 
-        Assert.Equal(CaptureRunner.ExitOk, await run);
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
         Assert.False(capture.FinalSealReached);
         var task = await world.OnlyTaskAsync(repository.Id);
         Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
