@@ -158,6 +158,10 @@ public sealed class CaptureLagBenchmark : IBenchmark
     private sealed class NoLagSink : ICaptureLagSink
     {
         public Task ReportAsync(CaptureLag lag, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ReportSealedAsync(SealedLag lag, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task NoticeAsync(CaptureNotice notice, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
 

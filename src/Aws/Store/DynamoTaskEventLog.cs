@@ -1,5 +1,7 @@
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using Polly;
+using Polly.Retry;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Tasks;
 
@@ -18,6 +20,15 @@ public sealed class DynamoTaskEventLog(IAmazonDynamoDB dynamo, StoreTables table
 
     private static readonly string[] KeyNames = ["taskId", "sequence"];
 
+    private static readonly ResiliencePipeline SequenceRace = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<ConditionalCheckFailedException>(),
+            MaxRetryAttempts = MaxAttempts - 1,
+            Delay = TimeSpan.Zero,
+        })
+        .Build();
+
     public async Task<TaskEvent> AppendAsync(
         string taskId,
         EventLevel level,
@@ -31,33 +42,26 @@ public sealed class DynamoTaskEventLog(IAmazonDynamoDB dynamo, StoreTables table
             message = string.Concat(message.AsSpan(0, MaxMessageLength), " … (truncated)");
         }
         IReadOnlyDictionary<string, string> eventDetails = details ?? new Dictionary<string, string>();
-        long sequence = await LastSequenceAsync(taskId, cancellationToken).ConfigureAwait(false) + 1;
-        for (int attempt = 1; ; attempt++)
+        // A conditional-check failure means a concurrent writer took the number: read the next one and retry at once.
+        return await SequenceRace.ExecuteAsync(async ct =>
         {
-            var item = new Dictionary<string, AttributeValue>
+            long sequence = await LastSequenceAsync(taskId, ct).ConfigureAwait(false) + 1;
+            await dynamo.PutItemAsync(new PutItemRequest
             {
-                ["taskId"] = Attributes.S(taskId),
-                ["sequence"] = Attributes.N(sequence),
-                ["time"] = Attributes.Time(time),
-                ["level"] = Attributes.S(WireEnum<EventLevel>.ToWire(level)),
-                ["message"] = Attributes.S(message),
-                ["details"] = Attributes.Map(eventDetails),
-            };
-            try
-            {
-                await dynamo.PutItemAsync(new PutItemRequest
+                TableName = tables.TaskEvents,
+                Item = new Dictionary<string, AttributeValue>
                 {
-                    TableName = tables.TaskEvents,
-                    Item = item,
-                    ConditionExpression = "attribute_not_exists(taskId)",
-                }, cancellationToken).ConfigureAwait(false);
-                return new TaskEvent(taskId, sequence, time, level, message, eventDetails);
-            }
-            catch (ConditionalCheckFailedException) when (attempt < MaxAttempts)
-            {
-                sequence = await LastSequenceAsync(taskId, cancellationToken).ConfigureAwait(false) + 1;
-            }
-        }
+                    ["taskId"] = Attributes.S(taskId),
+                    ["sequence"] = Attributes.N(sequence),
+                    ["time"] = Attributes.Time(time),
+                    ["level"] = Attributes.S(WireEnum<EventLevel>.ToWire(level)),
+                    ["message"] = Attributes.S(message),
+                    ["details"] = Attributes.Map(eventDetails),
+                },
+                ConditionExpression = "attribute_not_exists(taskId)",
+            }, ct).ConfigureAwait(false);
+            return new TaskEvent(taskId, sequence, time, level, message, eventDetails);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<Page<TaskEvent>> ListAsync(string taskId, PageRequest page, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using Amazon.DynamoDBv2;
 using Amazon.S3;
 using Amazon.SimpleSystemsManagement;
 using MongoDB.Driver;
+using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
@@ -99,12 +100,12 @@ public sealed class CaptureCommand : ICliCommand
     private static CaptureServices FromEnvironment()
     {
         var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamoConfig = new AmazonDynamoDBConfig();
+        var dynamoConfig = AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout);
         if (Environment.GetEnvironmentVariable("DYNAMODB_ENDPOINT") is { Length: > 0 } dynamoEndpoint)
         {
             dynamoConfig.ServiceURL = dynamoEndpoint;
         }
-        var ssmConfig = new AmazonSimpleSystemsManagementConfig();
+        var ssmConfig = AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout);
         if (Environment.GetEnvironmentVariable("SSM_ENDPOINT") is { Length: > 0 } ssmEndpoint)
         {
             ssmConfig.ServiceURL = ssmEndpoint;

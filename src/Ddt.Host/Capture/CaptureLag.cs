@@ -29,3 +29,19 @@ public readonly record struct CaptureLag(OplogTimestamp SourceNewest, OplogTimes
         return wall.Type == BsonType.DateTime ? BinaryPrimitives.ReadInt64LittleEndian(wall.ValueSpan) : null;
     }
 }
+
+/// <summary>
+/// How far sealed slices trail durable capture: the newest durable entry minus the newest sealed
+/// one, on ts seconds (the primary's clock). <paramref name="SealedThrough"/> is null before this run
+/// knows it; <paramref name="FailuresInARow"/> counts seal attempts failed since the last success.
+/// </summary>
+public readonly record struct SealedLag(OplogTimestamp DurableThrough, OplogTimestamp? SealedThrough, double Seconds, int FailuresInARow)
+{
+    /// <param name="unsealedFrom">Where unsealed entries start when nothing was ever sealed (the first entry this run holds).</param>
+    public static SealedLag Between(OplogTimestamp durable, OplogTimestamp? sealedThrough, OplogTimestamp unsealedFrom, int failuresInARow)
+    {
+        var reference = sealedThrough is { } s && s != OplogTimestamp.Zero ? s : unsealedFrom;
+        double seconds = durable > reference ? durable.Seconds - (double)reference.Seconds : 0;
+        return new SealedLag(durable, sealedThrough, seconds, failuresInARow);
+    }
+}

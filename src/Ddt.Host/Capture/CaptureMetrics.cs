@@ -1,11 +1,12 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace WapBackup.Ddt.Capture;
 
 /// <summary>
-/// Capture metrics as CloudWatch Embedded Metric Format lines on stdout (one JSON object a line):
-/// CloudWatch Logs turns them into the OplogLagSeconds metric without any API call from the host.
+/// Capture metrics as CloudWatch Embedded Metric Format lines (one JSON object a line): CloudWatch
+/// Logs turns them into metrics without any API call from the host. Namespace <see cref="Namespace"/>,
+/// dimension RepositoryId: <c>OplogLagSeconds</c> (source newest minus durable), <c>SealedLagSeconds</c>
+/// (durable minus sealed into slices) and <c>SealFailures</c> (1 per failed seal attempt).
 /// </summary>
 public sealed class CaptureMetrics
 {
@@ -20,7 +21,24 @@ public sealed class CaptureMetrics
         _time = time;
     }
 
-    public void Lag(string repositoryId, CaptureLag lag)
+    public void Lag(string repositoryId, CaptureLag lag) =>
+        Emit(repositoryId, "OplogLagSeconds", "Seconds", Math.Round(lag.Seconds, 3), json =>
+        {
+            json.WriteString("durableTs", lag.DurableThrough.ToString());
+            json.WriteString("sourceTs", lag.SourceNewest.ToString());
+        });
+
+    public void SealedLag(string repositoryId, SealedLag lag) =>
+        Emit(repositoryId, "SealedLagSeconds", "Seconds", Math.Round(lag.Seconds, 3), json =>
+        {
+            json.WriteString("durableTs", lag.DurableThrough.ToString());
+            json.WriteString("sealedTs", lag.SealedThrough?.ToString());
+        });
+
+    public void SealFailure(string repositoryId, Exception error) =>
+        Emit(repositoryId, "SealFailures", "Count", 1, json => json.WriteString("error", error.GetType().Name));
+
+    private void Emit(string repositoryId, string metric, string unit, double value, Action<Utf8JsonWriter> fields)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
@@ -38,17 +56,16 @@ public sealed class CaptureMetrics
             json.WriteEndArray();
             json.WriteStartArray("Metrics");
             json.WriteStartObject();
-            json.WriteString("Name", "OplogLagSeconds");
-            json.WriteString("Unit", "Seconds");
+            json.WriteString("Name", metric);
+            json.WriteString("Unit", unit);
             json.WriteEndObject();
             json.WriteEndArray();
             json.WriteEndObject();
             json.WriteEndArray();
             json.WriteEndObject();
             json.WriteString("RepositoryId", repositoryId);
-            json.WriteNumber("OplogLagSeconds", Math.Round(lag.Seconds, 3));
-            json.WriteString("durableTs", lag.DurableThrough.ToString());
-            json.WriteString("sourceTs", lag.SourceNewest.ToString());
+            json.WriteNumber(metric, value);
+            fields(json);
             json.WriteEndObject();
         }
         string line = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);

@@ -1,4 +1,6 @@
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Logging;
+using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -9,11 +11,12 @@ namespace WapBackup.Ddt.Capture;
 public delegate Task<OplogCapture> CaptureFactory(BackupRepository repository, ICaptureLagSink lagSink, Action<Exception> onSealFailure, CancellationToken cancellationToken);
 
 /// <summary>
-/// <c>ddt capture --repository ID</c>: runs one repository's capture under its capture task.
-/// A graceful stop (SIGTERM) flushes, checkpoints and exits 0. A gap (rollover, divergence) stops
-/// capture for good: an error event on the task, the task failed, the repository set to
-/// needsReinit, exit <see cref="ExitGap"/>. Any other failure fails the task (exit 1); a restart
-/// then resumes from the checkpoint, which is verified again.
+/// <c>ddt capture --repository ID</c>: runs one repository's capture under its capture task
+/// (<see cref="TaskLifecycle"/>). A graceful stop (SIGTERM) flushes, checkpoints, seals and exits 0.
+/// A gap (rollover, divergence) stops capture for good: an error event on the task, the task failed,
+/// the repository set to needsReinit, exit <see cref="ExitGap"/>; a repository already needsReinit
+/// fails its task the same way at start. Any other failure fails the task (exit 1); a restart then
+/// resumes from the checkpoint, which is verified again. Once the task exists, every exit ends it.
 /// </summary>
 public sealed class CaptureRunner
 {
@@ -22,23 +25,19 @@ public sealed class CaptureRunner
     public const int ExitRefused = 2;
     public const int ExitGap = 3;
 
-    private static readonly TimeSpan TaskUpdateInterval = TimeSpan.FromSeconds(30);
-
     private readonly IRepositoryStore _repositories;
-    private readonly ITaskStore _tasks;
-    private readonly ITaskEventLog _events;
+    private readonly TaskLifecycle _lifecycle;
     private readonly TimeProvider _time;
     private readonly TextWriter _log;
     private readonly JsonLineLogger _logger;
 
-    public CaptureRunner(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, TimeProvider time, TextWriter log)
+    public CaptureRunner(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, TimeProvider time, TextWriter log, TaskLifecycleOptions? lifecycle = null)
     {
         _repositories = repositories;
-        _tasks = tasks;
-        _events = events;
         _time = time;
         _log = log;
         _logger = new JsonLineLogger(log, time, "capture");
+        _lifecycle = new TaskLifecycle(tasks, events, time, _logger.For("tasks"), lifecycle);
     }
 
     public async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort)
@@ -46,34 +45,45 @@ public sealed class CaptureRunner
         var repository = await _repositories.FindAsync(repositoryId, abort).ConfigureAwait(false);
         if (repository is null)
         {
-            Log("error", $"repository '{repositoryId}' was not found");
+            _logger.Error($"repository '{repositoryId}' was not found");
             return ExitRefused;
         }
         if (repository.Policy.Type != RepositoryType.Ddt)
         {
-            Log("error", $"repository '{repositoryId}' is of type dump: only ddt repositories capture the oplog");
+            _logger.Error($"repository '{repositoryId}' is of type dump: only ddt repositories capture the oplog");
             return ExitRefused;
         }
+
+        TaskRun run;
+        try
+        {
+            run = await _lifecycle.StartAsync(repositoryId, TaskKind.Capture, abort).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !abort.IsCancellationRequested)
+        {
+            _logger.Error($"the capture task could not be started: {e.GetType().Name}: {e.Message}");
+            return ExitFailed;
+        }
+
         if (repository.Status == RepositoryStatus.NeedsReinit)
         {
-            Log("error", $"repository '{repositoryId}' needs re-initialisation (its captured oplog has a gap): capture does not resume past a gap");
+            string refused = $"repository '{repositoryId}' needs re-initialisation (its captured oplog has a gap): capture does not resume past a gap";
+            _logger.Error(refused);
+            await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, refused).ConfigureAwait(false);
             return ExitGap;
         }
 
-        var task = await CaptureTaskAsync(repositoryId, abort).ConfigureAwait(false);
-        task = await _tasks.UpdateAsync(task with { Status = BackupTaskStatus.Running, HeartbeatAt = _time.GetUtcNow() }, _time.GetUtcNow(), abort).ConfigureAwait(false);
-        var sink = new TaskLagSink(this, repositoryId, task);
-        await EventAsync(task.Id, EventLevel.Info, "oplog capture started", null, abort).ConfigureAwait(false);
-
+        var monitor = new CaptureMonitor(run, repositoryId, new CaptureMetrics(_log, _time), _logger, _time);
         OplogCapture capture;
         try
         {
-            capture = await factory(repository, sink, e => Log("warn", $"sealing oplog slices failed, retrying at the next interval: {e.Message}"), abort).ConfigureAwait(false);
+            await run.EventAsync(EventLevel.Info, "oplog capture started", null, abort).ConfigureAwait(false);
+            capture = await factory(repository, monitor, monitor.SealFailed, abort).ConfigureAwait(false);
             await capture.RunAsync(stop, abort).ConfigureAwait(false);
         }
         catch (CaptureGapException gap)
         {
-            Log("error", gap.Message);
+            _logger.Error(gap.Message);
             var details = new Dictionary<string, string>
             {
                 ["gap"] = gap.Kind.ToString(),
@@ -87,143 +97,31 @@ public sealed class CaptureRunner
             catch (ConflictException e) when (e.Reason == ConflictReason.InvalidState)
             {
                 // Being deleted: the status stays `deleting`, but the task and its event still tell of the gap.
-                Log("warn", $"repository {repositoryId} could not be marked needsReinit: {e.Message}");
+                _logger.Warn($"repository {repositoryId} could not be marked needsReinit: {e.Message}");
             }
-            await EventAsync(task.Id, EventLevel.Error, gap.Message + " The repository is marked needsReinit.", details, CancellationToken.None).ConfigureAwait(false);
-            await sink.FinishAsync(BackupTaskStatus.Failed, gap.Message).ConfigureAwait(false);
+            await FinishAsync(run, monitor, BackupTaskStatus.Failed, EventLevel.Error, gap.Message + " The repository is marked needsReinit.", details).ConfigureAwait(false);
             return ExitGap;
         }
         catch (Exception e)
         {
             string message = e is OperationCanceledException && abort.IsCancellationRequested
                 ? "oplog capture aborted: flushing did not finish within the shutdown grace period; the next start resumes from the checkpoint"
-                : SecretRedaction.Redact($"oplog capture failed: {e.GetType().Name}: {e.Message}");
-            Log("error", message);
-            await EventAsync(task.Id, EventLevel.Error, message, null, CancellationToken.None).ConfigureAwait(false);
-            await sink.FinishAsync(BackupTaskStatus.Failed, message).ConfigureAwait(false);
+                : $"oplog capture failed: {e.GetType().Name}: {e.Message}";
+            _logger.Error(message);
+            await FinishAsync(run, monitor, BackupTaskStatus.Failed, EventLevel.Error, message, null).ConfigureAwait(false);
             return ExitFailed;
         }
 
-        string stopped = capture.Durable is { } durable
-            ? $"oplog capture stopped; durable through {durable.Ts}"
-            : "oplog capture stopped before the first entry";
-        Log("info", stopped);
-        await EventAsync(task.Id, EventLevel.Info, stopped, null, CancellationToken.None).ConfigureAwait(false);
-        await sink.FinishAsync(BackupTaskStatus.Succeeded, stopped).ConfigureAwait(false);
+        string durable = capture.Durable is { } d ? $"durable through {d.Ts}" : "before the first entry";
+        string sealedThrough = capture.SealedThrough is { } s && s != OplogTimestamp.Zero ? s.ToString() : "none";
+        var (level, stopped) = capture.FinalSealReached
+            ? (EventLevel.Info, $"oplog capture stopped; {durable}; the final seal got there: sealed through {sealedThrough}")
+            : (EventLevel.Warn, $"oplog capture stopped; {durable}; the final seal did not finish within the shutdown grace: sealed through {sealedThrough}, the next start seals the rest from the 57019 store");
+        _logger.Write(WireEnum<EventLevel>.ToWire(level), stopped, (IReadOnlyDictionary<string, string>?)null);
+        await FinishAsync(run, monitor, BackupTaskStatus.Succeeded, level, stopped, null).ConfigureAwait(false);
         return ExitOk;
     }
 
-    /// <summary>The repository's unfinished capture task, or a new one.</summary>
-    private async Task<BackupTask> CaptureTaskAsync(string repositoryId, CancellationToken cancellationToken)
-    {
-        var page = PageRequest.First(PageRequest.MaxLimit);
-        while (true)
-        {
-            var tasks = await _tasks.ListByRepositoryAsync(repositoryId, page, cancellationToken).ConfigureAwait(false);
-            var open = tasks.Items.FirstOrDefault(t => t.Kind == TaskKind.Capture && !t.IsFinished);
-            if (open is not null)
-            {
-                return open;
-            }
-            if (tasks.NextToken is null)
-            {
-                break;
-            }
-            page = new PageRequest(PageRequest.MaxLimit, tasks.NextToken);
-        }
-        var created = BackupTask.CreateNew(repositoryId, TaskKind.Capture, _time.GetUtcNow());
-        await _tasks.CreateAsync(created, cancellationToken).ConfigureAwait(false);
-        return created;
-    }
-
-    private Task EventAsync(string taskId, EventLevel level, string message, IReadOnlyDictionary<string, string>? details, CancellationToken cancellationToken) =>
-        _events.AppendAsync(taskId, level, message, details, _time.GetUtcNow(), cancellationToken);
-
-    private void Log(string level, string message) => _logger.Write(level, message, (IReadOnlyDictionary<string, string>?)null);
-
-    /// <summary>Lag goes to the metric line every time and to the task record (progress + heartbeat) at most every 30 s.</summary>
-    private sealed class TaskLagSink : ICaptureLagSink
-    {
-        private readonly CaptureRunner _runner;
-        private readonly string _repositoryId;
-        private readonly CaptureMetrics _metrics;
-        private readonly SemaphoreSlim _gate = new(1, 1);
-        private BackupTask _task;
-        private CaptureLag? _lastLag;
-        private DateTimeOffset _lastTaskUpdate = DateTimeOffset.MinValue;
-
-        public TaskLagSink(CaptureRunner runner, string repositoryId, BackupTask task)
-        {
-            _runner = runner;
-            _repositoryId = repositoryId;
-            _task = task;
-            _metrics = new CaptureMetrics(runner._log, runner._time);
-        }
-
-        public async Task ReportAsync(CaptureLag lag, CancellationToken cancellationToken)
-        {
-            _metrics.Lag(_repositoryId, lag);
-            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                _lastLag = lag;
-                var now = _runner._time.GetUtcNow();
-                if (now - _lastTaskUpdate >= TaskUpdateInterval)
-                {
-                    try
-                    {
-                        await UpdateTaskAsync(_task.Status, null, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        // The task store may be briefly unreachable: capture goes on, the next report retries.
-                        _lastTaskUpdate = now;
-                        _runner.Log("warn", $"updating the capture task failed: {e.Message}");
-                    }
-                }
-            }
-            finally
-            {
-                _gate.Release();
-            }
-        }
-
-        public async Task FinishAsync(BackupTaskStatus status, string message)
-        {
-            await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-            try
-            {
-                await UpdateTaskAsync(status, message, CancellationToken.None).ConfigureAwait(false);
-            }
-            finally
-            {
-                _gate.Release();
-            }
-        }
-
-        private async Task UpdateTaskAsync(BackupTaskStatus status, string? message, CancellationToken cancellationToken)
-        {
-            var now = _runner._time.GetUtcNow();
-            for (int attempt = 1; ; attempt++)
-            {
-                var progress = _task.Progress with
-                {
-                    OplogLagSeconds = _lastLag?.Seconds ?? _task.Progress.OplogLagSeconds,
-                    LastOplogTimestamp = _lastLag is { } lag ? lag.DurableThrough.ToString() : _task.Progress.LastOplogTimestamp,
-                    Message = message ?? _task.Progress.Message,
-                };
-                try
-                {
-                    _task = await _runner._tasks.UpdateAsync(_task with { Status = status, Progress = progress, HeartbeatAt = now }, now, cancellationToken).ConfigureAwait(false);
-                    _lastTaskUpdate = now;
-                    return;
-                }
-                catch (ConflictException) when (attempt < 3)
-                {
-                    // Someone else (the control plane) wrote the task: take theirs and apply ours on top.
-                    _task = await _runner._tasks.GetAsync(_task.Id, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-    }
+    private static Task<bool> FinishAsync(TaskRun run, CaptureMonitor monitor, BackupTaskStatus status, EventLevel level, string message, IReadOnlyDictionary<string, string>? details) =>
+        run.FinishAsync(status, level, message, details, progress => CaptureMonitor.WithLag(progress, monitor.LastLag));
 }

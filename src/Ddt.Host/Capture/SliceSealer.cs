@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Resilience;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 
@@ -39,8 +40,9 @@ public sealed class SliceSealer
     // slice (Zero = the timeline's beginning, so the next slice is the first of a timeline).
     private OplogTimestamp _sealedThrough;
     private OplogTimestamp _persistedThrough;
+    private int _failuresInARow;
 
-    /// <param name="onFailure">Told about a failed seal; sealing is retried at the next interval (the entries stay in the store).</param>
+    /// <param name="onFailure">Told about every failed seal attempt; it is retried with backoff (the entries stay in the store).</param>
     public SliceSealer(CapturedOplogStore store, OplogSliceStore slices, SealPolicy policy, Action<Exception> onFailure)
     {
         if (policy.MaxBytes < 1 || policy.Interval <= TimeSpan.Zero)
@@ -106,39 +108,67 @@ public sealed class SliceSealer
         }
     }
 
-    /// <summary>Seals every interval (or sooner when enough waits) until stopped, then seals what is left.</summary>
-    public async Task RunAsync(CancellationToken stop, CancellationToken abort)
+    /// <summary>
+    /// The end of the sealed chain this instance knows: the newest slice's last ts, or the store's timeline
+    /// start before the first slice; null while nothing is known (before the first seal attempt read it, or
+    /// no slice and no timeline start), so the sealed lag is counted from the first unsealed entry instead.
+    /// </summary>
+    public OplogTimestamp? SealedThrough => _sealedThrough == OplogTimestamp.Zero ? null : _sealedThrough;
+
+    /// <summary>Seal attempts failed since the last one that succeeded.</summary>
+    public int FailuresInARow => Volatile.Read(ref _failuresInARow);
+
+    /// <summary>
+    /// Seals every interval (or sooner when enough waits) until <paramref name="stop"/>, then seals
+    /// what is left. Every failure (object storage down, an SDK timeout arriving as
+    /// <see cref="TaskCanceledException"/>, a server-selection <see cref="TimeoutException"/>) is told
+    /// to onFailure and retried with capped exponential backoff (the entries stay in the store
+    /// meanwhile); only <paramref name="abort"/> ends the retries of the final seal.
+    /// </summary>
+    /// <returns>True when the final seal got everything durable into slices; false when the abort came first.</returns>
+    public async Task<bool> RunAsync(CancellationToken stop, CancellationToken abort)
     {
+        // Backoff from the interval (1 s at the default 5 s) up to 12 intervals (1 min).
+        var retry = Retries.Forever(
+            new Backoff(_policy.Interval < TimeSpan.FromSeconds(1) ? _policy.Interval : TimeSpan.FromSeconds(1), _policy.Interval * 12),
+            _ => true,
+            (e, _, _) =>
+            {
+                Interlocked.Increment(ref _failuresInARow);
+                _onFailure(e);
+                return default;
+            });
+        using var stopOrAbort = CancellationTokenSource.CreateLinkedTokenSource(stop, abort);
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 await _wake.WaitAsync(_policy.Interval, stop).ConfigureAwait(false);
+                // A seal in flight finishes even when a graceful stop arrives (only abort cancels it); a stop cuts the backoff short.
+                await retry.ExecuteAsync(async _ => await SealAndCountAsync(abort).ConfigureAwait(false), stopOrAbort.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (stopOrAbort.IsCancellationRequested)
             {
                 break;
-            }
-            try
-            {
-                await SealAvailableAsync(abort).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // Object storage may be down for a while; capture goes on into the store meanwhile.
-                _onFailure(e);
             }
         }
         try
         {
-            await SealAvailableAsync(abort).ConfigureAwait(false);
+            await retry.ExecuteAsync(async _ => await SealAndCountAsync(abort).ConfigureAwait(false), abort).ConfigureAwait(false);
+            return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
         {
-            // Stopping with object storage down: the entries are durable in the store and the next
-            // start seals them (sealedThrough shows how far slices got).
-            _onFailure(e);
+            // The shutdown grace ran out: the entries are durable in the store and the next start
+            // seals them (sealedThrough shows how far slices got).
+            return false;
         }
+    }
+
+    private async Task SealAndCountAsync(CancellationToken cancellationToken)
+    {
+        await SealAvailableAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _failuresInARow, 0);
     }
 
     /// <summary>Seals everything durable and not yet sealed, in slices of at most about MaxBytes.</summary>

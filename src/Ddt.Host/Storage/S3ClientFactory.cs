@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Amazon;
 using Amazon.Runtime;
 using Amazon.S3;
+using WapBackup.Aws;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
@@ -20,7 +21,7 @@ public static class S3ClientFactory
         }
         // An explicit endpoint (Linode, MinIO, s3rver) gets path-style addressing: such endpoints
         // do not all resolve <bucket>.<host> names.
-        var config = new AmazonS3Config { ForcePathStyle = location.Endpoint is not null };
+        var config = AwsClientDefaults.Apply(new AmazonS3Config { ForcePathStyle = location.Endpoint is not null }, AwsClientDefaults.TransferTimeout);
         switch (location.Provider)
         {
             case StorageProvider.AwsS3 when location.Endpoint is null:

@@ -137,10 +137,39 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
 
     public SourceOplog SourceOplog => new(SourceClient, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
 
-    public OplogCapture NewCapture(ICaptureObserver? observer = null, ICaptureLagSink? lagSink = null) =>
-        new(SourceOplog, Store,
-            new SliceSealer(Store, Slices, new SealPolicy(TimeSpan.FromMilliseconds(200), 64 * 1024), e => { lock (SealFailures) SealFailures.Add(e); }),
-            lagSink ?? this, new CaptureOptions(2, TimeSpan.FromMilliseconds(200)), observer);
+    /// <summary>
+    /// The source through a client that rechecks the topology every 500 ms (the driver's minimum) instead of
+    /// 10 s: after a state-change error the driver waits for its next check before selecting the server
+    /// again; a real step-down also changes the topology, which the server announces at once.
+    /// </summary>
+    public SourceOplog QuickFailoverSourceOplog()
+    {
+        var settings = MongoClientSettings.FromConnectionString(Source.ConnectionString);
+        settings.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+        var client = new MongoClient(settings);
+        _clients.Add(client);
+        return new SourceOplog(client, SecondaryPreferred, TimeSpan.FromMilliseconds(100));
+    }
+
+    private readonly List<MongoClient> _clients = [];
+
+    public OplogCapture NewCapture(ICaptureObserver? observer = null, ICaptureLagSink? lagSink = null, Action<Exception>? onSealFailure = null, CaptureOptions? options = null, SourceOplog? source = null) =>
+        new(source ?? SourceOplog, Store,
+            new SliceSealer(Store, Slices, new SealPolicy(TimeSpan.FromMilliseconds(200), 64 * 1024), e =>
+            {
+                lock (SealFailures) SealFailures.Add(e);
+                onSealFailure?.Invoke(e);
+            }),
+            lagSink ?? this, options ?? Options, observer);
+
+    /// <summary>Short intervals and backoffs, so tests finish quickly.</summary>
+    public static CaptureOptions Options { get; } = new(2, TimeSpan.FromMilliseconds(200))
+    {
+        Reconnect = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500)),
+    };
+
+    /// <summary>How long a stopped capture may flush and seal before it is aborted (the verb's shutdown grace, shortened).</summary>
+    public static TimeSpan Grace { get; } = TimeSpan.FromSeconds(2);
 
     public Task ReportAsync(CaptureLag lag, CancellationToken cancellationToken)
     {
@@ -148,12 +177,30 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         return Task.CompletedTask;
     }
 
-    /// <summary>Runs a capture in the background; stop it with the returned handle.</summary>
+    public List<SealedLag> SealedLags { get; } = [];
+
+    public List<CaptureNotice> Notices { get; } = [];
+
+    public Task ReportSealedAsync(SealedLag lag, CancellationToken cancellationToken)
+    {
+        lock (SealedLags) SealedLags.Add(lag);
+        return Task.CompletedTask;
+    }
+
+    public Task NoticeAsync(CaptureNotice notice, CancellationToken cancellationToken)
+    {
+        lock (Notices) Notices.Add(notice);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Runs a capture in the background; stop it with the returned handle (aborted <see cref="Grace"/> after the stop, as the verb does).</summary>
     public Running Start(OplogCapture? capture = null)
     {
         capture ??= NewCapture();
         var stop = new CancellationTokenSource();
-        var task = Task.Run(() => capture.RunAsync(stop.Token, TestContext.Current.CancellationToken));
+        var abort = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        stop.Token.Register(() => abort.CancelAfter(Grace));
+        var task = Task.Run(() => capture.RunAsync(stop.Token, abort.Token));
         return new Running(capture, stop, task);
     }
 
@@ -193,6 +240,29 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
             await Task.Delay(25, TestContext.Current.CancellationToken);
         }
         Assert.Contains(SourceClient.Cluster.Description.Servers, s => s.Type == Secondary);
+    }
+
+    /// <summary>
+    /// Sets MongoDB's failCommand fail point on the source (a test command: real servers need
+    /// enableTestCommands, else the test is skipped): the next <paramref name="times"/> runs of
+    /// <paramref name="command"/> fail with <paramref name="errorCode"/> or, when it is null, lose their connection.
+    /// </summary>
+    public async Task FailSourceCommandAsync(string command, int times, int? errorCode = null)
+    {
+        var data = new BsonDocument("failCommands", new BsonArray { command });
+        if (errorCode is { } code) data["errorCode"] = code;
+        else data["closeConnection"] = true;
+        try
+        {
+            await SourceClient.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
+            {
+                { "configureFailPoint", "failCommand" }, { "mode", new BsonDocument("times", times) }, { "data", data },
+            }, cancellationToken: TestContext.Current.CancellationToken);
+        }
+        catch (MongoCommandException e) when (!Source.IsTestServer)
+        {
+            Assert.Skip($"the source does not allow fail points (start it with enableTestCommands): {e.CodeName}");
+        }
     }
 
     public string Namespace(string collection) => $"{Database}.{collection}";
@@ -289,6 +359,7 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         }
         SourceClient.Dispose();
         StoreClient.Dispose();
+        _clients.ForEach(c => c.Dispose());
         await Source.DisposeAsync();
         await StoreEndpoint.DisposeAsync();
     }

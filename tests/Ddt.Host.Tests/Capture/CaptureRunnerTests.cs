@@ -2,6 +2,8 @@ using System.Text.Json;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Resilience;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
 using WapBackup.Testing.Mongo;
@@ -19,7 +21,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         public InMemoryTaskStore Tasks { get; } = new();
         public InMemoryTaskEventLog Events { get; } = new();
         public StringWriter Output { get; } = new();
-        public CaptureRunner Runner => new(Repositories, Tasks, Events, TimeProvider.System, TextWriter.Synchronized(Output));
+        public CaptureRunner Runner => new(Repositories, Tasks, Events, TimeProvider.System, TextWriter.Synchronized(Output),
+            new TaskLifecycleOptions(3, new Backoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5))));
 
         public async Task<BackupRepository> AddAsync(BackupRepository repository)
         {
@@ -95,7 +98,8 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
         await stop.CancelAsync();
 
-        Assert.Equal(CaptureRunner.ExitOk, await run);
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
         var task = await world.OnlyTaskAsync(repository.Id);
         Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
         var durable = capture.Durable!.Value.Ts;
@@ -117,6 +121,138 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         // The last line is the final report, the one the task record holds.
         Assert.Equal(Math.Round(task.Progress.OplogLagSeconds!.Value, 3), json.RootElement.GetProperty("OplogLagSeconds").GetDouble());
         Assert.Equal(task.Progress.LastOplogTimestamp, json.RootElement.GetProperty("durableTs").GetString());
+    }
+
+    [Fact]
+    public async Task Repository_already_needsReinit_at_start_fails_its_open_task_with_an_error_event_and_exits_3()
+    {
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository() with { Status = RepositoryStatus.NeedsReinit });
+        // A capture task left running by a host that died before the gap was recorded.
+        var open = BackupTask.CreateNew(repository.Id, TaskKind.Capture, DateTimeOffset.UtcNow) with { Status = BackupTaskStatus.Running };
+        await world.Tasks.CreateAsync(open, Ct);
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitGap, exit);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal((open.Id, BackupTaskStatus.Failed), (task.Id, task.Status));
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.Equal(task.Id, error.TaskId);
+        Assert.Contains("needs re-initialisation", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_event_write_that_throws_ends_the_task_failed_with_an_event()
+    {
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        world.Events.FailWhen = message => message == "oplog capture started";
+
+        int exit = await world.Runner.RunAsync(repository.Id, (_, _, _, _) => throw new InvalidOperationException("must not be built"), CancellationToken.None, Ct);
+
+        Assert.Equal(CaptureRunner.ExitFailed, exit);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error);
+        Assert.Contains("event log unavailable", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_conflict_retry_rereads_the_task_and_never_writes_over_a_final_status()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, _, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink)), stop.Token, Ct);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+
+        // The control plane gives up on the task meanwhile (e.g. it saw no heartbeat): its verdict is final.
+        var running = await world.OnlyTaskAsync(repository.Id);
+        await world.Tasks.UpdateAsync(running with { Status = BackupTaskStatus.Failed, Progress = running.Progress with { Message = "declared dead by the control plane" } }, DateTimeOffset.UtcNow, Ct);
+        await stop.CancelAsync();
+        await run;
+
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status);
+        Assert.Equal("declared dead by the control plane", task.Progress.Message);
+    }
+
+    [Fact]
+    public async Task Seal_failures_give_one_error_event_SealFailures_and_SealedLagSeconds_lines_and_an_info_event_when_sealing_works_again()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage "down": no bucket yet
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, onSealFailure, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink, onSealFailure: onSealFailure)), stop.Token, Ct);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+        for (int i = 0; i < 300 && !world.Events.All.Any(e => e.Level == EventLevel.Error); i++) await Task.Delay(50, Ct);
+        for (int i = 0; i < 100 && h.SealFailures.Count < 3; i++) await Task.Delay(50, Ct);
+
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        for (int i = 0; i < 300 && !world.Events.All.Any(e => e.Message.Contains("works again", StringComparison.Ordinal)); i++) await Task.Delay(50, Ct);
+        await stop.CancelAsync();
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
+
+        var error = Assert.Single(world.Events.All, e => e.Level == EventLevel.Error); // one per episode, however many attempts failed
+        Assert.Contains("sealing oplog slices failed", error.Message, StringComparison.Ordinal);
+        Assert.Contains(world.Events.All, e => e.Level == EventLevel.Info && e.Message.Contains("works again", StringComparison.Ordinal));
+        var final = world.Events.All[^1];
+        Assert.Contains("the final seal got there", final.Message, StringComparison.Ordinal);
+
+        var lines = world.Output.ToString().Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("{\"_aws\"", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        JsonElement Metric(JsonElement line) => line.GetProperty("_aws").GetProperty("CloudWatchMetrics")[0];
+        var failures = lines.Where(l => Metric(l).GetProperty("Metrics")[0].GetProperty("Name").GetString() == "SealFailures").ToList();
+        Assert.True(failures.Count >= 2, $"{failures.Count} SealFailures lines");
+        Assert.All(failures, l =>
+        {
+            Assert.Equal(1, l.GetProperty("SealFailures").GetDouble());
+            Assert.Equal(repository.Id, l.GetProperty("RepositoryId").GetString());
+            Assert.Equal("RepositoryId", Metric(l).GetProperty("Dimensions")[0][0].GetString());
+            Assert.Equal("WapBackup", Metric(l).GetProperty("Namespace").GetString());
+        });
+        var sealedLag = lines.Where(l => Metric(l).GetProperty("Metrics")[0].GetProperty("Name").GetString() == "SealedLagSeconds").ToList();
+        Assert.NotEmpty(sealedLag);
+        Assert.All(sealedLag, l => Assert.Equal("Seconds", Metric(l).GetProperty("Metrics")[0].GetProperty("Unit").GetString()));
+        Assert.Equal(0, sealedLag[^1].GetProperty("SealedLagSeconds").GetDouble());
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_whose_final_seal_cannot_finish_within_the_grace_says_so_and_keeps_the_entries()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage down for good
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        var world = new World();
+        var repository = await world.AddAsync(Samples.Repository());
+        await h.InsertAsync("orders", 2);
+        using var stop = new CancellationTokenSource();
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        stop.Token.Register(() => abort.CancelAfter(TimeSpan.FromSeconds(1)));
+        OplogCapture? capture = null;
+        var run = world.Runner.RunAsync(repository.Id, (_, sink, onSealFailure, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink, onSealFailure: onSealFailure)), stop.Token, abort.Token);
+        while (capture is null) await Task.Delay(20, Ct);
+        await h.WaitUntilDurableAsync(new CaptureHarness.Running(capture, stop, run));
+        await stop.CancelAsync();
+
+        int exit = await run;
+        Assert.True(exit == CaptureRunner.ExitOk, $"exit {exit}: {world.Output}");
+        Assert.False(capture.FinalSealReached);
+        var task = await world.OnlyTaskAsync(repository.Id);
+        Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
+        var final = world.Events.All[^1];
+        Assert.Equal(EventLevel.Warn, final.Level);
+        Assert.Contains("the final seal did not finish within the shutdown grace", final.Message, StringComparison.Ordinal);
+        Assert.Equal(capture.Durable!.Value.Ts, (await h.StoredAsync())[^1].Ts); // everything read is durable in the store
     }
 
     [Fact]

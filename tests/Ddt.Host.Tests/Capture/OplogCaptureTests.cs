@@ -1,5 +1,6 @@
 using MongoDB.Bson;
 using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
 using WapBackup.Testing.Mongo;
@@ -293,6 +294,116 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
             Assert.Equal(0, final.Seconds);
         }
         Assert.All(lags, l => Assert.True(l.Seconds >= 0 && l.DurableThrough <= l.SourceNewest));
+    }
+
+    [Fact]
+    public async Task Sealer_retries_SDK_timeouts_and_selection_timeouts_and_keeps_sealing_while_capture_runs()
+    {
+        FaultyObjectStore? faulty = null;
+        await using var h = await CaptureHarness.StartAsync(s3, wrapObjects: inner => faulty = new FaultyObjectStore(inner));
+        // What the AWS SDK throws when its HTTP timeout fires (not our token), then a server-selection timeout.
+        faulty!.FailNextWrites(new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout"), new TimeoutException("selection timed out"));
+        await h.InsertAsync("orders", 1);
+        var running = h.Start();
+        await h.WaitUntilDurableAsync(running);
+        await h.InsertAsync("orders", 20, startId: 1);
+        await h.WaitUntilDurableAsync(running);
+
+        var durable = running.Capture.Durable!.Value.Ts;
+        for (int i = 0; i < 200 && !(await h.Store.SealedThroughAsync(Ct) >= durable) && !running.Task.IsCompleted; i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+        Assert.False(running.Task.IsCompleted, "capture ended");
+        Assert.True(await h.Store.SealedThroughAsync(Ct) >= durable, "sealing did not resume after the timeouts while capture ran");
+        Assert.Equal(0, faulty.PendingFailures);
+        lock (h.SealFailures)
+        {
+            Assert.Equal([typeof(TaskCanceledException), typeof(TimeoutException)], h.SealFailures.Select(e => e.GetType()));
+        }
+        await running.CatchUpAndStopAsync(h);
+        var stored = await h.StoredAsync();
+        Assert.Equal(stored.SelectMany(e => e.Bytes.ToArray()).ToArray(), await h.SlicedBytesAsync());
+    }
+
+    [Theory]
+    [InlineData("network reset", null)]
+    [InlineData("step-down (NotWritablePrimary)", 10107)]
+    [InlineData("interrupted by a replica set state change", 11602)]
+    public async Task Transient_source_errors_reconnect_and_resume_from_the_checkpoint_without_loss_or_duplicates(string what, int? errorCode)
+    {
+        _ = what;
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await h.InsertAsync("orders", 1);
+        var running = h.Start(h.NewCapture(source: h.QuickFailoverSourceOplog()));
+        await h.WaitUntilDurableAsync(running);
+        await h.InsertAsync("orders", 10, startId: 1);
+        await h.WaitUntilDurableAsync(running);
+
+        // The tail's next getMore fails twice (a reconnect that fails again backs off and retries).
+        await h.FailSourceCommandAsync("getMore", times: 2, errorCode);
+        await h.InsertAsync("orders", 10, startId: 11);
+        await h.WaitUntilDurableAsync(running);
+        Assert.False(running.Task.IsCompleted, "capture ended on a transient source error");
+        await h.InsertAsync("orders", 10, startId: 21);
+        await running.CatchUpAndStopAsync(h);
+
+        List<CaptureNotice> notices;
+        lock (h.Notices) notices = [.. h.Notices];
+        Assert.Equal(2, notices.Count(n => n.Level == Shared.Tasks.EventLevel.Warn && n.Message.StartsWith("lost the source", StringComparison.Ordinal)));
+        // One event per outage (the two failures are one outage unless entries arrived between them), every attempt logged.
+        int outages = notices.Count(n => n.Event && n.Level == Shared.Tasks.EventLevel.Warn);
+        Assert.InRange(outages, 1, 2);
+        Assert.Equal(outages, notices.Count(n => n.Event && n.Level == Shared.Tasks.EventLevel.Info && n.Message.StartsWith("reconnected", StringComparison.Ordinal)));
+        var stored = await h.StoredAsync();
+        Assert.Equal(Ids(1, 30), h.InsertedIds(stored, "orders").Where(id => id >= 1));
+        var source = await h.SourceEntriesAsync(stored[0].Ts, stored[^1].Ts);
+        Assert.Equal(source.Count, stored.Count);
+        for (int i = 0; i < source.Count; i++)
+        {
+            Assert.True(source[i].AsSpan().SequenceEqual(stored[i].Bytes.Span), $"stored entry {i} differs from the source's");
+        }
+    }
+
+    [Fact]
+    public async Task Sealed_slices_behind_durable_capture_by_more_than_the_bound_is_an_error_event_once_then_an_info_event_on_recovery()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage "down": no bucket yet
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        await h.InsertAsync("orders", 1);
+        var running = h.Start(h.NewCapture(options: CaptureHarness.Options with { SealedLagBound = TimeSpan.FromSeconds(1) }));
+        await h.WaitUntilDurableAsync(running);
+        // Entries over more than the bound (ts seconds) while nothing can be sealed.
+        for (int i = 1; i <= 3; i++)
+        {
+            await Task.Delay(1100, Ct);
+            await h.InsertAsync("orders", 1, startId: i);
+        }
+        await h.WaitUntilDurableAsync(running);
+        await WaitForAsync(() => h.Notices.Any(n => n.Level == Shared.Tasks.EventLevel.Error && n.Message.Contains("behind durable capture", StringComparison.Ordinal)));
+
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        await WaitForAsync(() => h.Notices.Any(n => n.Level == Shared.Tasks.EventLevel.Info && n.Message.Contains("within", StringComparison.Ordinal)));
+        await running.CatchUpAndStopAsync(h);
+
+        List<CaptureNotice> notices;
+        lock (h.Notices) notices = [.. h.Notices.Where(n => n.Message.Contains("durable capture", StringComparison.Ordinal))];
+        Assert.Equal([Shared.Tasks.EventLevel.Error, Shared.Tasks.EventLevel.Info], notices.Select(n => n.Level)); // once per episode
+        Assert.All(notices, n => Assert.True(n.Event));
+        List<SealedLag> lags;
+        lock (h.SealedLags) lags = [.. h.SealedLags];
+        Assert.Contains(lags, l => l.Seconds > 1 && l.FailuresInARow > 0);
+        Assert.Equal(0, lags[^1].Seconds);
+        Assert.True(running.Capture.FinalSealReached);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 300 && !condition(); i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+        Assert.True(condition(), "the condition did not hold within 15 s");
     }
 
     [Fact]

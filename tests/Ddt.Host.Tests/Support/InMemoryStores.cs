@@ -118,8 +118,15 @@ internal sealed class InMemoryTaskEventLog : ITaskEventLog
 {
     private readonly List<TaskEvent> _events = [];
 
+    /// <summary>Appends whose message this matches throw (the event table unreachable for them).</summary>
+    public Func<string, bool>? FailWhen { get; set; }
+
     public Task<TaskEvent> AppendAsync(string taskId, EventLevel level, string message, IReadOnlyDictionary<string, string>? details, DateTimeOffset time, CancellationToken cancellationToken)
     {
+        if (FailWhen?.Invoke(message) == true)
+        {
+            throw new IOException($"event log unavailable (test) for '{message}'");
+        }
         lock (_events)
         {
             long sequence = _events.Count(e => e.TaskId == taskId) + 1;

@@ -20,6 +20,7 @@ public sealed class CommandDispatcher
 
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
+    private readonly FailCommandFailPoint _failCommand = new();
 
     /// <summary>Armed failures (<see cref="MongoTestServer.FailCommand"/>).</summary>
     public CommandFailPoints FailPoints { get; } = new();
@@ -27,6 +28,7 @@ public sealed class CommandDispatcher
     public CommandDispatcher(ServerState server)
     {
         _server = server;
+        _failCommand.Register(_handlers);
         HandshakeCommands.Register(_handlers);
         ReadCommands.Register(_handlers);
         WriteCommands.Register(_handlers);
@@ -46,6 +48,7 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
+            _failCommand.Check(request.Name);
             MemberRole.Check(request, member);
             FailPoints.Check(request);
             if (MemberRole.IsRead(request.Name))
@@ -69,6 +72,10 @@ public sealed class CommandDispatcher
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
             var context = new CommandContext(_server, write, connectionId, member, cancellationToken);
             return await handler(request, context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FailPointException e)
+        {
+            return CommandContext.Error(e.Error, e.Labels);
         }
         catch (CommandException e)
         {

@@ -67,9 +67,9 @@ public sealed class Connection
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or CloseConnectionException)
         {
-            // Client went away or the server is stopping.
+            // Client went away, the server is stopping, or the failCommand fail point resets the connection.
         }
         finally
         {
