@@ -31,6 +31,8 @@ public sealed class LocalEnvironmentFile
             new("AWS_ENDPOINT_URL_S3", stack.S3Url),
             new("AWS_ENDPOINT_URL_SSM", stack.SsmUrl),
             new("AWS_REGION", Ssm.ParameterStore.Region),
+            // The AWS CLI v1 reads only this one.
+            new("AWS_DEFAULT_REGION", Ssm.ParameterStore.Region),
             // Dummy keys: dynalite and the local SSM accept any; s3rver checks signatures against S3RVER/S3RVER.
             new("AWS_ACCESS_KEY_ID", "S3RVER"),
             new("AWS_SECRET_ACCESS_KEY", "S3RVER"),

@@ -31,6 +31,7 @@ public sealed class LocalEnvironmentFileTests
             Assert.Equal("wap-backup-local", variables["WAP_LOCAL_BUCKET"]);
             Assert.Equal("wap-backup-local", variables["WAP_BACKUP_BUCKETS"]);
             Assert.Equal("us-east-1", variables["AWS_REGION"]);
+            Assert.Equal("us-east-1", variables["AWS_DEFAULT_REGION"]);
             Assert.Equal("RepositoriesTable", variables["REPOSITORIES_TABLE"]);
             Assert.Equal("TaskEventsTable", variables["TASK_EVENTS_TABLE"]);
             Assert.False(variables.ContainsKey("DYNAMODB_ENDPOINT") || variables.ContainsKey("SSM_ENDPOINT"), "a non-standard endpoint variable");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -171,25 +170,15 @@ public sealed class LocalSsmTests(LocalStackFixture fixture) : IClassFixture<Loc
     }
 
     /// <summary>Runs a client as a user would, with only the standard variables pointing it at the stack.</summary>
-    private async Task<string> RunAsync(string program, string[] arguments)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
+    private Task<string> RunAsync(string program, string[] arguments) =>
+        ProcessRunner.RunAsync(program, arguments, new Dictionary<string, string>
         {
-            start.ArgumentList.Add(argument);
-        }
-        start.Environment["AWS_ENDPOINT_URL_SSM"] = Stack.SsmUrl;
-        start.Environment["AWS_REGION"] = "us-east-1";
-        start.Environment["AWS_DEFAULT_REGION"] = "us-east-1";
-        start.Environment["AWS_ACCESS_KEY_ID"] = "local";
-        start.Environment["AWS_SECRET_ACCESS_KEY"] = "local";
-        start.Environment["AWS_CONFIG_FILE"] = "/dev/null";
-        start.Environment["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null";
-        using Process process = Process.Start(start)!;
-        Task<string> error = process.StandardError.ReadToEndAsync(Ct);
-        string output = await process.StandardOutput.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.True(process.ExitCode == 0, $"{program} exited {process.ExitCode}: {await error}");
-        return output;
-    }
+            ["AWS_ENDPOINT_URL_SSM"] = Stack.SsmUrl,
+            ["AWS_REGION"] = "us-east-1",
+            ["AWS_DEFAULT_REGION"] = "us-east-1",
+            ["AWS_ACCESS_KEY_ID"] = "local",
+            ["AWS_SECRET_ACCESS_KEY"] = "local",
+            ["AWS_CONFIG_FILE"] = "/dev/null",
+            ["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null",
+        }, Ct);
 }
