@@ -50,7 +50,7 @@ public static class VerbDispatcher
             Command parent = root;
             foreach (string word in words[..^1])
             {
-                parent = parent.Subcommands.FirstOrDefault(c => c.Name == word) ?? Added(parent, new Command(word));
+                parent = parent.Subcommands.FirstOrDefault(c => c.Name == word) ?? Added(parent, new Command(word, Verbs.Groups.GetValueOrDefault(word)));
             }
             var command = new Command(words[^1], verb.Description);
             foreach (Symbol symbol in verb.CreateSymbols())

@@ -12,4 +12,11 @@ public static class Verbs
         new DiffApplyCommand(),
         new Capture.CaptureCommand(),
     ];
+
+    /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>
+    public static IReadOnlyDictionary<string, string> Groups { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["oplog"] = "oplog files: inspect",
+        ["diff"] = "update diffs: apply",
+    };
 }

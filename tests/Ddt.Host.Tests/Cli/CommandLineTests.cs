@@ -17,8 +17,8 @@ public sealed class CommandLineTests
     {
         var (code, output, _) = await CliRunner.RunAsync(["--help"]);
         Assert.Equal(0, code);
-        Assert.Contains("oplog", output, StringComparison.Ordinal);
-        Assert.Contains("diff", output, StringComparison.Ordinal);
+        Assert.Contains("oplog files: inspect", output, StringComparison.Ordinal);
+        Assert.Contains("update diffs: apply", output, StringComparison.Ordinal);
         Assert.Contains("capture", output, StringComparison.Ordinal);
 
         (code, output, _) = await CliRunner.RunAsync(["oplog", "inspect", "--help"]);
