@@ -1,26 +1,68 @@
 #!/usr/bin/env bash
 # Runs the system locally.
-#   ./run.sh up [--port N]              local stack: dynalite, s3rver and the API on http://127.0.0.1:N (default 8080)
+#   ./run.sh up [--port N]                    local stack: dynalite, s3rver, SSM Parameter Store and the API on
+#                                             http://127.0.0.1:N (default 8080); writes .local/env while up
 #   ./run.sh mongo --port N [--replset rs0]   one MongoDB wire-protocol test server on 127.0.0.1:N
-# Everything started is stopped on Ctrl-C.
+#   ./run.sh ddt <verb> ...                   the ddt program with .local/env loaded (./run.sh ddt --help)
+# Everything started is stopped on Ctrl-C. WAP_LOCAL_ENV=FILE uses another env file than .local/env
+# (several stacks side by side, tests).
+#
+# The three programs are built together into the `run` build slot (artifacts/run) under one lock,
+# and only when a source changed since the last good build: calls at the same moment wait for one
+# build instead of racing on the same obj/ folders, and later calls start at once.
 set -euo pipefail
 cd "$(dirname "$0")"
+export WAP_BUILD_SLOT=run
+slot=artifacts/run
+env_file=${WAP_LOCAL_ENV:-.local/env}
+
+build() {
+  mkdir -p "$slot"
+  exec 9>"$slot/.build.lock"
+  flock 9
+  local stamp="$slot/.built" started
+  if [ -f "$stamp" ] && [ -z "$(find src tests/Support scripts/run.slnf Directory.Build.props Directory.Packages.props \
+        template.yaml -newer "$stamp" -type f -print -quit)" ]; then
+    exec 9>&-
+    return 0
+  fi
+  # Taken before the build: a file edited while it runs is newer than the stamp, so the next call rebuilds.
+  started=$(mktemp "$slot/.building.XXXXXX")
+  if ! dotnet build scripts/run.slnf -c Release -nologo -v:q -clp:ErrorsOnly >&2; then
+    rm -f "$started"
+    echo "run.sh: build failed" >&2
+    exit 1
+  fi
+  mv "$started" "$stamp"
+  exec 9>&-
+}
+
 verb=${1:-}
 [ $# -gt 0 ] && shift
 case "$verb" in
   up)
     scripts/ensure-node-modules.sh
-    export WAP_BUILD_SLOT=run
-    dotnet build src/Local -c Release -nologo -v:q -clp:ErrorsOnly >&2
-    exec dotnet artifacts/run/bin/WapBackup.Local/release/WapBackup.Local.dll up "$@"
+    build
+    # The in-process API reads its stage and allowed buckets like the deployed function does.
+    export WAP_STAGE=local WAP_BACKUP_BUCKETS=wap-backup-local
+    exec dotnet "$slot/bin/WapBackup.Local/release/WapBackup.Local.dll" up --env-file "$env_file" "$@"
     ;;
   mongo)
-    export WAP_BUILD_SLOT=run
-    dotnet build tests/Support/MongoTestServer -c Release -nologo -v:q -clp:ErrorsOnly >&2
-    exec dotnet artifacts/run/bin/MongoTestServer/release/MongoTestServer.dll "$@"
+    build
+    exec dotnet "$slot/bin/MongoTestServer/release/MongoTestServer.dll" "$@"
+    ;;
+  ddt)
+    build
+    if [ -f "$env_file" ]; then
+      # shellcheck disable=SC1090
+      . "$env_file"
+    else
+      echo "run.sh: $env_file not found: start the local stack with ./run.sh up (verbs that need AWS will fail without it)" >&2
+    fi
+    exec dotnet "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$@"
     ;;
   *)
-    echo "usage: ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M]" >&2
+    echo "usage: ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M] | ./run.sh ddt <verb> ... (./run.sh ddt --help)" >&2
     exit 2
     ;;
 esac

@@ -1,8 +1,9 @@
 using System.Globalization;
 using WapBackup.Local;
+using WapBackup.Local.Servers;
 
-// ./run.sh up [--port N]: the local stack (see LocalStack).
-const string Usage = "usage: WapBackup.Local up [--port N]   (N 1-65535, default 8080)";
+// ./run.sh up [--port N] [--env-file PATH]: the local stack (see LocalStack); run.sh passes .local/env.
+const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients)";
 
 if (args.Length == 0 || args[0] != "up")
 {
@@ -10,6 +11,7 @@ if (args.Length == 0 || args[0] != "up")
     return 2;
 }
 int port = 8080;
+string? envFile = null;
 for (int i = 1; i < args.Length; i++)
 {
     if (args[i] == "--port")
@@ -23,13 +25,23 @@ for (int i = 1; i < args.Length; i++)
         Console.Error.WriteLine("--port needs a port number between 1 and 65535");
         return 2;
     }
+    if (args[i] == "--env-file")
+    {
+        if (i + 1 < args.Length && args[i + 1].Length > 0)
+        {
+            envFile = args[++i];
+            continue;
+        }
+        Console.Error.WriteLine("--env-file needs a file path");
+        return 2;
+    }
     Console.Error.WriteLine($"unexpected argument '{args[i]}'");
     Console.Error.WriteLine(Usage);
     return 2;
 }
 try
 {
-    return await LocalStack.RunAsync(port, Console.Out, CancellationToken.None);
+    return await LocalStack.RunAsync(port, envFile, Console.Out, LocalServers.FindNodeModules(Directory.GetCurrentDirectory()), CancellationToken.None);
 }
 catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
 {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Amazon.DynamoDBv2;
 using Amazon.S3;
 using Amazon.SimpleSystemsManagement;
@@ -9,6 +10,7 @@ using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Ddt.Capture;
 
@@ -24,15 +26,24 @@ public sealed record CaptureServices(
     SealPolicy Seal,
     CaptureOptions Capture);
 
+/// <summary>What <c>ddt capture --json</c> prints when it ends.</summary>
+/// <param name="TaskId">The capture task it ran under; null when it was refused before one existed.</param>
+/// <param name="DurableThrough">The newest entry stored durably (<c>seconds:increment</c>); null when none.</param>
+/// <param name="ExitReason"><c>stopped</c> (0), <c>failed</c> (1), <c>refused</c> (2) or <c>gap</c> (3).</param>
+public sealed record CaptureResult(string Repository, string? TaskId, string? DurableThrough, string? DurableThroughIso, string ExitReason, int ExitCode);
+
 /// <summary>
-/// <c>ddt capture --repository ID</c>: runs one repository's oplog capture until SIGTERM (then
+/// <c>ddt capture --repository ID [--json]</c>: runs one repository's oplog capture until SIGTERM (then
 /// flushes, checkpoints, seals and exits 0). Exit 3 = oplog gap (repository marked needsReinit),
 /// 2 = refused (unknown repository, dump type, bad arguments), 1 = other failure (restart resumes).
+/// Logs (JSON lines) and metrics go to stderr; stdout gets only the result.
 /// </summary>
 public sealed class CaptureCommand : ICliCommand
 {
     /// <summary>After SIGTERM, how long flushing may take before in-flight writes are abandoned (the checkpoint stays valid).</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(60);
+
+    private const string RepositoryOption = "--repository";
 
     private readonly Func<CaptureServices> _services;
 
@@ -44,15 +55,32 @@ public sealed class CaptureCommand : ICliCommand
 
     public string Verb => "capture";
 
-    public string Usage => "capture --repository ID    (tables from REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, TASK_EVENTS_TABLE; DYNAMODB_ENDPOINT, SSM_ENDPOINT, DDT_OPLOG_STORE_URI optional)";
+    public string Description =>
+        "capture a ddt repository's oplog until SIGTERM. Environment: REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, "
+        + "TASK_EVENTS_TABLE; the AWS SDK's own (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB/_S3/_SSM, ...); DDT_OPLOG_STORE_URI optional. "
+        + "Exit 0 stopped, 1 failed (a restart resumes), 2 refused, 3 oplog gap";
 
-    public async Task<int> RunAsync(IReadOnlyList<string> arguments, CliConsole console, CancellationToken cancellationToken)
-    {
-        if (arguments.Count != 2 || arguments[0] != "--repository" || string.IsNullOrWhiteSpace(arguments[1]))
+    public IReadOnlyList<Symbol> CreateSymbols() =>
+    [
+        new Option<string>(RepositoryOption)
         {
-            await console.Error.WriteLineAsync("usage: ddt " + Usage).ConfigureAwait(false);
-            return VerbDispatcher.UsageError;
-        }
+            Required = true,
+            HelpName = "ID",
+            Description = "the repository id (rep_...)",
+            Validators = { result =>
+            {
+                if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
+                {
+                    result.AddError("--repository must name a repository id, got an empty value");
+                }
+            } },
+        },
+        CliOutput.JsonOption(),
+    ];
+
+    public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
+    {
+        string repositoryId = parsed.GetRequiredValue<string>(RepositoryOption);
         CaptureServices services;
         try
         {
@@ -67,10 +95,13 @@ public sealed class CaptureCommand : ICliCommand
         using var abort = new CancellationTokenSource();
         using var graceAfterStop = cancellationToken.Register(() => abort.CancelAfter(ShutdownGrace));
         var clients = new List<IDisposable>();
+        var tasks = new CaptureTaskRecorder(services.Tasks);
+        OplogCapture? built = null;
+        int exit;
         try
         {
-            var runner = new CaptureRunner(services.Repositories, services.Tasks, services.Events, TimeProvider.System, console.Out);
-            return await runner.RunAsync(arguments[1], async (repository, lagSink, onSealFailure, ct) =>
+            var runner = new CaptureRunner(services.Repositories, tasks, services.Events, TimeProvider.System, console.Error);
+            exit = await runner.RunAsync(repositoryId, async (repository, lagSink, onSealFailure, ct) =>
             {
                 // The URI is a secret: it goes to the driver and nowhere else.
                 string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
@@ -80,12 +111,13 @@ public sealed class CaptureCommand : ICliCommand
                 clients.AddRange([source, storeClient, s3]);
                 var store = new CapturedOplogStore(storeClient, repository.Id);
                 var slices = new OplogSliceStore(new S3ObjectStore(s3, repository.Policy.Storage.Bucket), repository.Policy.Storage.Prefix ?? "", repository.Id);
-                return new OplogCapture(
+                built = new OplogCapture(
                     new SourceOplog(source, repository.Policy.SecondaryPreferred, TimeSpan.FromSeconds(1)),
                     store,
                     new SliceSealer(store, slices, services.Seal, onSealFailure),
                     lagSink,
                     services.Capture);
+                return built;
             }, cancellationToken, abort.Token).ConfigureAwait(false);
         }
         finally
@@ -95,23 +127,77 @@ public sealed class CaptureCommand : ICliCommand
                 client.Dispose();
             }
         }
+
+        var durable = built?.Durable?.Ts;
+        var result = new CaptureResult(repositoryId, tasks.TaskId, durable?.ToString(), durable?.ToIso(), ExitReason(exit), exit);
+        if (parsed.GetValue<bool>(CliOutput.Json))
+        {
+            await CliOutput.WriteJsonLineAsync(console.Out, result, CliJsonContext.Default.CaptureResult, CancellationToken.None).ConfigureAwait(false);
+        }
+        else
+        {
+            await console.Out.WriteLineAsync(
+                $"capture of {result.Repository} {result.ExitReason} (exit {exit}); durable through {result.DurableThrough ?? "-"}"
+                + $"{(result.DurableThroughIso is { } iso ? $" ({iso})" : "")}; task {result.TaskId ?? "-"}").ConfigureAwait(false);
+        }
+        return exit;
+    }
+
+    private static string ExitReason(int exit) => exit switch
+    {
+        CaptureRunner.ExitOk => "stopped",
+        CaptureRunner.ExitRefused => "refused",
+        CaptureRunner.ExitGap => "gap",
+        _ => "failed",
+    };
+
+    /// <summary>
+    /// Remembers the capture task the runner creates or updates, so the result can name it.
+    /// (The task life-cycle service that replaces the runner's own handling can hand it back instead.)
+    /// </summary>
+    private sealed class CaptureTaskRecorder(ITaskStore inner) : ITaskStore
+    {
+        private volatile string? _taskId;
+
+        public string? TaskId => _taskId;
+
+        public async Task CreateAsync(BackupTask task, CancellationToken cancellationToken)
+        {
+            await inner.CreateAsync(task, cancellationToken).ConfigureAwait(false);
+            Remember(task);
+        }
+
+        public Task<BackupTask?> FindAsync(string id, CancellationToken cancellationToken) => inner.FindAsync(id, cancellationToken);
+
+        public Task<BackupTask> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
+
+        public Task<Page<BackupTask>> ListByRepositoryAsync(string repositoryId, PageRequest page, CancellationToken cancellationToken) =>
+            inner.ListByRepositoryAsync(repositoryId, page, cancellationToken);
+
+        public async Task<BackupTask> UpdateAsync(BackupTask task, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            var stored = await inner.UpdateAsync(task, now, cancellationToken).ConfigureAwait(false);
+            Remember(stored);
+            return stored;
+        }
+
+        private void Remember(BackupTask task)
+        {
+            if (task.Kind == TaskKind.Capture)
+            {
+                _taskId = task.Id;
+            }
+        }
     }
 
     private static CaptureServices FromEnvironment()
     {
+        // Endpoints, region and credentials: the AWS SDK's own chain (AWS_ENDPOINT_URL_DYNAMODB,
+        // AWS_ENDPOINT_URL_SSM, AWS_REGION, ...; .local/env sets them for the local stack).
         var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamoConfig = AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout);
-        if (Environment.GetEnvironmentVariable("DYNAMODB_ENDPOINT") is { Length: > 0 } dynamoEndpoint)
-        {
-            dynamoConfig.ServiceURL = dynamoEndpoint;
-        }
-        var ssmConfig = AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout);
-        if (Environment.GetEnvironmentVariable("SSM_ENDPOINT") is { Length: > 0 } ssmEndpoint)
-        {
-            ssmConfig.ServiceURL = ssmEndpoint;
-        }
-        var dynamo = new AmazonDynamoDBClient(dynamoConfig);
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(ssmConfig));
+        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
+        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
+            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
         string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
         return new CaptureServices(
             new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),

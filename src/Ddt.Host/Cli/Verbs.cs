@@ -13,4 +13,12 @@ public static class Verbs
         new Capture.CaptureCommand(),
         new Retention.RetentionPlanCommand(),
     ];
+
+    /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>
+    public static IReadOnlyDictionary<string, string> Groups { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["oplog"] = "oplog files: inspect",
+        ["diff"] = "update diffs: apply",
+        ["retention"] = "the retention rule: plan",
+    };
 }

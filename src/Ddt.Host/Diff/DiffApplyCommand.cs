@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using MongoDB.Bson;
@@ -11,7 +12,7 @@ namespace WapBackup.Ddt.Diff;
 /// <c>ddt diff apply</c>: per stdin line <c>{"pre": doc, "diff": diff}</c> (canonical Extended JSON v2)
 /// writes <c>{"post": doc}</c> or <c>{"error": "message"}</c>. The diff is a <c>$v: 2</c> diff
 /// (<c>{u: ..., sx: ...}</c>), or a whole update <c>o</c> (<c>{$v: 2, diff: ...}</c>, <c>$v: 1</c>, replacement).
-/// A bad line never stops the run.
+/// A bad line never stops the run. With <c>--json</c> a last line <c>{"lines": n, "applied": a, "failed": f}</c> sums it up.
 /// </summary>
 public sealed class DiffApplyCommand : ICliCommand
 {
@@ -19,16 +20,13 @@ public sealed class DiffApplyCommand : ICliCommand
 
     public string Verb => "diff apply";
 
-    public string Usage => "diff apply   (stdin: {\"pre\": doc, \"diff\": diff} per line; stdout: {\"post\": doc} or {\"error\": msg} per line)";
+    public string Description => "apply update diffs: stdin {\"pre\": doc, \"diff\": diff} per line (canonical Extended JSON); stdout {\"post\": doc} or {\"error\": msg} per line; exit 1 when a line failed";
 
-    public async Task<int> RunAsync(IReadOnlyList<string> arguments, CliConsole console, CancellationToken cancellationToken)
+    public IReadOnlyList<Symbol> CreateSymbols() => [CliOutput.JsonOption()];
+
+    public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        if (arguments.Count > 0)
-        {
-            await console.Error.WriteLineAsync($"ddt diff apply: takes no arguments, got '{arguments[0]}'; usage: ddt {Usage}").ConfigureAwait(false);
-            return VerbDispatcher.UsageError;
-        }
-        int failures = 0;
+        long failures = 0;
         long lineNumber = 0;
         while (await console.In.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
@@ -44,6 +42,10 @@ public sealed class DiffApplyCommand : ICliCommand
                 output = ErrorLine($"line {lineNumber}: {e.Message}");
             }
             await console.Out.WriteLineAsync(output).ConfigureAwait(false);
+        }
+        if (parsed.GetValue<bool>(CliOutput.Json))
+        {
+            await CliOutput.WriteJsonLineAsync(console.Out, new DiffApplySummary(lineNumber, lineNumber - failures, failures), CliJsonContext.Default.DiffApplySummary, cancellationToken).ConfigureAwait(false);
         }
         await console.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
         return failures == 0 ? 0 : 1;
@@ -85,3 +87,6 @@ public sealed class DiffApplyCommand : ICliCommand
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 }
+
+/// <summary>The <c>--json</c> result of <c>ddt diff apply</c>.</summary>
+public sealed record DiffApplySummary(long Lines, long Applied, long Failed);

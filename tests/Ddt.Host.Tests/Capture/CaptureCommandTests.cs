@@ -1,3 +1,4 @@
+using System.Text.Json;
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
@@ -32,10 +33,11 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
             new CaptureOptions(2, TimeSpan.FromMilliseconds(200)));
         var output = new StringWriter();
-        var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()));
+        var logs = new StringWriter();
+        var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(logs));
         using var stop = new CancellationTokenSource();
 
-        var run = VerbDispatcher.RunAsync(["capture", "--repository", repository.Id], [new CaptureCommand(() => services)], console, stop.Token);
+        var run = VerbDispatcher.RunAsync(["capture", "--repository", repository.Id, "--json"], [new CaptureCommand(() => services)], console, stop.Token);
         var newest = (await h.SourceOplog.NewestAsync(Ct))!.Value.Ts;
         var store = new CapturedOplogStore(h.StoreClient, repository.Id);
         for (int i = 0; i < 600 && !((await store.LastAsync(Ct))?.Ts >= newest); i++) await Task.Delay(50, Ct);
@@ -57,9 +59,20 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal(last.Ts, await store.SealedThroughAsync(Ct));
         var task = Assert.Single((await tasks.ListByRepositoryAsync(repository.Id, PageRequest.First(), Ct)).Items);
         Assert.Equal(BackupTaskStatus.Succeeded, task.Status);
-        Assert.Contains("OplogLagSeconds", output.ToString(), StringComparison.Ordinal);
+        // Logs and metrics on stderr (JSON lines); stdout holds only the result, one JSON object.
+        Assert.Contains("OplogLagSeconds", logs.ToString(), StringComparison.Ordinal);
+        Assert.All(logs.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), line => JsonDocument.Parse(line).Dispose());
+        string resultLine = Assert.Single(output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        using (var result = JsonDocument.Parse(resultLine))
+        {
+            Assert.Equal(repository.Id, result.RootElement.GetProperty("repository").GetString());
+            Assert.Equal(task.Id, result.RootElement.GetProperty("taskId").GetString());
+            Assert.Equal(last.Ts.ToString(), result.RootElement.GetProperty("durableThrough").GetString());
+            Assert.Equal("stopped", result.RootElement.GetProperty("exitReason").GetString());
+        }
         // Not Assert.DoesNotContain: its failure message would print the URI, which may hold a password.
         Assert.False(output.ToString().Contains(h.Source.ConnectionString, StringComparison.Ordinal), "the source URI appears in the output");
+        Assert.False(logs.ToString().Contains(h.Source.ConnectionString, StringComparison.Ordinal), "the source URI appears in the logs");
     }
 
     [Theory]
@@ -72,6 +85,6 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var console = new CliConsole(TextReader.Null, new StringWriter(), error);
         int exit = await VerbDispatcher.RunAsync(["capture", .. arguments], [new CaptureCommand(() => throw new InvalidOperationException("not reached"))], console, Ct);
         Assert.Equal(VerbDispatcher.UsageError, exit);
-        Assert.Contains("capture --repository ID", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--repository", error.ToString(), StringComparison.Ordinal);
     }
 }

@@ -114,10 +114,10 @@ public sealed class OplogInspectManifestTests
     {
         var (code, _, error) = await CliRunner.RunAsync(["oplog", "frobnicate"]);
         Assert.Equal(VerbDispatcher.UsageError, code);
-        Assert.Contains("unknown verb 'oplog frobnicate'", error, StringComparison.Ordinal);
+        Assert.Contains("'frobnicate'", error, StringComparison.Ordinal);
         (code, _, error) = await CliRunner.RunAsync(["oplog", "inspect", "--json"]);
         Assert.Equal(VerbDispatcher.UsageError, code);
-        Assert.Contains("no FILE given", error, StringComparison.Ordinal);
+        Assert.Contains("ddt oplog inspect: Required argument missing", error, StringComparison.Ordinal);
     }
 
     private static long TsValue(JsonElement ts) => (long)((ulong)ts.GetProperty("t").GetUInt32() << 32 | ts.GetProperty("i").GetUInt32());

@@ -247,7 +247,7 @@ public sealed class S3ObjectStoreTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         var linode = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.Linode, "b", "eu-central-1", null, null));
         Assert.Equal("https://eu-central-1.linodeobjects.com/", linode.ServiceURL);
-        var aws = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.AwsS3, "b", "eu-west-1", null, "p"));
+        var aws = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.AwsS3, "b", "eu-west-1", null, "p"), _ => null);
         Assert.Equal("eu-west-1", aws.RegionEndpoint?.SystemName);
         Assert.False(aws.ForcePathStyle);
         var custom = S3ClientFactory.CreateConfig(new StorageLocation(StorageProvider.AwsS3, "b", "us-east-1", "http://127.0.0.1:4569", null));

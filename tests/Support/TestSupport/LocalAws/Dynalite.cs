@@ -6,7 +6,7 @@ namespace WapBackup.Testing.LocalAws;
 
 /// <summary>
 /// DynamoDB for tests: dynalite (in memory) on a free port, or the endpoint named by
-/// DYNAMODB_ENDPOINT when one is already running.
+/// AWS_ENDPOINT_URL_DYNAMODB (the SDK's standard variable; .local/env sets it) when one is already running.
 /// </summary>
 public sealed class Dynalite : IAsyncDisposable
 {
@@ -22,7 +22,7 @@ public sealed class Dynalite : IAsyncDisposable
 
     public static async Task<Dynalite> StartAsync(CancellationToken cancellationToken = default)
     {
-        string? existing = Environment.GetEnvironmentVariable("DYNAMODB_ENDPOINT");
+        string? existing = Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_DYNAMODB");
         if (!string.IsNullOrEmpty(existing))
         {
             return new Dynalite(existing, null);

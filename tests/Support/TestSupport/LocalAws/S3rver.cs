@@ -6,7 +6,7 @@ namespace WapBackup.Testing.LocalAws;
 
 /// <summary>
 /// S3 for tests: s3rver on a free port with a scratch directory, or the endpoint named by
-/// S3_ENDPOINT. Remember the chunk-encoding trap: uploads must set UseChunkEncoding = false.
+/// AWS_ENDPOINT_URL_S3 (the SDK's standard variable; .local/env sets it). Remember the chunk-encoding trap: uploads must set UseChunkEncoding = false.
 /// </summary>
 public sealed class S3rver : IAsyncDisposable
 {
@@ -22,7 +22,7 @@ public sealed class S3rver : IAsyncDisposable
 
     public static async Task<S3rver> StartAsync(CancellationToken cancellationToken = default)
     {
-        string? existing = Environment.GetEnvironmentVariable("S3_ENDPOINT");
+        string? existing = Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_S3");
         if (!string.IsNullOrEmpty(existing))
         {
             return new S3rver(existing, null);

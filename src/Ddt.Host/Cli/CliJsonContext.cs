@@ -1,0 +1,11 @@
+using System.Text.Json.Serialization;
+using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Diff;
+
+namespace WapBackup.Ddt.Cli;
+
+/// <summary>The verbs' <c>--json</c> results (camelCase, as the API).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(CaptureResult))]
+[JsonSerializable(typeof(DiffApplySummary))]
+internal sealed partial class CliJsonContext : JsonSerializerContext;
