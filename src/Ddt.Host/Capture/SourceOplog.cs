@@ -37,6 +37,17 @@ public sealed class SourceOplog
     public Task<CapturedEntry?> NewestAsync(CancellationToken cancellationToken) => NewestAsync(_primaryPreferred, cancellationToken);
 
     /// <summary>
+    /// The oldest ts held by the member a tail would read (the primary, or with secondaryPreferred a
+    /// secondary), or null when its oplog is empty: the same member answers as for the tail's own checks
+    /// (decision 0411), so a shorter oplog elsewhere never reads as a rollover.
+    /// </summary>
+    public async Task<OplogTimestamp?> OldestAsync(CancellationToken cancellationToken)
+    {
+        using var member = await SourceMember.PinAsync(_client, _secondaryPreferred, cancellationToken).ConfigureAwait(false);
+        return await OldestAsync(member.Oplog, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Batches of raw, majority-committed entries strictly after <paramref name="checkpoint"/> (or, with
     /// no checkpoint, from the <see cref="InitialPosition"/> inclusive), gap-free, until cancelled.
     /// </summary>

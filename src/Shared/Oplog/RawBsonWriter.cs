@@ -75,6 +75,13 @@ public sealed class RawBsonWriter
 
     public void WriteNull(ReadOnlySpan<byte> name) => WriteHeader(BsonType.Null, name);
 
+    public void WriteBoolean(ReadOnlySpan<byte> name, bool value)
+    {
+        WriteHeader(BsonType.Boolean, name);
+        Reserve(1);
+        _buffer[_length++] = value ? (byte)1 : (byte)0;
+    }
+
     public void WriteInt32(ReadOnlySpan<byte> name, int value)
     {
         WriteHeader(BsonType.Int32, name);
@@ -106,6 +113,26 @@ public sealed class RawBsonWriter
         head.CopyTo(_buffer.AsSpan(_length));
         tail.CopyTo(_buffer.AsSpan(_length + head.Length));
         _length += length;
+    }
+
+    public void WriteInt64(ReadOnlySpan<byte> name, long value)
+    {
+        WriteHeader(BsonType.Int64, name);
+        Reserve(8);
+        BinaryPrimitives.WriteInt64LittleEndian(_buffer.AsSpan(_length), value);
+        _length += 8;
+    }
+
+    /// <summary>A UTF-8 string element (length prefix counting the trailing NUL).</summary>
+    public void WriteString(ReadOnlySpan<byte> name, string value)
+    {
+        WriteHeader(BsonType.String, name);
+        int byteCount = System.Text.Encoding.UTF8.GetByteCount(value);
+        Reserve(byteCount + 5);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_length), byteCount + 1);
+        System.Text.Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length + 4));
+        _length += 4 + byteCount;
+        _buffer[_length++] = 0;
     }
 
     private void WriteHeader(BsonType type, ReadOnlySpan<byte> name)

@@ -279,7 +279,7 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
             return stored;
         }
 
-        public Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken) => _inner.UploadAsync(key, content, cancellationToken);
+        public Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken) => _inner.UploadAsync(key, content, expectedSize, cancellationToken);
 
         public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken) => _inner.GetAsync(key, expected, cancellationToken);
 

@@ -40,10 +40,10 @@ internal sealed class FaultyObjectStore(IObjectStore inner) : IObjectStore
         return inner.PutAsync(key, content, cancellationToken);
     }
 
-    public Task<StoredObject> UploadAsync(string key, Stream content, CancellationToken cancellationToken)
+    public Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken)
     {
         ThrowIfFailing();
-        return inner.UploadAsync(key, content, cancellationToken);
+        return inner.UploadAsync(key, content, expectedSize, cancellationToken);
     }
 
     public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken) => inner.GetAsync(key, expected, cancellationToken);
