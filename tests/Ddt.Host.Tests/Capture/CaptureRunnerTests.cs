@@ -190,6 +190,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var world = new World();
         var repository = await world.AddAsync(Samples.Repository());
         await h.InsertAsync("orders", 2);
+        await h.SeedCheckpointAsync(); // a restart: a first start needs object storage (decision 0403)
         using var stop = new CancellationTokenSource();
         OplogCapture? capture = null;
         var run = world.Runner.RunAsync(repository.Id, (_, sink, onSealFailure, _) => Task.FromResult(capture = h.NewCapture(lagSink: sink, onSealFailure: onSealFailure)), stop.Token, Ct);
@@ -235,6 +236,7 @@ public sealed class CaptureRunnerTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var world = new World();
         var repository = await world.AddAsync(Samples.Repository());
         await h.InsertAsync("orders", 2);
+        await h.SeedCheckpointAsync(); // a restart: a first start needs object storage (decision 0403)
         using var stop = new CancellationTokenSource();
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         stop.Token.Register(() => abort.CancelAfter(TimeSpan.FromSeconds(1)));

@@ -371,6 +371,7 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // object storage "down": no bucket yet
         await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
         await h.InsertAsync("orders", 1);
+        await h.SeedCheckpointAsync(); // a restart: a first start needs object storage (decision 0403)
         var running = h.Start(h.NewCapture(options: CaptureHarness.Options with { SealedLagBound = TimeSpan.FromSeconds(1) }));
         await h.WaitUntilDurableAsync(running);
         // Entries over more than the bound (ts seconds) while nothing can be sealed.

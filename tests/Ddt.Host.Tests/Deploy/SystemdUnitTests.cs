@@ -58,6 +58,6 @@ public sealed class SystemdUnitTests
         var (code, _, error) = await CliRunner.RunAsync(exec[1..^1]);
         Assert.Equal(2, code);
         Assert.DoesNotContain("unknown verb", error, StringComparison.Ordinal);
-        Assert.Contains("capture --repository", error, StringComparison.Ordinal);
+        Assert.Contains("--repository", error, StringComparison.Ordinal);
     }
 }
