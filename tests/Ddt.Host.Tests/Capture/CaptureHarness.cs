@@ -247,21 +247,40 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
     /// enableTestCommands, else the test is skipped): the next <paramref name="times"/> runs of
     /// <paramref name="command"/> fail with <paramref name="errorCode"/> or, when it is null, lose their connection.
     /// </summary>
-    public async Task FailSourceCommandAsync(string command, int times, int? errorCode = null)
+    public Task FailSourceCommandAsync(string command, int times, int? errorCode = null)
     {
         var data = new BsonDocument("failCommands", new BsonArray { command });
         if (errorCode is { } code) data["errorCode"] = code;
         else data["closeConnection"] = true;
+        return ConfigureFailPointAsync(SourceClient, Source, new BsonDocument("times", times), data);
+    }
+
+    /// <summary>
+    /// The same fail point on the 57019 store: the next <paramref name="times"/> <paramref name="command"/>
+    /// commands on its <paramref name="collection"/> fail with UnknownError (8, not retryable) before they run.
+    /// </summary>
+    public Task FailStoreCommandAsync(string command, string collection, int times) =>
+        ConfigureFailPointAsync(StoreClient, StoreEndpoint, new BsonDocument("times", times), new BsonDocument
+        {
+            { "failCommands", new BsonArray { command } },
+            { "namespace", $"{CapturedOplogStore.DatabaseName}.{collection}" },
+            { "errorCode", 8 },
+        });
+
+    public Task ClearStoreFailPointAsync() => ConfigureFailPointAsync(StoreClient, StoreEndpoint, "off", new BsonDocument());
+
+    private static async Task ConfigureFailPointAsync(IMongoClient client, MongoEndpoint endpoint, BsonValue mode, BsonDocument data)
+    {
         try
         {
-            await SourceClient.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
+            await client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
             {
-                { "configureFailPoint", "failCommand" }, { "mode", new BsonDocument("times", times) }, { "data", data },
+                { "configureFailPoint", "failCommand" }, { "mode", mode }, { "data", data },
             }, cancellationToken: TestContext.Current.CancellationToken);
         }
-        catch (MongoCommandException e) when (!Source.IsTestServer)
+        catch (MongoCommandException e) when (!endpoint.IsTestServer)
         {
-            Assert.Skip($"the source does not allow fail points (start it with enableTestCommands): {e.CodeName}");
+            Assert.Skip($"the server does not allow fail points (start it with enableTestCommands): {e.CodeName}");
         }
     }
 

@@ -204,21 +204,20 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
     public async Task Slice_whose_sealedThrough_write_failed_is_continued_not_sealed_again_wider_also_after_a_restart()
     {
         await using var h = await CaptureHarness.StartAsync(s3);
-        var store = h.StoreEndpoint.RequireTestServer("a fail point fails the sealedThrough update after the slice is stored");
         await h.InsertAsync("orders", 1);
         var first = h.Start();
         await h.WaitUntilDurableAsync(first);
         await WaitUntilSealedAsync(h, first.Capture.Durable!.Value.Ts);
         var sealedBefore = await h.Store.SealedThroughAsync(Ct);
 
-        store.FailCommand("update", "capture_state", times: 10_000);
+        await h.FailStoreCommandAsync("update", "capture_state", times: 10_000);
         await h.InsertAsync("orders", 5, startId: 1); // slice A-B and its index stored, then the sealedThrough write fails
         await h.WaitUntilDurableAsync(first);
         for (int i = 0; i < 600 && h.SealFailures.Count == 0; i++) await Task.Delay(50, Ct);
         Assert.NotEmpty(h.SealFailures);
         await h.InsertAsync("orders", 5, startId: 10); // sealed while the writes still fail: B-C, never A-C
         await first.CatchUpAndStopAsync(h);
-        store.ClearFailCommands();
+        await h.ClearStoreFailPointAsync();
         Assert.Equal(sealedBefore, await h.Store.SealedThroughAsync(Ct));
         Assert.True((await h.Slices.NewestAsync(Ct))!.Index.LastTs > sealedBefore, "no slice was stored while its progress write failed");
 

@@ -149,17 +149,6 @@ public sealed class MongoTestServer : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Fails the next <paramref name="times"/> <paramref name="command"/> commands on
-    /// <paramref name="collection"/> (any database) with <paramref name="code"/> before they run, as
-    /// MongoDB's failCommand fail point does. The default 8 (UnknownError) is not retryable.
-    /// </summary>
-    public void FailCommand(string command, string collection, int times, int code = 8) =>
-        _dispatcher.FailPoints.Arm(command, collection, times, code);
-
-    /// <summary>Disarms every <see cref="FailCommand"/>.</summary>
-    public void ClearFailCommands() => _dispatcher.FailPoints.Clear();
-
     private async Task AcceptLoopAsync(TcpListener listener, ReplicaSetMember member)
     {
         while (!_stopping.IsCancellationRequested)

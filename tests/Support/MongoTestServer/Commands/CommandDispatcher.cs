@@ -23,7 +23,6 @@ public sealed class CommandDispatcher
     private readonly FailCommandFailPoint _failCommand = new();
 
     /// <summary>Armed failures (<see cref="MongoTestServer.FailCommand"/>).</summary>
-    public CommandFailPoints FailPoints { get; } = new();
 
     public CommandDispatcher(ServerState server)
     {
@@ -48,9 +47,8 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
-            _failCommand.Check(request.Name);
+            _failCommand.Check(request);
             MemberRole.Check(request, member);
-            FailPoints.Check(request);
             if (MemberRole.IsRead(request.Name))
             {
                 member.CountRead();

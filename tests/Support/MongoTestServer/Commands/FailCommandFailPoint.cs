@@ -7,7 +7,8 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// MongoDB's <c>failCommand</c> fail point (admin <c>configureFailPoint</c>, a test command on a
 /// real server started with enableTestCommands): the next commands named in <c>data.failCommands</c>
 /// answer <c>data.errorCode</c> (with <c>data.errorLabels</c>) or, with <c>data.closeConnection</c>,
-/// drop the connection without a reply (a network reset). Modes: <c>{times: n}</c>, <c>"alwaysOn"</c>, <c>"off"</c>.
+/// drop the connection without a reply (a network reset); with <c>data.namespace</c> (<c>db.coll</c>) only
+/// commands on that collection fail, as on mongod. Modes: <c>{times: n}</c>, <c>"alwaysOn"</c>, <c>"off"</c>.
 /// So tests inject step-downs and resets the same way against the test server and a real replica set.
 /// </summary>
 public sealed class FailCommandFailPoint
@@ -18,16 +19,19 @@ public sealed class FailCommandFailPoint
     private int _errorCode;
     private BsonArray? _labels;
     private bool _closeConnection;
+    private string? _namespace;
 
     public void Register(IDictionary<string, CommandHandler> handlers) =>
         handlers["configureFailPoint"] = (r, _, _) => ValueTask.FromResult(Configure(r));
 
-    /// <summary>Throws the configured failure when <paramref name="command"/> is to fail now.</summary>
-    public void Check(string command)
+    /// <summary>Throws the configured failure when <paramref name="request"/> is to fail now.</summary>
+    public void Check(CommandRequest request)
     {
+        string command = request.Name;
         lock (_gate)
         {
-            if (_remaining == 0 || !_commands.Contains(command))
+            if (_remaining == 0 || !_commands.Contains(command)
+                || (_namespace is not null && !(request.Body.GetValue(command, BsonNull.Value) is BsonString target && $"{request.Database}.{target.Value}" == _namespace)))
             {
                 return;
             }
@@ -70,6 +74,7 @@ public sealed class FailCommandFailPoint
             _closeConnection = data.GetValue("closeConnection", false).ToBoolean();
             _errorCode = data.GetValue("errorCode", 0).ToInt32();
             _labels = data.TryGetValue("errorLabels", out var labels) ? labels.AsBsonArray : null;
+            _namespace = data.TryGetValue("namespace", out var ns) ? ns.AsString : null;
             if (remaining != 0 && !_closeConnection && _errorCode == 0)
             {
                 throw CommandException.BadValue("failCommand: data needs errorCode or closeConnection");
