@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Amazon.DynamoDBv2;
+using WapBackup.Aws;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
 using WapBackup.Shared.Logging;
@@ -22,13 +23,16 @@ public sealed class ApiFunction
     /// </summary>
     public ApiFunction()
         : this(CreateHandler(
-            new AmazonDynamoDBClient(),
+            new AmazonDynamoDBClient(CreateDynamoConfig()),
             StoreTables.FromEnvironment(Environment.GetEnvironmentVariable),
             DeploymentScope.FromEnvironment(Environment.GetEnvironmentVariable)))
     {
     }
 
     public ApiFunction(ApiHandler handler) => _handler = handler;
+
+    /// <summary>The SDK's standard retry mode with a request timeout, as every AWS client of the product (AwsClientDefaults).</summary>
+    public static AmazonDynamoDBConfig CreateDynamoConfig() => AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout);
 
     /// <summary>The API over the DynamoDB store, logging to stdout.</summary>
     public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope) =>
