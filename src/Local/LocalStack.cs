@@ -79,13 +79,13 @@ public sealed class LocalStack : IAsyncDisposable
             }
 
             // Port 0: Kestrel binds a free port itself (no probe-then-bind race); Urls then names it.
-            WebApplication ssm = await StartHttpAsync("http://127.0.0.1:0", LocalSsm.CreateEndpoint(new ParameterStore(TimeProvider.System)).HandleAsync, cancellationToken).ConfigureAwait(false);
+            WebApplication ssm = await LocalHttp.StartAsync("http://127.0.0.1:0", LocalSsm.CreateEndpoint(new ParameterStore(TimeProvider.System)).HandleAsync, cancellationToken).ConfigureAwait(false);
             started.Add(ssm);
 
             // The local API accepts what the local stack serves: parameters of stage "local", the local bucket.
             var scope = new DeploymentScope(Stage, [Bucket]);
             var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope)));
-            WebApplication app = await StartHttpAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
+            WebApplication app = await LocalHttp.StartAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
             started.Clear();
             return new LocalStack(dynalite, s3rver, dynamo, ssm, app, port);
         }
@@ -98,26 +98,6 @@ public sealed class LocalStack : IAsyncDisposable
             }
             throw;
         }
-    }
-
-    private static async Task<WebApplication> StartHttpAsync(string url, RequestDelegate handler, CancellationToken cancellationToken)
-    {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Limits.MaxRequestBodySize = ProxyEventBridge.MaxPayloadBytes);
-        builder.WebHost.UseUrls(url);
-        WebApplication app = builder.Build();
-        app.Run(handler);
-        try
-        {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        return app;
     }
 
     /// <summary>

@@ -1,7 +1,5 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using WapBackup.Local.Servers;
 
 namespace WapBackup.Local.Lambda;
@@ -11,10 +9,10 @@ public sealed class LocalLambdaHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private LocalLambdaHost(WebApplication app, int port)
+    private LocalLambdaHost(WebApplication app)
     {
         _app = app;
-        Url = $"http://127.0.0.1:{port}";
+        Url = app.Urls.Single();
     }
 
     public string Url { get; }
@@ -22,25 +20,10 @@ public sealed class LocalLambdaHost : IAsyncDisposable
     public static async Task<LocalLambdaHost> StartAsync(IReadOnlyDictionary<string, LambdaHandler> functions, CancellationToken cancellationToken)
     {
         var endpoint = new LambdaInvokeEndpoint(functions);
-        for (int attempt = 1; ; attempt++)
-        {
-            int port = NodeServerProcess.FreeLoopbackPort();
-            WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-            WebApplication app = builder.Build();
-            app.MapPost(LambdaInvokeEndpoint.RoutePattern, (HttpContext context, string name) => endpoint.HandleAsync(context, name));
-            try
-            {
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-                return new LocalLambdaHost(app, port);
-            }
-            catch (IOException) when (attempt < 3)
-            {
-                // The port was taken between probing and binding: another one.
-                await app.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+        var app = await LocalHttp.StartAsync("http://127.0.0.1:0",
+            a => a.MapPost(LambdaInvokeEndpoint.RoutePattern, (HttpContext context, string name) => endpoint.HandleAsync(context, name)),
+            cancellationToken).ConfigureAwait(false);
+        return new LocalLambdaHost(app);
     }
 
     public async ValueTask DisposeAsync()
