@@ -95,12 +95,11 @@ public sealed class CaptureCommand : ICliCommand
         using var abort = new CancellationTokenSource();
         using var graceAfterStop = cancellationToken.Register(() => abort.CancelAfter(ShutdownGrace));
         var clients = new List<IDisposable>();
-        var tasks = new CaptureTaskRecorder(services.Tasks);
         OplogCapture? built = null;
         int exit;
+        var runner = new CaptureRunner(services.Repositories, services.Tasks, services.Events, TimeProvider.System, console.Error);
         try
         {
-            var runner = new CaptureRunner(services.Repositories, tasks, services.Events, TimeProvider.System, console.Error);
             exit = await runner.RunAsync(repositoryId, async (repository, lagSink, onSealFailure, ct) =>
             {
                 // The URI is a secret: it goes to the driver and nowhere else.
@@ -129,7 +128,7 @@ public sealed class CaptureCommand : ICliCommand
         }
 
         var durable = built?.Durable?.Ts;
-        var result = new CaptureResult(repositoryId, tasks.TaskId, durable?.ToString(), durable?.ToIso(), ExitReason(exit), exit);
+        var result = new CaptureResult(repositoryId, runner.TaskId, durable?.ToString(), durable?.ToIso(), ExitReason(exit), exit);
         if (parsed.GetValue<bool>(CliOutput.Json))
         {
             await CliOutput.WriteJsonLineAsync(console.Out, result, CliJsonContext.Default.CaptureResult, CancellationToken.None).ConfigureAwait(false);
@@ -150,45 +149,6 @@ public sealed class CaptureCommand : ICliCommand
         CaptureRunner.ExitGap => "gap",
         _ => "failed",
     };
-
-    /// <summary>
-    /// Remembers the capture task the runner creates or updates, so the result can name it.
-    /// (The task life-cycle service that replaces the runner's own handling can hand it back instead.)
-    /// </summary>
-    private sealed class CaptureTaskRecorder(ITaskStore inner) : ITaskStore
-    {
-        private volatile string? _taskId;
-
-        public string? TaskId => _taskId;
-
-        public async Task CreateAsync(BackupTask task, CancellationToken cancellationToken)
-        {
-            await inner.CreateAsync(task, cancellationToken).ConfigureAwait(false);
-            Remember(task);
-        }
-
-        public Task<BackupTask?> FindAsync(string id, CancellationToken cancellationToken) => inner.FindAsync(id, cancellationToken);
-
-        public Task<BackupTask> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
-
-        public Task<Page<BackupTask>> ListByRepositoryAsync(string repositoryId, PageRequest page, CancellationToken cancellationToken) =>
-            inner.ListByRepositoryAsync(repositoryId, page, cancellationToken);
-
-        public async Task<BackupTask> UpdateAsync(BackupTask task, DateTimeOffset now, CancellationToken cancellationToken)
-        {
-            var stored = await inner.UpdateAsync(task, now, cancellationToken).ConfigureAwait(false);
-            Remember(stored);
-            return stored;
-        }
-
-        private void Remember(BackupTask task)
-        {
-            if (task.Kind == TaskKind.Capture)
-            {
-                _taskId = task.Id;
-            }
-        }
-    }
 
     private static CaptureServices FromEnvironment()
     {

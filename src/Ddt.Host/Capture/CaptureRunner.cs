@@ -40,6 +40,9 @@ public sealed class CaptureRunner
         _lifecycle = new TaskLifecycle(tasks, events, time, _logger.For("tasks"), lifecycle);
     }
 
+    /// <summary>The capture task the last <see cref="RunAsync"/> ran under (null when it was refused before one existed).</summary>
+    public string? TaskId { get; private set; }
+
     public async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort)
     {
         var repository = await _repositories.FindAsync(repositoryId, abort).ConfigureAwait(false);
@@ -58,6 +61,7 @@ public sealed class CaptureRunner
         try
         {
             run = await _lifecycle.StartAsync(repositoryId, TaskKind.Capture, abort).ConfigureAwait(false);
+            TaskId = run.Id;
         }
         catch (Exception e) when (e is not OperationCanceledException || !abort.IsCancellationRequested)
         {
