@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json.Nodes;
 using WapBackup.Aws.Store;
+using WapBackup.Local.Lambda;
 using WapBackup.Local.Tables;
 using WapBackup.Testing;
 
@@ -15,18 +15,8 @@ public sealed class TemplateTests
     {
         string cli = Path.Combine(RepositoryRoot.NodeModules, ".bin", "yaml-cfn");
         Assert.True(File.Exists(cli), $"{cli} is missing: run npm ci");
-        var start = new ProcessStartInfo(cli, ["template.yaml"])
-        {
-            WorkingDirectory = RepositoryRoot.Path,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Task<string> stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.ExitCode == 0, $"yaml-cfn failed: {await stderr}");
-        return JsonNode.Parse(await stdout)!;
+        string json = await ProcessRunner.RunAsync(cli, ["template.yaml"], new Dictionary<string, string>(), TestContext.Current.CancellationToken, RepositoryRoot.Path);
+        return JsonNode.Parse(json)!;
     }
 
     [Fact]
@@ -40,16 +30,12 @@ public sealed class TemplateTests
         foreach ((string logicalId, JsonNode? resource) in functions)
         {
             string handler = resource!["Properties"]!["Handler"]!.GetValue<string>();
-            string[] parts = handler.Split("::");
-            Assert.True(parts.Length == 3, $"{logicalId}: handler '{handler}' is not Assembly::Type::Method");
-            Assembly assembly = Assembly.Load(parts[0]);
-            Type? type = assembly.GetType(parts[1]);
-            Assert.True(type is not null, $"{logicalId}: type {parts[1]} not in {parts[0]}");
-            Assert.NotNull(type.GetConstructor(Type.EmptyTypes));
-            MethodInfo? method = type.GetMethod(parts[2], [typeof(Stream)]);
-            Assert.True(method is not null, $"{logicalId}: {parts[1]} has no {parts[2]}(Stream)");
+            // The same resolution the local Lambda endpoint uses (and the dotnet runtime does): Assembly::Type::Method,
+            // a public Stream-in, Stream or Task<Stream>-out method; it throws naming the handler and the rule.
+            MethodInfo method = LambdaHandlers.Find(handler);
+            Assert.True(method.DeclaringType!.GetConstructor(Type.EmptyTypes) is not null, $"{logicalId}: {handler} has no parameterless constructor");
             Assert.True(method.ReturnType == typeof(Task<Stream>) || method.ReturnType == typeof(Stream),
-                $"{logicalId}: {parts[2]} must return Stream or Task<Stream>");
+                $"{logicalId}: {handler} must return Stream or Task<Stream>");
             Assert.Equal("dotnet10", (resource["Properties"]!["Runtime"] ?? template["Globals"]!["Function"]!["Runtime"])!.GetValue<string>());
         }
     }
