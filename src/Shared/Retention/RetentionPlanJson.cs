@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Shared.Retention;
 
@@ -18,7 +19,7 @@ public sealed class RetentionInputException(string message) : Exception(message)
 /// </summary>
 public static partial class RetentionPlanJson
 {
-    private const int MaxDays = 3650; // the policy's bound (decision 0103)
+    private const int MaxDays = RepositoryPolicyValidator.MaxKeepDays; // the policy's bound (decision 0103)
 
     /// <summary>Answers every line of <paramref name="input"/>; returns how many lines were errors.</summary>
     public static async Task<int> AnswerLinesAsync(TextReader input, TextWriter output, CancellationToken cancellationToken)
