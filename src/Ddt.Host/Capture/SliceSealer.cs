@@ -147,7 +147,9 @@ public sealed class SliceSealer
                 // A seal in flight finishes even when a graceful stop arrives (only abort cancels it); a stop cuts the backoff short.
                 await retry.ExecuteAsync(async _ => await SealAndCountAsync(abort).ConfigureAwait(false), stopOrAbort.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stopOrAbort.IsCancellationRequested)
+            // The tokens themselves, not the linked source: a cancelled stop wakes the wait above before
+            // the callback that cancels stopOrAbort may have run, and the stop must still end the loop here.
+            catch (OperationCanceledException) when (stop.IsCancellationRequested || abort.IsCancellationRequested)
             {
                 break;
             }

@@ -46,7 +46,8 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         for (int i = 0; i < 600 && !((await store.LastAsync(Ct))?.Ts >= newest); i++) await Task.Delay(50, Ct);
         await stop.CancelAsync();
 
-        Assert.Equal(0, await run);
+        int exit = await run;
+        Assert.True(exit == 0, $"exit {exit}; the verb's log:\n{logs}");
         var last = (await store.LastAsync(Ct))!.Value;
         Assert.True(last.Ts >= newest, $"stored through {last.Ts}, the source had {newest}");
         if (h.SourceIsPrivate)
