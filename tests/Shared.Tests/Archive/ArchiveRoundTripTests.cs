@@ -57,12 +57,19 @@ public sealed class ArchiveRoundTripTests
         var names = Enumerable.Range(0, 4).Select(i => new ArchiveNamespace("db", "c" + i)).ToList();
         var output = new MemoryStream();
         var writer = await ArchiveWriter.StartAsync(output, ArchiveTestData.Prelude(names), new ArchiveWriterOptions { BlockBytes = 1024 }, Cancel);
+        // The writers run at once within each phase of 100 documents and wait for each other between phases,
+        // so their blocks are sure to interleave, however the thread pool schedules them.
+        var phase = new PhaseBarrier(names.Count);
 
         var results = await Task.WhenAll(names.Select(ns => Task.Run(async () =>
         {
             var namespaceWriter = writer.Open(ns);
             for (int i = 0; i < 2_000; i++)
             {
+                if (i % 100 == 0)
+                {
+                    await phase.SignalAndWaitAsync();
+                }
                 await namespaceWriter.WriteAsync(new BsonDocument { { "_id", i }, { "ns", ns.Collection }, { "pad", new string('x', i % 50) } }.ToBson(), Cancel);
             }
             return await namespaceWriter.CompleteAsync(Cancel);
@@ -161,4 +168,27 @@ public sealed class ArchiveRoundTripTests
     }
 
     private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
+
+    /// <summary>An async barrier: the Nth arrival releases everyone and starts the next phase (no thread blocks).</summary>
+    private sealed class PhaseBarrier(int participants)
+    {
+        private readonly object _gate = new();
+        private int _arrived;
+        private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task SignalAndWaitAsync()
+        {
+            lock (_gate)
+            {
+                var released = _released;
+                if (++_arrived == participants)
+                {
+                    _arrived = 0;
+                    _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    released.SetResult();
+                }
+                return released.Task;
+            }
+        }
+    }
 }
