@@ -18,6 +18,18 @@ public static class CliOutput
         Description = "print the result as one JSON object on the last line of stdout",
     };
 
+    public const string Task = "--task";
+
+    /// <summary>
+    /// The <c>--task ID</c> option of verbs the control plane dispatches: run as that task (created by the
+    /// API or a workflow) instead of finding or creating one. Pass its value to <c>TaskLifecycle.StartAsync</c>.
+    /// </summary>
+    public static Option<string?> TaskOption() => new(Task)
+    {
+        HelpName = "ID",
+        Description = "run as this task (task-...), as the control plane dispatches it; default: the repository's unfinished task of this kind, or a new one",
+    };
+
     public static async Task WriteJsonLineAsync<T>(TextWriter output, T result, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         await output.WriteLineAsync(JsonSerializer.Serialize(result, type)).ConfigureAwait(false);

@@ -41,16 +41,53 @@ public sealed class TaskLifecycle
     }
 
     /// <summary>The repository's unfinished task of <paramref name="kind"/>, or a new one, marked running with a heartbeat.</summary>
-    public async Task<TaskRun> StartAsync(string repositoryId, TaskKind kind, CancellationToken cancellationToken)
+    public Task<TaskRun> StartAsync(string repositoryId, TaskKind kind, CancellationToken cancellationToken) =>
+        StartAsync(repositoryId, kind, taskId: null, cancellationToken);
+
+    /// <summary>
+    /// With <paramref name="taskId"/> (a verb's <c>--task ID</c>: the task the control plane created for
+    /// this work), takes exactly that task, which must belong to <paramref name="repositoryId"/>, be of
+    /// <paramref name="kind"/> and not be final (<see cref="TaskRefusedException"/> otherwise); without,
+    /// as <see cref="StartAsync(string, TaskKind, CancellationToken)"/>. Marked running with a heartbeat.
+    /// </summary>
+    public async Task<TaskRun> StartAsync(string repositoryId, TaskKind kind, string? taskId, CancellationToken cancellationToken)
     {
-        var pipeline = Pipeline(e => e is not ConflictException and not NotFoundException);
-        var task = await pipeline.ExecuteAsync(async ct => await OpenTaskAsync(repositoryId, kind, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var pipeline = Pipeline(e => e is not ConflictException and not NotFoundException and not TaskRefusedException);
+        var task = await pipeline.ExecuteAsync(async ct => taskId is null
+            ? await OpenTaskAsync(repositoryId, kind, ct).ConfigureAwait(false)
+            : await TakeTaskAsync(repositoryId, kind, taskId, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         var run = new TaskRun(this, task);
         if (!await run.UpdateAsync(t => t with { Status = BackupTaskStatus.Running }, cancellationToken).ConfigureAwait(false))
         {
             throw new InvalidOperationException($"task {task.Id} was finished by someone else while it was being started");
         }
         return run;
+    }
+
+    private async Task<BackupTask> TakeTaskAsync(string repositoryId, TaskKind kind, string taskId, CancellationToken cancellationToken)
+    {
+        BackupTask task;
+        try
+        {
+            task = await _tasks.GetAsync(taskId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotFoundException)
+        {
+            throw new TaskRefusedException($"--task: task {taskId} does not exist");
+        }
+        if (task.RepositoryId != repositoryId)
+        {
+            throw new TaskRefusedException($"--task: task {taskId} belongs to repository {task.RepositoryId}, not {repositoryId}");
+        }
+        if (task.Kind != kind)
+        {
+            throw new TaskRefusedException($"--task: task {taskId} is a {WireEnum<TaskKind>.ToWire(task.Kind)} task, not {WireEnum<TaskKind>.ToWire(kind)}");
+        }
+        if (task.IsFinished)
+        {
+            throw new TaskRefusedException($"--task: task {taskId} is already {WireEnum<BackupTaskStatus>.ToWire(task.Status)}; start a new task");
+        }
+        return task;
     }
 
     private async Task<BackupTask> OpenTaskAsync(string repositoryId, TaskKind kind, CancellationToken cancellationToken)
@@ -90,6 +127,9 @@ public sealed class TaskLifecycle
 
     internal JsonLineLogger Logger => _logger;
 }
+
+/// <summary>A <c>--task</c> that cannot be taken (unknown, another repository or kind, already final); nothing was written.</summary>
+public sealed class TaskRefusedException(string message) : Exception(message);
 
 /// <summary>One run of a task: its events, heartbeats and progress, and its one final status.</summary>
 public sealed class TaskRun
@@ -135,6 +175,52 @@ public sealed class TaskRun
         {
             _lifecycle.Logger.Error($"task {Id}: the event \"{message}\" could not be written: {e.GetType().Name}: {e.Message}");
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Writes a heartbeat every <paramref name="interval"/> (the control plane fails a task whose heartbeat
+    /// is older than its limit, default 2 minutes) until the returned handle is disposed or the task is
+    /// final. A failed heartbeat is logged and tried again at the next tick; it never stops the work.
+    /// </summary>
+    public IAsyncDisposable StartHeartbeat(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var loop = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(interval, _lifecycle.Time);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false) && !IsFinished)
+                {
+                    try
+                    {
+                        await UpdateAsync(t => t, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (!stop.IsCancellationRequested)
+                    {
+                        _lifecycle.Logger.Warn($"task {Id}: heartbeat failed, next try in {interval.TotalSeconds:0} s: {e.GetType().Name}: {e.Message}");
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+        }, CancellationToken.None);
+        return new Heartbeat(stop, loop);
+    }
+
+    /// <summary>The default heartbeat interval of a running verb.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(30);
+
+    private sealed class Heartbeat(CancellationTokenSource stop, Task loop) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await loop.ConfigureAwait(false);
+            stop.Dispose();
         }
     }
 

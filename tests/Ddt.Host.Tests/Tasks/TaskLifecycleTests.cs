@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Resilience;
@@ -39,6 +40,61 @@ public sealed class TaskLifecycleTests
         Assert.Equal((TaskKind.Capture, BackupTaskStatus.Running), (stored.Kind, stored.Status));
         Assert.NotNull(stored.HeartbeatAt);
         Assert.Equal(BackupTaskStatus.Pending, (await tasks.GetAsync(otherKind.Id, Ct)).Status);
+    }
+
+    [Fact]
+    public async Task Start_with_a_task_id_takes_exactly_that_task_and_refuses_one_of_another_repository_kind_or_already_final()
+    {
+        var tasks = new InMemoryTaskStore();
+        var events = new InMemoryTaskEventLog();
+        var given = BackupTask.CreateNew("repo-1", TaskKind.Snapshot, DateTimeOffset.UtcNow);
+        var older = BackupTask.CreateNew("repo-1", TaskKind.Snapshot, DateTimeOffset.UtcNow);
+        var final = BackupTask.CreateNew("repo-1", TaskKind.Snapshot, DateTimeOffset.UtcNow) with { Status = BackupTaskStatus.Succeeded };
+        foreach (var t in new[] { older, given, final })
+        {
+            await tasks.CreateAsync(t, Ct);
+        }
+
+        var run = await Lifecycle(tasks, events).StartAsync("repo-1", TaskKind.Snapshot, given.Id, Ct);
+
+        Assert.Equal(given.Id, run.Id);
+        Assert.Equal(BackupTaskStatus.Running, (await tasks.GetAsync(given.Id, Ct)).Status);
+        Assert.Equal(BackupTaskStatus.Pending, (await tasks.GetAsync(older.Id, Ct)).Status);
+        var wrongRepository = await Assert.ThrowsAsync<TaskRefusedException>(() => Lifecycle(tasks, events).StartAsync("repo-2", TaskKind.Snapshot, older.Id, Ct));
+        Assert.Contains("belongs to repository repo-1", wrongRepository.Message, StringComparison.Ordinal);
+        var wrongKind = await Assert.ThrowsAsync<TaskRefusedException>(() => Lifecycle(tasks, events).StartAsync("repo-1", TaskKind.Restore, older.Id, Ct));
+        Assert.Contains("is a snapshot task, not restore", wrongKind.Message, StringComparison.Ordinal);
+        var finished = await Assert.ThrowsAsync<TaskRefusedException>(() => Lifecycle(tasks, events).StartAsync("repo-1", TaskKind.Snapshot, final.Id, Ct));
+        Assert.Contains("already succeeded", finished.Message, StringComparison.Ordinal);
+        var unknown = await Assert.ThrowsAsync<TaskRefusedException>(() => Lifecycle(tasks, events).StartAsync("repo-1", TaskKind.Snapshot, "task-none", Ct));
+        Assert.Contains("task-none does not exist", unknown.Message, StringComparison.Ordinal);
+        Assert.Equal(BackupTaskStatus.Pending, (await tasks.GetAsync(older.Id, Ct)).Status); // refusals write nothing
+    }
+
+    [Fact]
+    public async Task Heartbeat_writes_at_each_interval_until_disposed()
+    {
+        var tasks = new InMemoryTaskStore();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var lifecycle = new TaskLifecycle(tasks, new InMemoryTaskEventLog(), time, new JsonLineLogger(new StringWriter(), time, "tasks"), Fast);
+        var run = await lifecycle.StartAsync("repo-1", TaskKind.Init, Ct);
+        var started = (await tasks.GetAsync(run.Id, Ct)).HeartbeatAt;
+
+        var heartbeat = run.StartHeartbeat(TimeSpan.FromSeconds(30), Ct);
+        DateTimeOffset? beat = started;
+        for (int i = 0; i < 200 && beat == started; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(5, Ct);
+            beat = (await tasks.GetAsync(run.Id, Ct)).HeartbeatAt;
+        }
+        await heartbeat.DisposeAsync();
+        var afterDispose = (await tasks.GetAsync(run.Id, Ct)).HeartbeatAt;
+        time.Advance(TimeSpan.FromMinutes(5));
+        await Task.Delay(50, Ct);
+
+        Assert.True(beat > started, "a heartbeat was written after an interval");
+        Assert.Equal(afterDispose, (await tasks.GetAsync(run.Id, Ct)).HeartbeatAt); // none after dispose
     }
 
     [Fact]
