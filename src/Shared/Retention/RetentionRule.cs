@@ -118,10 +118,18 @@ public static class RetentionRule
     }
 
     /// <summary>
-    /// From each kept verified snapshot: to the end of the surviving range it lies in, or its own instant
-    /// alone; overlapping intervals merged, oldest first.
+    /// The restorable windows: from each verified snapshot, to the end of the gap-free oplog range it lies
+    /// in, or its own instant alone; overlapping intervals merged, oldest first. Unverified snapshots are
+    /// ignored. The one computation behind the plan's windows, <c>ddt recovery-window</c> and the API's.
     /// </summary>
-    private static List<RecoveryWindow> Windows(List<RetentionSnapshot> keptVerified, List<OplogRange> oplog)
+    public static IReadOnlyList<RecoveryWindow> RecoveryWindows(IEnumerable<RetentionSnapshot> snapshots, IReadOnlyList<OplogRange> oplog)
+    {
+        ArgumentNullException.ThrowIfNull(snapshots);
+        ArgumentNullException.ThrowIfNull(oplog);
+        return Windows([.. snapshots.Where(s => s.Verified)], oplog);
+    }
+
+    private static List<RecoveryWindow> Windows(List<RetentionSnapshot> keptVerified, IReadOnlyList<OplogRange> oplog)
     {
         var intervals = new List<RecoveryWindow>(keptVerified.Count);
         foreach (var snapshot in keptVerified)

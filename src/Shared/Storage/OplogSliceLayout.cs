@@ -18,9 +18,7 @@ public static class OplogSliceLayout
     /// <summary>The folder holding every slice of a repository: <c>&lt;prefix&gt;/&lt;repository&gt;/oplog/</c>.</summary>
     public static string OplogFolder(string prefix, string repositoryId)
     {
-        ValidateRepositoryId(repositoryId);
-        string normalized = NormalizePrefix(prefix);
-        return $"{normalized}{repositoryId}/oplog/";
+        return RepositoryLayout.Folder(prefix, repositoryId) + "oplog/";
     }
 
     /// <summary>The folder of one UTC day's slices.</summary>
@@ -96,19 +94,5 @@ public static class OplogSliceLayout
         }
         var day = DateOnly.FromDateTime(DateTimeOffset.FromUnixTimeSeconds(first.Seconds).UtcDateTime);
         return DayFolder(prefix, repositoryId, day) + FormatTimestamp(first) + "-" + FormatTimestamp(last);
-    }
-
-    private static string NormalizePrefix(string prefix)
-    {
-        string trimmed = (prefix ?? string.Empty).Trim('/');
-        return trimmed.Length == 0 ? string.Empty : trimmed + "/";
-    }
-
-    private static void ValidateRepositoryId(string repositoryId)
-    {
-        if (string.IsNullOrWhiteSpace(repositoryId) || repositoryId.Contains('/', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"repository id '{repositoryId}' is invalid in an object name: it must be non-empty and contain no '/'", nameof(repositoryId));
-        }
     }
 }

@@ -1,0 +1,36 @@
+using WapBackup.Shared.Archive;
+using WapBackup.Shared.Storage;
+
+namespace WapBackup.Shared.Snapshots;
+
+/// <summary>
+/// Objects of one snapshot, under <c>&lt;prefix&gt;/&lt;repositoryId&gt;/snapshots/&lt;snapshotId&gt;/</c>:
+/// <c>archive.zst</c> / <c>archive.gz</c> / <c>archive</c> (the mongodump archive, docs/snapshot-format.md)
+/// and <c>manifest.json</c>, written last and only once the archive was read back and checked. Without
+/// its manifest a snapshot does not exist (listing, restore and retention ignore the folder).
+/// </summary>
+public static class SnapshotLayout
+{
+    public const string ManifestName = "manifest.json";
+
+    public static string SnapshotsFolder(string? prefix, string repositoryId) =>
+        RepositoryLayout.Folder(prefix, repositoryId) + "snapshots/";
+
+    public static string Folder(string? prefix, string repositoryId, string snapshotId)
+    {
+        SnapshotId.Parse(snapshotId);
+        return SnapshotsFolder(prefix, repositoryId) + snapshotId + "/";
+    }
+
+    public static string ManifestKey(string? prefix, string repositoryId, string snapshotId) =>
+        Folder(prefix, repositoryId, snapshotId) + ManifestName;
+
+    public static string ArchiveKey(string? prefix, string repositoryId, string snapshotId, ArchiveCompression compression) =>
+        Folder(prefix, repositoryId, snapshotId) + compression switch
+        {
+            ArchiveCompression.Zstd => "archive.zst",
+            ArchiveCompression.Gzip => "archive.gz",
+            ArchiveCompression.None => "archive",
+            _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "unknown archive compression"),
+        };
+}
