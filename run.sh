@@ -4,6 +4,8 @@
 #                                             http://127.0.0.1:N (default 8080); writes .local/env while up
 #   ./run.sh mongo --port N [--replset rs0]   one MongoDB wire-protocol test server on 127.0.0.1:N
 #   ./run.sh ddt <verb> ...                   the ddt program with .local/env loaded (./run.sh ddt --help)
+#   ./run.sh demo                             the main job end to end: local stack, a source with live writes,
+#                                             init, snapshot, a point-in-time restore to a second server, verified
 # Everything started is stopped on Ctrl-C. WAP_LOCAL_ENV=FILE uses another env file than .local/env
 # (several stacks side by side, tests).
 #
@@ -51,6 +53,12 @@ case "$verb" in
     build
     exec dotnet "$slot/bin/MongoTestServer/release/MongoTestServer.dll" "$@"
     ;;
+  demo)
+    scripts/ensure-node-modules.sh
+    build
+    exec dotnet "$slot/bin/WapBackup.Local/release/WapBackup.Local.dll" demo --programs \
+      "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$slot/bin/MongoTestServer/release/MongoTestServer.dll"
+    ;;
   ddt)
     build
     if [ -f "$env_file" ]; then
@@ -62,7 +70,7 @@ case "$verb" in
     exec dotnet "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$@"
     ;;
   *)
-    echo "usage: ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M] | ./run.sh ddt <verb> ... (./run.sh ddt --help)" >&2
+    echo "usage: ./run.sh demo | ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M] | ./run.sh ddt <verb> ... (./run.sh ddt --help)" >&2
     exit 2
     ;;
 esac

@@ -5,6 +5,22 @@ using WapBackup.Local.Servers;
 // ./run.sh up [--port N] [--env-file PATH]: the local stack (see LocalStack); run.sh passes .local/env.
 const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients)";
 
+if (args.Length == 4 && args[0] == "demo" && args[1] == "--programs")
+{
+    // ./run.sh demo: WapBackup.Local demo --programs <ddt.dll> <MongoTestServer.dll>
+    using var cancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+    var programs = new WapBackup.Local.Demo.DemoPrograms(Directory.GetCurrentDirectory(), Path.GetFullPath(args[2]), Path.GetFullPath(args[3]));
+    try
+    {
+        return await new WapBackup.Local.Demo.DemoRunner(programs, Console.Out).RunAsync(cancel.Token);
+    }
+    catch (WapBackup.Local.Demo.DemoFailedException e)
+    {
+        Console.Out.WriteLine("FAIL: " + e.Message);
+        return 1;
+    }
+}
 if (args.Length == 0 || args[0] != "up")
 {
     Console.Error.WriteLine(Usage);
