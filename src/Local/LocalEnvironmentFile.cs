@@ -40,6 +40,7 @@ public sealed class LocalEnvironmentFile
             new("REPOSITORY_NAMES_TABLE", tables.RepositoryNames),
             new("TASKS_TABLE", tables.Tasks),
             new("TASK_EVENTS_TABLE", tables.TaskEvents),
+            new("SNAPSHOTS_TABLE", tables.Snapshots),
             new("WAP_API_URL", stack.ApiUrl),
             new("WAP_LOCAL_BUCKET", LocalStack.Bucket),
             new("WAP_BACKUP_BUCKETS", LocalStack.Bucket),

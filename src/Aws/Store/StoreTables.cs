@@ -5,25 +5,25 @@ namespace WapBackup.Aws.Store;
 /// (template.yaml sets them from the tables' !Ref); locally the tables are named after their
 /// logical ids in template.yaml.
 /// </summary>
-public sealed record StoreTables(string Repositories, string RepositoryNames, string Tasks, string TaskEvents)
+public sealed record StoreTables(string Repositories, string RepositoryNames, string Tasks, string TaskEvents, string Snapshots)
 {
     /// <summary>Logical ids of the tables in template.yaml (also their local names).</summary>
-    public static StoreTables LogicalIds { get; } = new("RepositoriesTable", "RepositoryNamesTable", "TasksTable", "TaskEventsTable");
+    public static StoreTables LogicalIds { get; } = new("RepositoriesTable", "RepositoryNamesTable", "TasksTable", "TaskEventsTable", "SnapshotsTable");
 
     public const string TasksByRepositoryIndex = "byRepository";
 
-    /// <summary>Reads REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, TASK_EVENTS_TABLE.</summary>
+    /// <summary>Reads REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, TASK_EVENTS_TABLE, SNAPSHOTS_TABLE.</summary>
     public static StoreTables FromEnvironment(Func<string, string?> getVariable)
     {
         string Read(string name) => getVariable(name) is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException($"environment variable {name} is not set (template.yaml sets it)");
-        return new StoreTables(Read("REPOSITORIES_TABLE"), Read("REPOSITORY_NAMES_TABLE"), Read("TASKS_TABLE"), Read("TASK_EVENTS_TABLE"));
+        return new StoreTables(Read("REPOSITORIES_TABLE"), Read("REPOSITORY_NAMES_TABLE"), Read("TASKS_TABLE"), Read("TASK_EVENTS_TABLE"), Read("SNAPSHOTS_TABLE"));
     }
 
     /// <summary>The same tables with a prefix (tests use one prefix per test to stay independent).</summary>
     public StoreTables WithPrefix(string prefix) =>
-        new(prefix + Repositories, prefix + RepositoryNames, prefix + Tasks, prefix + TaskEvents);
+        new(prefix + Repositories, prefix + RepositoryNames, prefix + Tasks, prefix + TaskEvents, prefix + Snapshots);
 
-    public IReadOnlyList<string> All => [Repositories, RepositoryNames, Tasks, TaskEvents];
+    public IReadOnlyList<string> All => [Repositories, RepositoryNames, Tasks, TaskEvents, Snapshots];
 }

@@ -25,6 +25,7 @@ public static class TemplateTables
             [StoreTables.LogicalIds.RepositoryNames] = tables.RepositoryNames,
             [StoreTables.LogicalIds.Tasks] = tables.Tasks,
             [StoreTables.LogicalIds.TaskEvents] = tables.TaskEvents,
+            [StoreTables.LogicalIds.Snapshots] = tables.Snapshots,
         };
         foreach ((string logicalId, string name) in names)
         {

@@ -1,15 +1,17 @@
+using System.Text.Json.Serialization;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Snapshots;
 
 namespace WapBackup.Shared.Ports;
 
 /// <summary>Where a catalog entry is in its life: listed and restorable, or on its way out (retention, repository deletion).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SnapshotStatus>))]
 public enum SnapshotStatus
 {
     /// <summary>Its manifest exists and was verified before this entry was written.</summary>
-    Verified,
+    [JsonStringEnumMemberName("verified")] Verified,
     /// <summary>Being deleted: never listed as restorable, never chosen as a restore base.</summary>
-    Deleting,
+    [JsonStringEnumMemberName("deleting")] Deleting,
 }
 
 /// <summary>

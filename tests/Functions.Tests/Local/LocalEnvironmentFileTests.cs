@@ -34,6 +34,7 @@ public sealed class LocalEnvironmentFileTests
             Assert.Equal("us-east-1", variables["AWS_DEFAULT_REGION"]);
             Assert.Equal("RepositoriesTable", variables["REPOSITORIES_TABLE"]);
             Assert.Equal("TaskEventsTable", variables["TASK_EVENTS_TABLE"]);
+            Assert.Equal("SnapshotsTable", variables["SNAPSHOTS_TABLE"]);
             Assert.False(variables.ContainsKey("DYNAMODB_ENDPOINT") || variables.ContainsKey("SSM_ENDPOINT"), "a non-standard endpoint variable");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             foreach (string name in new[] { "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SSM", "WAP_API_URL" })
