@@ -15,7 +15,7 @@ namespace WapBackup.Ddt.Host.Tests.Restore;
 /// </summary>
 internal sealed record TestSnapshot(byte[] Archive, SnapshotManifest Manifest)
 {
-    public static async Task<TestSnapshot> WriteAsync(IMongoClient source, IReadOnlyList<string> databases, OplogTimestamp ts, CancellationToken cancellationToken)
+    public static async Task<TestSnapshot> WriteAsync(IMongoClient source, IReadOnlyList<string> databases, OplogTimestamp ts, CancellationToken cancellationToken, string repositoryId = "repo-test", string? prefix = null)
     {
         var collections = new List<(ArchiveCollection Entry, string Type, BsonDocument Options, BsonArray Indexes)>();
         foreach (string db in databases)
@@ -59,9 +59,17 @@ internal sealed record TestSnapshot(byte[] Archive, SnapshotManifest Manifest)
         var bytes = output.ToArray();
         var checksum = ObjectChecksum.Of(bytes);
         string id = SnapshotId.For(ts);
-        var manifest = new SnapshotManifest(SnapshotManifest.CurrentFormatVersion, SnapshotKind.Snapshot, id, "repo-test", "rs/test", ts.ToString(), ts.ToIso(),
+        var manifest = new SnapshotManifest(SnapshotManifest.CurrentFormatVersion, SnapshotKind.Snapshot, id, repositoryId, "rs/test", ts.ToString(), ts.ToIso(),
             DateTimeOffset.UnixEpoch.AddSeconds(ts.Seconds), false, namespaces,
-            new ManifestArchive(SnapshotLayout.ArchiveKey(null, "repo-test", id, ArchiveCompression.None), checksum.Size, checksum.Sha256Hex, "none"), null);
+            new ManifestArchive(SnapshotLayout.ArchiveKey(prefix, repositoryId, id, ArchiveCompression.None), checksum.Size, checksum.Sha256Hex, "none"), null);
         return new TestSnapshot(bytes, manifest);
+    }
+
+    /// <summary>Stores the archive (as <paramref name="archive"/>, default the real bytes) and then the manifest, as the snapshot verb does.</summary>
+    public async Task UploadAsync(IObjectStore store, string? prefix, CancellationToken cancellationToken, byte[]? archive = null)
+    {
+        await store.PutAsync(Manifest.Archive.Key, archive ?? Archive, cancellationToken);
+        await store.PutAsync(SnapshotLayout.ManifestKey(prefix, Manifest.RepositoryId, Manifest.SnapshotId),
+            System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Manifest, SnapshotJsonContext.Default.SnapshotManifest)), cancellationToken);
     }
 }
