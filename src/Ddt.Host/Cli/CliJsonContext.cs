@@ -9,4 +9,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(CaptureResult))]
 [JsonSerializable(typeof(DiffApplySummary))]
 [JsonSerializable(typeof(WapBackup.Ddt.Restore.RestoreResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Restore.Verify.RestoreVerifyResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -106,7 +106,7 @@ public sealed class RestoreCommand : ICliCommand
             string.Create(CultureInfo.InvariantCulture, $"{value.NamespacesDone}/{value.Namespaces} namespaces, {value.Documents}/{value.DocumentsTotal} documents")));
     }
 
-    private static RestoreServices FromEnvironment()
+    internal static RestoreServices FromEnvironment()
     {
         var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
         var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));

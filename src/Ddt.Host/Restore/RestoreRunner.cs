@@ -197,7 +197,11 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             throw new RestoreRefusedException("repository-unknown", $"repository {request.RepositoryId} does not exist");
         }
         var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
-        var manifest = await ReadManifestAsync(store, repository, request.SnapshotId!, cancellationToken).ConfigureAwait(false);
+        var manifest = await RestoreInputs.ManifestAsync(store, repository, request.SnapshotId!, cancellationToken).ConfigureAwait(false);
+        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null)
+        {
+            throw new RestoreRefusedException("point-in-time-unavailable", $"{manifest.SnapshotId} is a dump with an oplog, consistent only once its oplog is replayed (needs the replay engine, not in this build)");
+        }
         var compression = manifest.Archive.Compression switch
         {
             "zstd" => ArchiveCompression.Zstd,
@@ -211,25 +215,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             throw new RestoreRefusedException("namespace-pattern",
                 $"{string.Join(", ", unmatched)} match no namespace of snapshot {manifest.SnapshotId} (it holds {string.Join(", ", manifest.Namespaces.Select(n => n.Namespace).Take(20))})");
         }
-        string uri;
-        try
-        {
-            uri = await services.Secrets.GetAsync(request.TargetParameter, cancellationToken).ConfigureAwait(false);
-        }
-        catch (NotFoundException)
-        {
-            throw new RestoreRefusedException("target-parameter", $"--target-parameter {request.TargetParameter}: no such SSM parameter");
-        }
-        MongoUrl url;
-        try
-        {
-            url = MongoUrl.Create(uri);
-        }
-        catch (Exception error) when (error is MongoConfigurationException or ArgumentException or FormatException)
-        {
-            // Never the URI itself: it may hold a password.
-            throw new RestoreRefusedException("target-parameter", $"--target-parameter {request.TargetParameter} does not hold a MongoDB connection string");
-        }
+        var (uri, url) = await RestoreInputs.TargetAsync(services.Secrets, "--target-parameter", request.TargetParameter, cancellationToken).ConfigureAwait(false);
         if (OwnService(repository, url) is { } own)
         {
             throw new RestoreRefusedException("target-is-repository-service",
@@ -254,43 +240,6 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             }
         }
         return null;
-    }
-
-    private static async Task<SnapshotManifest> ReadManifestAsync(IObjectStore store, BackupRepository repository, string snapshotId, CancellationToken cancellationToken)
-    {
-        string key = SnapshotLayout.ManifestKey(repository.Policy.Storage.Prefix, repository.Id, snapshotId);
-        byte[] bytes;
-        try
-        {
-            bytes = await store.GetAsync(key, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ObjectNotFoundException)
-        {
-            throw new RestoreRefusedException("snapshot-unknown", $"snapshot {snapshotId} of repository {repository.Id} has no manifest (it does not exist or was never verified)");
-        }
-        catch (ObjectChecksumMismatchException error)
-        {
-            throw new RestoreRefusedException("snapshot-unverified", $"the manifest of snapshot {snapshotId} does not match its checksum: {error.Message}");
-        }
-        SnapshotManifest? manifest;
-        try
-        {
-            manifest = JsonSerializer.Deserialize(bytes, SnapshotJsonContext.Default.SnapshotManifest);
-        }
-        catch (JsonException error)
-        {
-            throw new RestoreRefusedException("snapshot-unverified", $"the manifest of snapshot {snapshotId} is not valid: {error.Message}");
-        }
-        if (manifest is null || manifest.FormatVersion != SnapshotManifest.CurrentFormatVersion || manifest.SnapshotId != snapshotId || manifest.RepositoryId != repository.Id)
-        {
-            throw new RestoreRefusedException("snapshot-unverified",
-                $"the manifest of snapshot {snapshotId} is not a format-{SnapshotManifest.CurrentFormatVersion} manifest of this snapshot and repository");
-        }
-        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null)
-        {
-            throw new RestoreRefusedException("point-in-time-unavailable", $"{snapshotId} is a dump with an oplog, consistent only once its oplog is replayed (needs the replay engine, not in this build)");
-        }
-        return manifest;
     }
 
     private sealed class Progress(Action<SnapshotLoadProgress> report) : IProgress<SnapshotLoadProgress>

@@ -17,16 +17,15 @@ namespace WapBackup.Ddt.Host.Tests.Restore;
 /// <summary><c>ddt restore --snapshot</c> end to end: snapshot in s3rver, source and target test servers, in-memory task store.</summary>
 public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
 {
-    private const string TargetParameter = "/wap-backup/targets/restore-test";
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task Restore_of_a_snapshot_equals_the_source_is_verified_and_exits_0()
     {
-        await using var h = await Harness.StartAsync(s3);
+        await using var h = await RestoreHarness.StartAsync(s3);
         await h.UploadAsync();
 
-        var (exit, result) = await h.RunAsync("--snapshot", h.Snapshot.Manifest.SnapshotId);
+        var (exit, result) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId);
 
         Assert.True(exit == 0, $"exit {exit}: {h.Logs}");
         Assert.Equal("restored", result.GetProperty("outcome").GetString());
@@ -52,7 +51,7 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
     [InlineData("target-is-repository-service", "--own-target", "47019")]
     public async Task Each_refusal_names_its_rule_and_touches_neither_the_target_nor_the_task_store(string rule, string option, string value)
     {
-        await using var h = await Harness.StartAsync(s3, ownTargetPort: option == "--own-target" ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : null);
+        await using var h = await RestoreHarness.StartAsync(s3, ownTargetPort: option == "--own-target" ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : null);
         await h.UploadAsync();
         string before = await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop");
         string[] arguments = option switch
@@ -63,7 +62,7 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             _ => ["--snapshot", h.Snapshot.Manifest.SnapshotId, option, value],
         };
 
-        var (exit, result) = await h.RunAsync(arguments);
+        var (exit, result) = await h.RunAsync("restore", arguments);
 
         Assert.Equal(2, exit);
         Assert.Equal("refused", result.GetProperty("outcome").GetString());
@@ -76,12 +75,12 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
     [Fact]
     public async Task Non_empty_target_without_drop_is_refused_naming_the_collection_and_writes_nothing()
     {
-        await using var h = await Harness.StartAsync(s3);
+        await using var h = await RestoreHarness.StartAsync(s3);
         await h.UploadAsync();
         await h.TargetClient.GetDatabase("shop").GetCollection<MongoDB.Bson.BsonDocument>("orders").InsertOneAsync(new MongoDB.Bson.BsonDocument("_id", "mine"), cancellationToken: Ct);
         string before = await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop");
 
-        var (exit, result) = await h.RunAsync("--snapshot", h.Snapshot.Manifest.SnapshotId, "--no-drop");
+        var (exit, result) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId, "--no-drop");
 
         Assert.Equal(2, exit);
         Assert.Equal("target-not-empty", result.GetProperty("rule").GetString());
@@ -93,13 +92,13 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
     [Fact]
     public async Task Corrupt_archive_stops_the_restore_task_failed_with_the_point_reached_then_rerun_with_drop_succeeds()
     {
-        await using var h = await Harness.StartAsync(s3);
+        await using var h = await RestoreHarness.StartAsync(s3);
         var corrupt = (byte[])h.Snapshot.Archive.Clone();
         int at = corrupt.AsSpan().IndexOf("order-000300"u8) + 7;
         corrupt[at] ^= 0x01;
         await h.UploadAsync(corrupt);
 
-        var (exit, result) = await h.RunAsync("--snapshot", h.Snapshot.Manifest.SnapshotId);
+        var (exit, result) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId);
 
         Assert.Equal(1, exit);
         Assert.Equal("failed", result.GetProperty("outcome").GetString());
@@ -108,80 +107,9 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Contains("failed at 'loading'", task.Progress.Message, StringComparison.Ordinal);
 
         await h.UploadAsync();
-        var (rerun, rerunResult) = await h.RunAsync("--snapshot", h.Snapshot.Manifest.SnapshotId, "--drop");
+        var (rerun, rerunResult) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId, "--drop");
 
         Assert.True(rerun == 0, $"exit {rerun}: {rerunResult}");
         Assert.Equal(await SnapshotLoaderTests.StateAsync(h.SourceClient, "shop"), await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop"));
-    }
-
-    private sealed class Harness : IAsyncDisposable
-    {
-        private readonly MongoEndpoint _source;
-        private readonly MongoEndpoint _target;
-        private readonly StringWriter _output = new();
-        private readonly StringWriter _logs = new();
-
-        private Harness(MongoEndpoint source, MongoEndpoint target, BackupRepository repository, IObjectStore store, TestSnapshot snapshot, string targetUri)
-        {
-            (_source, _target, Repository, Store, Snapshot, TargetUri) = (source, target, repository, store, snapshot, targetUri);
-            SourceClient = new MongoClient(source.ConnectionString);
-            TargetClient = new MongoClient(target.ConnectionString);
-        }
-
-        public BackupRepository Repository { get; }
-        public IObjectStore Store { get; }
-        public TestSnapshot Snapshot { get; }
-        public string TargetUri { get; }
-        public MongoClient SourceClient { get; }
-        public MongoClient TargetClient { get; }
-        public InMemoryRepositoryStore Repositories { get; } = new();
-        public InMemoryTaskStore Tasks { get; } = new();
-        public string Logs => _logs.ToString();
-        public string Output => _output.ToString();
-
-        public static async Task<Harness> StartAsync(S3Fixture s3, int? ownTargetPort = null)
-        {
-            var sample = Samples.Repository();
-            string bucket = await s3.NewBucketAsync();
-            var repository = sample with { Policy = sample.Policy with { Storage = sample.Policy.Storage with { Bucket = bucket } } };
-            var source = await MongoEndpoint.StartAsync(MongoRoles.Source, cancellationToken: Ct);
-            TestSnapshot snapshot;
-            using (var client = new MongoClient(source.ConnectionString))
-            {
-                await SnapshotLoaderTests.SeedAsync(client, "shop");
-                snapshot = await TestSnapshot.WriteAsync(client, ["shop"], new OplogTimestamp(1_795_000_000, 3), Ct, repository.Id, repository.Policy.Storage.Prefix);
-            }
-            var target = await MongoEndpoint.StartAsync(MongoRoles.MirrorTarget, cancellationToken: Ct);
-            // The target URI is a secret; for the own-service cases it names the repository's MongoDB host and port.
-            string targetUri = ownTargetPort is { } port ? $"mongodb://{repository.Policy.MongoHost}:{port}/?directConnection=true" : target.ConnectionString;
-            var h = new Harness(source, target, repository, new S3ObjectStore(s3.Client, bucket), snapshot, targetUri);
-            await h.Repositories.CreateAsync(repository, Ct);
-            return h;
-        }
-
-        public Task UploadAsync(byte[]? archive = null) => Snapshot.UploadAsync(Store, Repository.Policy.Storage.Prefix, Ct, archive);
-
-        public async Task<(int Exit, JsonElement Result)> RunAsync(params string[] arguments)
-        {
-            var services = new RestoreServices(Repositories, Tasks, new InMemoryTaskEventLog(), new FixedSecrets(TargetParameter, TargetUri),
-                (_, _) => Task.FromResult(Store), TimeProvider.System);
-            var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(_output), TextWriter.Synchronized(_logs));
-            int before = Output.Length;
-            int exit = await VerbDispatcher.RunAsync(["restore", "--repository", Repository.Id, "--target-parameter", TargetParameter, .. arguments, "--json"],
-                [new RestoreCommand(() => services, uri => new MongoClient(uri))], console, Ct);
-            string last = Output[before..].TrimEnd().Split('\n')[^1];
-            return (exit, JsonDocument.Parse(last).RootElement.Clone());
-        }
-
-        public async Task<BackupTask> SingleTaskAsync() =>
-            Assert.Single((await Tasks.ListByRepositoryAsync(Repository.Id, new PageRequest(10, null), Ct)).Items);
-
-        public async ValueTask DisposeAsync()
-        {
-            SourceClient.Dispose();
-            TargetClient.Dispose();
-            await _source.DisposeAsync();
-            await _target.DisposeAsync();
-        }
     }
 }
