@@ -76,16 +76,21 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         var manifest = prepared.Manifest;
         string reached = "checking target";
         long documents = 0;
+        using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task recording = Task.CompletedTask;
         try
         {
             await run.EventAsync(EventLevel.Info, $"restore of snapshot {manifest.SnapshotId} (Ts {manifest.Ts}) started",
                 new Dictionary<string, string> { ["snapshot"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["drop"] = prepared.Drop ? "true" : "false" }, cancellationToken).ConfigureAwait(false);
+            SnapshotLoadProgress? latest = null;
             var reporter = new Progress(p =>
             {
                 reached = p.Stage;
                 documents = p.Documents;
+                Volatile.Write(ref latest, p);
                 progress?.Report(p);
             });
+            recording = RecordProgressAsync(run, () => Volatile.Read(ref latest), services.Time.GetTimestamp(), stopProgress.Token);
             SnapshotLoadResult loaded;
             var archiveStream = await prepared.Store.OpenReadAsync(manifest.Archive.Key, new ObjectChecksum(manifest.Archive.Bytes, manifest.Archive.Sha256), cancellationToken).ConfigureAwait(false);
             await using (archiveStream.ConfigureAwait(false))
@@ -95,6 +100,8 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                     new SnapshotLoadOptions(prepared.Namespaces.Map, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)),
                     reporter, cancellationToken).ConfigureAwait(false);
             }
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
             reached = "verifying target";
             var differences = new List<string>(loaded.Differences);
             var namespaces = new List<RestoredNamespace>();
@@ -144,7 +151,47 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 new Dictionary<string, string> { ["stage"] = reached, ["documents"] = documents.ToString(CultureInfo.InvariantCulture), ["rerun"] = "run the same restore with --drop" }).ConfigureAwait(false);
             return new RestoreResult(request.RepositoryId, run.Id, "failed", null, manifest.SnapshotId, manifest.Ts, manifest.TsIso, null, [], false, [message], message);
         }
+        finally
+        {
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Every few seconds the load's stage, namespaces, documents, rate and ETA go into the task record (a failed write is logged by the lifecycle and retried next time).</summary>
+    private async Task RecordProgressAsync(TaskRun run, Func<SnapshotLoadProgress?> latest, long started, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(ProgressInterval, services.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (latest() is not { } p)
+                {
+                    continue;
+                }
+                double seconds = Math.Max(0.001, services.Time.GetElapsedTime(started).TotalSeconds);
+                double rate = p.Documents / seconds;
+                string eta = rate > 0 && p.DocumentsTotal > p.Documents ? $", ETA {TimeSpan.FromSeconds((p.DocumentsTotal - p.Documents) / rate):hh\\:mm\\:ss}" : "";
+                string message = string.Create(CultureInfo.InvariantCulture,
+                    $"{p.Stage}: {p.NamespacesDone}/{p.Namespaces} namespaces, {p.Documents}/{p.DocumentsTotal} documents, {rate:F0} documents/s{eta}");
+                try
+                {
+                    await run.ProgressAsync(t => t with { Percent = p.DocumentsTotal > 0 ? 100.0 * p.Documents / p.DocumentsTotal : null, Message = message }, stop).ConfigureAwait(false);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    log.Warn("restore progress not recorded; next tick tries again", new Dictionary<string, string> { ["error"] = SecretRedaction.Redact(error.Message) });
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>How often progress is written to the task record.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     private static RestoreResult Refused(RestoreRequest request, string? taskId, RestoreRefusedException refused) =>
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
