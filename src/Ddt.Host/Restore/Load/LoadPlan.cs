@@ -112,8 +112,9 @@ internal sealed class LoadPlan
                 loaded.Add(new LoadedNamespace(ns.Source, ns.Target.ToString(), ns.Type, hash.Count, hash, ""));
                 continue;
             }
-            var entry = new LoadedNamespace(ns.Source, ns.Target.ToString(), ns.Type, hash.Count, hash, ns.Manifest.ContentHash);
-            if (!entry.Matches)
+            var entry = new LoadedNamespace(ns.Source, ns.Target.ToString(), ns.Type, hash.Count, hash, ns.IsView ? hash.ToString() : ns.Manifest.ContentHash);
+            // A view holds no documents; its definition is its options, created as archived.
+            if (!ns.IsView && !entry.Matches)
             {
                 differences.Add($"{ns.Source}: loaded {hash}, the manifest says {ns.Manifest.ContentHash}");
             }
