@@ -8,4 +8,6 @@ namespace WapBackup.Ddt.Cli;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(CaptureResult))]
 [JsonSerializable(typeof(DiffApplySummary))]
+[JsonSerializable(typeof(WapBackup.Ddt.Restore.RestoreResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Restore.Verify.RestoreVerifyResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

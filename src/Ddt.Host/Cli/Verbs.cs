@@ -12,6 +12,8 @@ public static class Verbs
         new DiffApplyCommand(),
         new Capture.CaptureCommand(),
         new Retention.RetentionPlanCommand(),
+        new Restore.RestoreCommand(),
+        new Restore.Verify.RestoreVerifyCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

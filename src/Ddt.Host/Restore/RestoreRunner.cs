@@ -1,0 +1,296 @@
+using System.Globalization;
+using System.Text.Json;
+using MongoDB.Driver;
+using WapBackup.Ddt.Restore.Load;
+using WapBackup.Ddt.Restore.Verify;
+using WapBackup.Ddt.Tasks;
+using WapBackup.Shared.Archive;
+using WapBackup.Shared.Logging;
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Snapshots;
+using WapBackup.Shared.Storage;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Ddt.Restore;
+
+/// <summary>What <c>ddt restore</c> talks to; from the environment in production, injected in tests.</summary>
+public sealed record RestoreServices(
+    IRepositoryStore Repositories,
+    ITaskStore Tasks,
+    ITaskEventLog Events,
+    ISecretParameters Secrets,
+    Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore,
+    TimeProvider Time);
+
+/// <summary>One <c>ddt restore</c> as asked on the command line.</summary>
+/// <param name="Drop">Null: the repository's <c>restoreDropCollection</c>.</param>
+public sealed record RestoreRequest(
+    string RepositoryId, string? SnapshotId, string? At, string TargetParameter,
+    IReadOnlyList<string> Include, IReadOnlyList<string> Exclude, IReadOnlyList<string> Rename,
+    bool? Drop, string? OplogSource, bool UsersAndRoles, string? TaskId);
+
+/// <summary>One namespace in the result: what was loaded and what the target holds after the restore.</summary>
+public sealed record RestoredNamespace(string Namespace, string Source, long Documents, string ContentHash, string ManifestContentHash);
+
+/// <summary>What <c>ddt restore --json</c> prints last. <see cref="Verified"/> true only when <see cref="Differences"/> is empty.</summary>
+/// <param name="Outcome"><c>restored</c>, <c>differences</c>, <c>refused</c> (with <see cref="Rule"/>) or <c>failed</c>.</param>
+public sealed record RestoreResult(
+    string Repository, string? TaskId, string Outcome, string? Rule, string? BaseSnapshot, string? BaseTs, string? BaseTsIso,
+    string? LastAppliedTs, IReadOnlyList<RestoredNamespace> Namespaces, bool Verified, IReadOnlyList<string> Differences, string? Error)
+{
+    public int ExitCode => Outcome switch { "restored" => 0, "refused" => 2, "differences" => 3, _ => 1 };
+}
+
+/// <summary>
+/// Runs one restore: every refusal first (nothing touched), then the task (kind restore, heartbeat, progress,
+/// events), the snapshot load, and the target read back and compared. Never hides a difference: the result is
+/// <c>verified</c> only when the loaded archive equals the manifest and the target holds exactly that.
+/// </summary>
+public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoClient> connect, JsonLineLogger log)
+{
+    public async Task<RestoreResult> RunAsync(RestoreRequest request, IProgress<SnapshotLoadProgress>? progress, CancellationToken cancellationToken)
+    {
+        Prepared prepared;
+        try
+        {
+            prepared = await PrepareAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RestoreRefusedException refused)
+        {
+            log.Warn("restore refused", new Dictionary<string, string> { ["rule"] = refused.Rule, ["error"] = refused.Message });
+            return Refused(request, null, refused);
+        }
+        using var target = prepared.Target;
+        var lifecycle = new TaskLifecycle(services.Tasks, services.Events, services.Time, log);
+        TaskRun run;
+        try
+        {
+            run = await lifecycle.StartAsync(request.RepositoryId, TaskKind.Restore, request.TaskId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TaskRefusedException refused)
+        {
+            return Refused(request, request.TaskId, new RestoreRefusedException("task", refused.Message));
+        }
+        await using var heartbeat = run.StartHeartbeat(TaskRun.HeartbeatInterval, cancellationToken);
+        var manifest = prepared.Manifest;
+        string reached = "checking target";
+        long documents = 0;
+        using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task recording = Task.CompletedTask;
+        try
+        {
+            await run.EventAsync(EventLevel.Info, $"restore of snapshot {manifest.SnapshotId} (Ts {manifest.Ts}) started",
+                new Dictionary<string, string> { ["snapshot"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["drop"] = prepared.Drop ? "true" : "false" }, cancellationToken).ConfigureAwait(false);
+            SnapshotLoadProgress? latest = null;
+            var reporter = new Progress(p =>
+            {
+                reached = p.Stage;
+                documents = p.Documents;
+                Volatile.Write(ref latest, p);
+                progress?.Report(p);
+            });
+            recording = RecordProgressAsync(run, () => Volatile.Read(ref latest), services.Time.GetTimestamp(), stopProgress.Token);
+            SnapshotLoadResult loaded;
+            var archiveStream = await prepared.Store.OpenReadAsync(manifest.Archive.Key, new ObjectChecksum(manifest.Archive.Bytes, manifest.Archive.Sha256), cancellationToken).ConfigureAwait(false);
+            await using (archiveStream.ConfigureAwait(false))
+            {
+                await using var archive = ArchiveStreams.Decompress(archiveStream, prepared.Compression);
+                loaded = await new SnapshotLoader(target).LoadAsync(archive, manifest,
+                    new SnapshotLoadOptions(prepared.Namespaces.Map, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)),
+                    reporter, cancellationToken).ConfigureAwait(false);
+            }
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
+            reached = "verifying target";
+            var differences = new List<string>(loaded.Differences);
+            var namespaces = new List<RestoredNamespace>();
+            var content = new TargetContent(target);
+            foreach (var ns in loaded.Namespaces.Where(n => n.Type != "view"))
+            {
+                var read = await content.ReadAsync(ns.Target, dbHash: false, cancellationToken).ConfigureAwait(false);
+                if (read.ContentHash != ns.ContentHash)
+                {
+                    differences.Add($"{ns.Target}: the target holds {read.ContentHash} after the load, the archive gave {ns.ContentHash}");
+                }
+                namespaces.Add(new RestoredNamespace(ns.Target, ns.Source, read.ContentHash.Count, read.ContentHash.ToString(), ns.ManifestContentHash));
+            }
+            bool verified = differences.Count == 0;
+            var details = new Dictionary<string, string>
+            {
+                ["snapshot"] = manifest.SnapshotId,
+                ["namespaces"] = namespaces.Count.ToString(CultureInfo.InvariantCulture),
+                ["documents"] = namespaces.Sum(n => n.Documents).ToString(CultureInfo.InvariantCulture),
+                ["verified"] = verified ? "true" : "false",
+            };
+            for (int i = 0; i < differences.Count && i < 20; i++)
+            {
+                details["difference" + i.ToString(CultureInfo.InvariantCulture)] = differences[i];
+            }
+            await run.FinishAsync(verified ? BackupTaskStatus.Succeeded : BackupTaskStatus.Failed, verified ? EventLevel.Info : EventLevel.Error,
+                verified
+                    ? $"restored snapshot {manifest.SnapshotId}: {namespaces.Count} namespaces, {details["documents"]} documents, verified"
+                    : $"restored snapshot {manifest.SnapshotId} with {differences.Count} differences (first: {differences[0]})",
+                details, p => p with { Percent = 100, Message = verified ? "verified" : "differences" }).ConfigureAwait(false);
+            return new RestoreResult(request.RepositoryId, run.Id, verified ? "restored" : "differences", null, manifest.SnapshotId, manifest.Ts, manifest.TsIso,
+                null, namespaces, verified, differences, null);
+        }
+        catch (RestoreRefusedException refused)
+        {
+            // Found by the loader before it wrote anything (a target collection holding documents).
+            await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, $"restore refused ({refused.Rule}): {refused.Message}",
+                new Dictionary<string, string> { ["rule"] = refused.Rule }).ConfigureAwait(false);
+            return Refused(request, run.Id, refused);
+        }
+        catch (Exception error) when (error is not OperationCanceledException || cancellationToken.IsCancellationRequested)
+        {
+            // Interrupted or failed: the task says where; a rerun with --drop starts over cleanly.
+            string message = $"restore of snapshot {manifest.SnapshotId} failed at '{reached}' after {documents} documents: {SecretRedaction.Redact(error.Message)}";
+            log.Error(message);
+            await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, message,
+                new Dictionary<string, string> { ["stage"] = reached, ["documents"] = documents.ToString(CultureInfo.InvariantCulture), ["rerun"] = "run the same restore with --drop" }).ConfigureAwait(false);
+            return new RestoreResult(request.RepositoryId, run.Id, "failed", null, manifest.SnapshotId, manifest.Ts, manifest.TsIso, null, [], false, [message], message);
+        }
+        finally
+        {
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Every few seconds the load's stage, namespaces, documents, rate and ETA go into the task record (a failed write is logged by the lifecycle and retried next time).</summary>
+    private async Task RecordProgressAsync(TaskRun run, Func<SnapshotLoadProgress?> latest, long started, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(ProgressInterval, services.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (latest() is not { } p)
+                {
+                    continue;
+                }
+                double seconds = Math.Max(0.001, services.Time.GetElapsedTime(started).TotalSeconds);
+                double rate = p.Documents / seconds;
+                string eta = rate > 0 && p.DocumentsTotal > p.Documents ? $", ETA {TimeSpan.FromSeconds((p.DocumentsTotal - p.Documents) / rate):hh\\:mm\\:ss}" : "";
+                string message = string.Create(CultureInfo.InvariantCulture,
+                    $"{p.Stage}: {p.NamespacesDone}/{p.Namespaces} namespaces, {p.Documents}/{p.DocumentsTotal} documents, {rate:F0} documents/s{eta}");
+                try
+                {
+                    await run.ProgressAsync(t => t with { Percent = p.DocumentsTotal > 0 ? 100.0 * p.Documents / p.DocumentsTotal : null, Message = message }, stop).ConfigureAwait(false);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    log.Warn("restore progress not recorded; next tick tries again", new Dictionary<string, string> { ["error"] = SecretRedaction.Redact(error.Message) });
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>How often progress is written to the task record.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
+
+    private static RestoreResult Refused(RestoreRequest request, string? taskId, RestoreRefusedException refused) =>
+        new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
+
+    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces, bool Drop, IMongoClient Target) : IDisposable
+    {
+        public void Dispose() => Target.Dispose();
+    }
+
+    /// <summary>Every check that needs no write: a refusal here leaves the target and the task store as they were.</summary>
+    private async Task<Prepared> PrepareAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        if ((request.SnapshotId is null) == (request.At is null))
+        {
+            throw new RestoreRefusedException("arguments", "give exactly one of --snapshot SNAPSHOT_ID or --at TIME");
+        }
+        if (request.At is not null)
+        {
+            throw new RestoreRefusedException("point-in-time-unavailable",
+                "--at TIME needs the oplog replay engine (issue 10, branch replay), not in this build; restore a snapshot with --snapshot");
+        }
+        if (request.UsersAndRoles)
+        {
+            throw new RestoreRefusedException("users-and-roles-unavailable", "--users-and-roles is not in this build: users and roles are never restored by it");
+        }
+        if (request.OplogSource is not null and not "store" and not "slices")
+        {
+            throw new RestoreRefusedException("arguments", $"--oplog-source must be store or slices, got '{request.OplogSource}'");
+        }
+        RestoreNamespaces namespaces;
+        try
+        {
+            namespaces = RestoreNamespaces.Parse(request.Include, request.Exclude, request.Rename);
+        }
+        catch (ArgumentException error)
+        {
+            throw new RestoreRefusedException("namespace-pattern", error.Message);
+        }
+        if (!SnapshotId.TryParse(request.SnapshotId, out _))
+        {
+            throw new RestoreRefusedException("snapshot-unknown", $"--snapshot must be a snapshot id as 'snap-20261201T100005Z-0000000003' (ddt snapshot list shows them), got '{request.SnapshotId}'");
+        }
+        BackupRepository repository;
+        try
+        {
+            repository = await services.Repositories.GetAsync(request.RepositoryId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotFoundException)
+        {
+            throw new RestoreRefusedException("repository-unknown", $"repository {request.RepositoryId} does not exist");
+        }
+        var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
+        var manifest = await RestoreInputs.ManifestAsync(store, repository, request.SnapshotId!, cancellationToken).ConfigureAwait(false);
+        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null)
+        {
+            throw new RestoreRefusedException("point-in-time-unavailable", $"{manifest.SnapshotId} is a dump with an oplog, consistent only once its oplog is replayed (needs the replay engine, not in this build)");
+        }
+        var compression = manifest.Archive.Compression switch
+        {
+            "zstd" => ArchiveCompression.Zstd,
+            "gzip" => ArchiveCompression.Gzip,
+            "none" => ArchiveCompression.None,
+            _ => throw new RestoreRefusedException("snapshot-unverified", $"the manifest of {manifest.SnapshotId} names an unknown compression '{manifest.Archive.Compression}'"),
+        };
+        var unmatched = namespaces.Unmatched(manifest.Namespaces.Select(n => n.Namespace).ToList());
+        if (unmatched.Count > 0)
+        {
+            throw new RestoreRefusedException("namespace-pattern",
+                $"{string.Join(", ", unmatched)} match no namespace of snapshot {manifest.SnapshotId} (it holds {string.Join(", ", manifest.Namespaces.Select(n => n.Namespace).Take(20))})");
+        }
+        var (uri, url) = await RestoreInputs.TargetAsync(services.Secrets, "--target-parameter", request.TargetParameter, cancellationToken).ConfigureAwait(false);
+        if (OwnService(repository, url) is { } own)
+        {
+            throw new RestoreRefusedException("target-is-repository-service",
+                $"the target {own} is repository {repository.Id}'s own {(own.EndsWith(":" + ServicePorts.FullCopy, StringComparison.Ordinal) ? "47019 full copy" : "57019 oplog store")}; restore to the source cluster or another one");
+        }
+        bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
+        return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri));
+    }
+
+    /// <summary>The host:port of <paramref name="url"/> that is the repository's 47019 or 57019 service, or null.</summary>
+    internal static string? OwnService(BackupRepository repository, MongoUrl url)
+    {
+        if (repository.Policy.MongoHost is not { Length: > 0 } host)
+        {
+            return null;
+        }
+        foreach (var server in url.Servers)
+        {
+            if (string.Equals(server.Host, host, StringComparison.OrdinalIgnoreCase) && server.Port is ServicePorts.FullCopy or ServicePorts.OplogStore)
+            {
+                return $"{server.Host}:{server.Port}";
+            }
+        }
+        return null;
+    }
+
+    private sealed class Progress(Action<SnapshotLoadProgress> report) : IProgress<SnapshotLoadProgress>
+    {
+        public void Report(SnapshotLoadProgress value) => report(value);
+    }
+}

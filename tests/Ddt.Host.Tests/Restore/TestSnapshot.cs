@@ -1,0 +1,75 @@
+using System.Text.Json;
+using MongoDB.Bson;
+using MongoDB.Driver;
+using WapBackup.Shared.Archive;
+using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Snapshots;
+using WapBackup.Shared.Storage;
+
+namespace WapBackup.Ddt.Host.Tests.Restore;
+
+/// <summary>
+/// A snapshot of a test server's databases as helper <c>snapshot</c>'s verb writes it (until it is merged):
+/// the mongodump archive (collection options and indexes from listCollections/listIndexes, documents in
+/// natural order) and a manifest with each namespace's count and content hash.
+/// </summary>
+internal sealed record TestSnapshot(byte[] Archive, SnapshotManifest Manifest)
+{
+    public static async Task<TestSnapshot> WriteAsync(IMongoClient source, IReadOnlyList<string> databases, OplogTimestamp ts, CancellationToken cancellationToken, string repositoryId = "repo-test", string? prefix = null)
+    {
+        var collections = new List<(ArchiveCollection Entry, string Type, BsonDocument Options, BsonArray Indexes)>();
+        foreach (string db in databases)
+        {
+            var listed = await (await source.GetDatabase(db).ListCollectionsAsync(cancellationToken: cancellationToken)).ToListAsync(cancellationToken);
+            foreach (var info in listed.OrderBy(c => c["name"].AsString, StringComparer.Ordinal))
+            {
+                string name = info["name"].AsString;
+                string type = info.GetValue("type", "collection").AsString;
+                var options = info.GetValue("options", new BsonDocument()).AsBsonDocument;
+                var indexes = new BsonArray(await (await source.GetDatabase(db).GetCollection<BsonDocument>(name).Indexes.ListAsync(cancellationToken)).ToListAsync(cancellationToken));
+                var metadata = new CollectionMetadata(
+                    new RawDocument(options.ToBson()), indexes.Select(i => new RawDocument(i.AsBsonDocument.ToBson())).ToList(), null, name, type);
+                collections.Add((new ArchiveCollection(db, name, metadata.ToJson(), type), type, options, indexes));
+            }
+        }
+        var output = new MemoryStream();
+        var writer = await ArchiveWriter.StartAsync(output, new ArchivePrelude(new ArchiveHeader(4, "7.0.14", "test"), collections.Select(c => c.Entry).ToList()),
+            new ArchiveWriterOptions { BlockBytes = 4096 }, cancellationToken);
+        var namespaces = new List<ManifestNamespace>();
+        foreach (var (entry, type, options, indexes) in collections)
+        {
+            var ns = writer.Open(entry.Namespace);
+            if (type != "view")
+            {
+                var documents = await source.GetDatabase(entry.Db).GetCollection<RawBsonDocument>(entry.Collection)
+                    .Find(FilterDefinition<RawBsonDocument>.Empty, new FindOptions { BatchSize = 1000 }).ToListAsync(cancellationToken);
+                foreach (var document in documents)
+                {
+                    var raw = new byte[document.Slice.Length];
+                    document.Slice.GetBytes(0, raw, 0, raw.Length);
+                    await ns.WriteAsync(raw, cancellationToken);
+                    document.Dispose();
+                }
+            }
+            var summary = await ns.CompleteAsync(cancellationToken);
+            namespaces.Add(new ManifestNamespace(entry.Namespace.ToString(), type,
+                JsonDocument.Parse(options.ToJson()).RootElement, JsonDocument.Parse(indexes.ToJson()).RootElement, summary.Documents, summary.Bytes, summary.ContentHash.ToString()));
+        }
+        await writer.CompleteAsync(cancellationToken);
+        var bytes = output.ToArray();
+        var checksum = ObjectChecksum.Of(bytes);
+        string id = SnapshotId.For(ts);
+        var manifest = new SnapshotManifest(SnapshotManifest.CurrentFormatVersion, SnapshotKind.Snapshot, id, repositoryId, "rs/test", ts.ToString(), ts.ToIso(),
+            DateTimeOffset.UnixEpoch.AddSeconds(ts.Seconds), false, namespaces,
+            new ManifestArchive(SnapshotLayout.ArchiveKey(prefix, repositoryId, id, ArchiveCompression.None), checksum.Size, checksum.Sha256Hex, "none"), null);
+        return new TestSnapshot(bytes, manifest);
+    }
+
+    /// <summary>Stores the archive (as <paramref name="archive"/>, default the real bytes) and then the manifest, as the snapshot verb does.</summary>
+    public async Task UploadAsync(IObjectStore store, string? prefix, CancellationToken cancellationToken, byte[]? archive = null)
+    {
+        await store.PutAsync(Manifest.Archive.Key, archive ?? Archive, cancellationToken);
+        await store.PutAsync(SnapshotLayout.ManifestKey(prefix, Manifest.RepositoryId, Manifest.SnapshotId),
+            System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Manifest, SnapshotJsonContext.Default.SnapshotManifest)), cancellationToken);
+    }
+}
