@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Diff;
+using WapBackup.Ddt.Snapshot;
 
 namespace WapBackup.Ddt.Cli;
 
@@ -8,4 +9,7 @@ namespace WapBackup.Ddt.Cli;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(CaptureResult))]
 [JsonSerializable(typeof(DiffApplySummary))]
+[JsonSerializable(typeof(SnapshotResult))]
+[JsonSerializable(typeof(SnapshotListResult))]
+[JsonSerializable(typeof(SnapshotVerifyResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -12,6 +12,10 @@ public static class Verbs
         new DiffApplyCommand(),
         new Capture.CaptureCommand(),
         new Retention.RetentionPlanCommand(),
+        // "snapshot" before its sub-verbs: the dispatcher nests "snapshot list" under the existing command.
+        new Snapshot.SnapshotCommand(),
+        new Snapshot.SnapshotListCommand(),
+        new Snapshot.SnapshotVerifyCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>
