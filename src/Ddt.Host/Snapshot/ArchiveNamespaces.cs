@@ -30,12 +30,16 @@ public static class ArchiveNamespaces
     /// <summary>Where 47019 keeps the source's <c>admin.system.users/roles/version</c> (the full copy writes them there).</summary>
     public const string AuthzDatabase = "wap_ddt_authz";
 
-    /// <summary>The authz collections in mongodump's order: the archive name of each, read from <see cref="AuthzDatabase"/> (47019) or admin (a source).</summary>
-    public static IReadOnlyList<string> AuthzCollections { get; } = ["system.users", "system.roles", "system.version"];
+    /// <summary>
+    /// The authz collections in mongodump's order: each one's name in <see cref="AuthzDatabase"/> (as the full copy
+    /// writes them, helper fullcopy's <c>CopyPlan</c>) and in the archive (<c>admin.*</c>, where mongorestore looks).
+    /// </summary>
+    public static IReadOnlyList<(string FullCopy, string Archive)> AuthzCollections { get; } =
+        [("users", "system.users"), ("roles", "system.roles"), ("version", "system.version")];
 
     /// <summary>True for a database whose namespaces are never archived as they are.</summary>
     public static bool IsExcludedDatabase(string db) =>
-        db is "local" or "config" or "admin" or MirrorCheckpointStore.DatabaseName
+        db is "local" or "config" or "admin" or MirrorCheckpointStore.DatabaseName or CapturedOplogStore.DatabaseName
         || db.StartsWith("wap_ddt", StringComparison.Ordinal);
 
     /// <summary>True for a collection of a user database that is archived (views included).</summary>
@@ -43,18 +47,18 @@ public static class ArchiveNamespaces
         !collection.StartsWith("system.", StringComparison.Ordinal) || collection == "system.js";
 
     /// <summary>
-    /// Lists what to archive from <paramref name="client"/>: the authz collections from <paramref name="authzDatabase"/>
-    /// (<see cref="AuthzDatabase"/> on 47019, <c>admin</c> on a source), then every archived namespace, ordered by name.
+    /// Lists what to archive from 47019 (<paramref name="client"/>): the authz collections from <see cref="AuthzDatabase"/>,
+    /// then every archived namespace, ordered by name.
     /// </summary>
-    public static async Task<IReadOnlyList<SourceNamespace>> ListAsync(IMongoClient client, string authzDatabase, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<SourceNamespace>> ListAsync(IMongoClient client, CancellationToken cancellationToken)
     {
         var result = new List<SourceNamespace>();
-        var authz = await ListDatabaseAsync(client, authzDatabase, cancellationToken).ConfigureAwait(false);
-        foreach (string name in AuthzCollections)
+        var authz = await ListDatabaseAsync(client, AuthzDatabase, cancellationToken).ConfigureAwait(false);
+        foreach (var (fullCopy, archive) in AuthzCollections)
         {
-            if (authz.FirstOrDefault(c => c.Name == name) is { } found)
+            if (authz.FirstOrDefault(c => c.Name == fullCopy) is { } found)
             {
-                result.Add(Describe(new ArchiveNamespace(authzDatabase, name), new ArchiveNamespace("admin", name), found));
+                result.Add(Describe(new ArchiveNamespace(AuthzDatabase, fullCopy), new ArchiveNamespace("admin", archive), found));
             }
         }
         using var cursor = await client.ListDatabaseNamesAsync(cancellationToken).ConfigureAwait(false);

@@ -136,7 +136,7 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
         var ts = await point.ReachAsync(target, services.ReachDeadline, cancellationToken).ConfigureAwait(false);
         await run.EventAsync(EventLevel.Info, $"mirror paused at {ts} ({ts.ToIso()}): dumping 47019", new Dictionary<string, string> { ["ts"] = ts.ToString() }, cancellationToken).ConfigureAwait(false);
 
-        var namespaces = await ArchiveNamespaces.ListAsync(full, ArchiveNamespaces.AuthzDatabase, cancellationToken).ConfigureAwait(false);
+        var namespaces = await ArchiveNamespaces.ListAsync(full, cancellationToken).ConfigureAwait(false);
         var request = new SnapshotRequest(
             repository.Id, repository.Policy.Storage.Prefix, SnapshotKind.Snapshot, ts,
             await SourceClusterIdAsync(source, repository, cancellationToken).ConfigureAwait(false),

@@ -64,6 +64,38 @@ public sealed class SnapshotPipelineTests(S3Fixture s3) : IClassFixture<S3Fixtur
     }
 
     [Fact]
+    public async Task Users_roles_and_auth_version_of_the_full_copy_come_first_as_admin_system_namespaces()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var full = await MongoEndpoint.StartAsync(MongoRoles.MirrorTarget, null, ct);
+        full.RequireTestServer("writes the shared wap_ddt_authz database");
+        using var client = new MongoClient(full.ConnectionString);
+        string db = await FillAsync(client, ct);
+        var authz = client.GetDatabase(ArchiveNamespaces.AuthzDatabase);
+        await authz.GetCollection<BsonDocument>("version").InsertOneAsync(new BsonDocument { { "_id", "authSchema" }, { "currentVersion", 5 } }, cancellationToken: ct);
+        await authz.GetCollection<BsonDocument>("users").InsertOneAsync(new BsonDocument { { "_id", "app.reader" }, { "user", "reader" }, { "db", "app" } }, cancellationToken: ct);
+        var (store, catalog, bucket) = await NewStoresAsync();
+
+        var namespaces = await ArchiveNamespaces.ListAsync(client, ct);
+        var request = new SnapshotRequest("rep_snap", null, SnapshotKind.Snapshot, Ts, "rs/1", "7.0.0", ArchiveCompression.Zstd, 2, null);
+        var outcome = await new SnapshotPipeline(store, catalog, TimeProvider.System)
+            .RunAsync(request, namespaces, (writer, token) => new ArchiveDumper(client, 2).DumpAsync(writer, namespaces, null, token), ct);
+
+        Assert.Equal(["admin.system.users", "admin.system.version", $"{db}.all_types"], outcome.Manifest.Namespaces.Take(3).Select(n => n.Namespace));
+        Assert.True(outcome.Manifest.UsersAndRoles);
+        using var get = await s3.Client.GetObjectAsync(bucket, outcome.Manifest.Archive.Key, ct);
+        await using var archive = ArchiveStreams.Decompress(get.ResponseStream, ArchiveCompression.Zstd);
+        var reader = await ArchiveReader.OpenAsync(archive, ct);
+        while (await reader.ReadAsync(ct))
+        {
+        }
+        // mongodump's order: each authz namespace written and closed before the next, before any other.
+        Assert.Equal(["admin.system.users", "admin.system.version"], reader.DataOrder.Take(2).Select(n => n.ToString()));
+        Assert.Equal(["admin.system.users", "admin.system.version"], reader.Summaries.Take(2).Select(n => n.Namespace.ToString()));
+        Assert.DoesNotContain(reader.Summaries, s => s.Namespace.Db == ArchiveNamespaces.AuthzDatabase);
+    }
+
+    [Fact]
     public async Task Upload_failing_mid_archive_leaves_no_object_no_manifest_no_parts_and_the_next_snapshot_succeeds()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -147,7 +179,7 @@ public sealed class SnapshotPipelineTests(S3Fixture s3) : IClassFixture<S3Fixtur
 
     private static async Task<SnapshotOutcome> SnapshotAsync(IMongoClient client, string db, IObjectStore store, ISnapshotCatalog catalog, ArchiveCompression compression, CancellationToken ct)
     {
-        var namespaces = (await ArchiveNamespaces.ListAsync(client, ArchiveNamespaces.AuthzDatabase, ct)).Where(n => n.Archived.Db == db).ToList();
+        var namespaces = (await ArchiveNamespaces.ListAsync(client, ct)).Where(n => n.Archived.Db == db).ToList();
         var request = new SnapshotRequest("rep_snap", null, SnapshotKind.Snapshot, Ts, "rs/1", "7.0.0", compression, 2, "task-1");
         var dumper = new ArchiveDumper(client, parallelism: 2);
         return await new SnapshotPipeline(store, catalog, TimeProvider.System)
