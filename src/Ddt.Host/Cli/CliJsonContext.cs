@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Diff;
+using WapBackup.Ddt.Snapshot;
 
 namespace WapBackup.Ddt.Cli;
 
@@ -10,4 +11,7 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(DiffApplySummary))]
 [JsonSerializable(typeof(WapBackup.Ddt.Restore.RestoreResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Restore.Verify.RestoreVerifyResult))]
+[JsonSerializable(typeof(SnapshotResult))]
+[JsonSerializable(typeof(SnapshotListResult))]
+[JsonSerializable(typeof(SnapshotVerifyResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

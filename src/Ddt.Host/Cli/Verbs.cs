@@ -14,6 +14,10 @@ public static class Verbs
         new Retention.RetentionPlanCommand(),
         new Restore.RestoreCommand(),
         new Restore.Verify.RestoreVerifyCommand(),
+        // "snapshot" before its sub-verbs: the dispatcher nests "snapshot list" under the existing command.
+        new Snapshot.SnapshotCommand(),
+        new Snapshot.SnapshotListCommand(),
+        new Snapshot.SnapshotVerifyCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

@@ -282,7 +282,7 @@ public sealed class S3ObjectStoreTests(S3Fixture s3) : IClassFixture<S3Fixture>
     /// An S3 client that records multipart life cycles (thread-safe: parts run in parallel); aborts
     /// are recorded and answered here. <see cref="FailPart"/> makes that part fail as S3 would.
     /// </summary>
-    private sealed class RecordingS3Client(IClientConfig config)
+    internal sealed class RecordingS3Client(IClientConfig config)
         : AmazonS3Client(new Amazon.Runtime.BasicAWSCredentials("S3RVER", "S3RVER"), (AmazonS3Config)config)
     {
         private readonly Lock _lock = new();

@@ -146,3 +146,40 @@ internal sealed class InMemoryTaskEventLog : ITaskEventLog
         get { lock (_events) return [.. _events]; }
     }
 }
+
+/// <summary>In-memory snapshot catalog (helper api's DynamoDB adapter has the same contract): newest Ts first, every status.</summary>
+internal sealed class InMemorySnapshotCatalog : ISnapshotCatalog
+{
+    private readonly Dictionary<(string, string), SnapshotCatalogEntry> _items = [];
+
+    public IReadOnlyList<SnapshotCatalogEntry> All
+    {
+        get { lock (_items) return [.. _items.Values]; }
+    }
+
+    public Task PutAsync(SnapshotCatalogEntry entry, CancellationToken cancellationToken)
+    {
+        lock (_items) _items[(entry.RepositoryId, entry.SnapshotId)] = entry;
+        return Task.CompletedTask;
+    }
+
+    public Task<SnapshotCatalogEntry?> FindAsync(string repositoryId, string snapshotId, CancellationToken cancellationToken)
+    {
+        lock (_items) return Task.FromResult(_items.GetValueOrDefault((repositoryId, snapshotId)));
+    }
+
+    public Task<Page<SnapshotCatalogEntry>> ListAsync(string repositoryId, PageRequest page, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            return Task.FromResult(new Page<SnapshotCatalogEntry>(
+                [.. _items.Values.Where(e => e.RepositoryId == repositoryId).OrderByDescending(e => e.Ts)], null));
+        }
+    }
+
+    public Task DeleteAsync(string repositoryId, string snapshotId, CancellationToken cancellationToken)
+    {
+        lock (_items) _items.Remove((repositoryId, snapshotId));
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,61 @@
+using MongoDB.Driver;
+using WapBackup.Ddt.Capture;
+using WapBackup.Shared.Archive;
+
+namespace WapBackup.Ddt.Snapshot;
+
+/// <summary>How far a dump is: namespaces finished of all, documents and (uncompressed) archive bytes written.</summary>
+public sealed record DumpProgress(int NamespacesDone, int Namespaces, long Documents, long Bytes);
+
+/// <summary>
+/// Writes the documents of <see cref="SourceNamespace"/>s into an <see cref="ArchiveWriter"/>: the authz namespaces
+/// first, one at a time, then the rest with <c>parallelism</c> collections at once (<c>dumpRestoreWorkNum</c>),
+/// each read in natural order as raw BSON (nothing decoded, one copy per document). The caller owns the
+/// writer's output and completes it. Any read or write failure fails the whole dump.
+/// </summary>
+public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batchSize = 1000)
+{
+    private long _documents;
+    private int _done;
+
+    public async Task<IReadOnlyList<ArchiveNamespaceSummary>> DumpAsync(
+        ArchiveWriter writer, IReadOnlyList<SourceNamespace> namespaces, IProgress<DumpProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(parallelism, 1);
+        var summaries = new ArchiveNamespaceSummary[namespaces.Count];
+        int authz = namespaces.TakeWhile(n => n.Archived.Db == "admin").Count();
+        for (int i = 0; i < authz; i++)
+        {
+            summaries[i] = await DumpOneAsync(writer, namespaces[i], namespaces.Count, progress, cancellationToken).ConfigureAwait(false);
+        }
+        await Parallel.ForEachAsync(Enumerable.Range(authz, namespaces.Count - authz),
+            new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
+            async (i, ct) => summaries[i] = await DumpOneAsync(writer, namespaces[i], namespaces.Count, progress, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        return summaries;
+    }
+
+    private async Task<ArchiveNamespaceSummary> DumpOneAsync(
+        ArchiveWriter writer, SourceNamespace ns, int total, IProgress<DumpProgress>? progress, CancellationToken cancellationToken)
+    {
+        var output = writer.Open(ns.Entry.DataNamespace(writer.Prelude.Header.ServerVersion));
+        if (!ns.IsView)
+        {
+            var collection = client.GetDatabase(ns.Read.Db).GetCollection<RawBson>(ns.Read.Collection);
+            using var cursor = await collection.FindAsync(FilterDefinition<RawBson>.Empty, new FindOptions<RawBson> { BatchSize = batchSize }, cancellationToken).ConfigureAwait(false);
+            while (await cursor.MoveNextAsync(cancellationToken).ConfigureAwait(false))
+            {
+                long count = 0;
+                foreach (var document in cursor.Current)
+                {
+                    await output.WriteAsync(document.Bytes, cancellationToken).ConfigureAwait(false);
+                    count++;
+                }
+                long documents = Interlocked.Add(ref _documents, count);
+                progress?.Report(new DumpProgress(Volatile.Read(ref _done), total, documents, writer.BytesWritten));
+            }
+        }
+        var summary = await output.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        progress?.Report(new DumpProgress(Interlocked.Increment(ref _done), total, Interlocked.Read(ref _documents), writer.BytesWritten));
+        return summary;
+    }
+}
