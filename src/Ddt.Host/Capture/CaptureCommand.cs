@@ -7,7 +7,9 @@ using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Storage;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -117,7 +119,13 @@ public sealed class CaptureCommand : ICliCommand
                     lagSink,
                     services.Capture);
                 return built;
-            }, cancellationToken, abort.Token).ConfigureAwait(false);
+            }, cancellationToken, abort.Token, (repository, ct) =>
+            {
+                var leaseClient = new MongoClient(services.OplogStoreUri(repository));
+                clients.Add(leaseClient);
+                var leases = new LeaseStore(leaseClient, services.Tasks, services.Events, TimeProvider.System, new JsonLineLogger(console.Error, TimeProvider.System, "capture"));
+                return leases.AcquireAsync(LeaseKey.Capture(repository.Id), LeaseHolder.ThisProcess("ddt capture", null), LeaseOptions.Default, ct);
+            }).ConfigureAwait(false);
         }
         finally
         {

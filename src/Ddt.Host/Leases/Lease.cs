@@ -54,6 +54,19 @@ public sealed class Lease : IAsyncDisposable
         _renewal = Task.Run(() => RenewLoopAsync(timer), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Names the task this holding works for once it exists (taken before the task so that a refused
+    /// verb writes nothing): a holder that dies then leaves its task to be failed by the next taker.
+    /// </summary>
+    public async Task NameTaskAsync(string taskId, CancellationToken cancellationToken)
+    {
+        var result = await _leases.UpdateOneAsync(Mine(), new BsonDocument("$set", new BsonDocument("taskId", taskId)), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.MatchedCount == 0)
+        {
+            throw new InvalidOperationException($"the {Key} is no longer held by {Holder.Owner}: task {taskId} cannot be named on it");
+        }
+    }
+
     /// <summary>Stops renewing and frees the lease (only if still ours). Idempotent.</summary>
     public async Task ReleaseAsync(CancellationToken cancellationToken)
     {
