@@ -13,6 +13,7 @@ public static class Verbs
         new Capture.CaptureCommand(),
         new Retention.RetentionPlanCommand(),
         new WorkerMemoryCommand(),
+        new Agent.AgentCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

@@ -8,7 +8,7 @@ public sealed record WorkerMemoryResult(int MemoryMb, long TotalAvailableMemoryB
 
 /// <summary>
 /// <c>ddt worker-memory --memory-mb N [--json]</c>: runs under an N MB GC heap limit exactly as the
-/// one-shot verbs do (<see cref="WorkerMemory"/>) and prints the limit the runtime then reports.
+/// one-shot verbs do (<see cref="WorkerHeapLimit"/>) and prints the limit the runtime then reports.
 /// </summary>
 public sealed class WorkerMemoryCommand : ICliCommand
 {
@@ -40,18 +40,18 @@ public sealed class WorkerMemoryCommand : ICliCommand
     {
         int memoryMb = parsed.GetRequiredValue<int>(MemoryOption);
         var log = new JsonLineLogger(console.Error, TimeProvider.System, "worker-memory");
-        if (await WorkerMemory.RunLimitedAsync(memoryMb, log, cancellationToken).ConfigureAwait(false) is { } exit)
+        if (await WorkerHeapLimit.RunLimitedAsync(memoryMb, log, cancellationToken).ConfigureAwait(false) is { } exit)
         {
             return exit;
         }
-        var result = new WorkerMemoryResult(memoryMb, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, Environment.GetEnvironmentVariable(WorkerMemory.Variable));
+        var result = new WorkerMemoryResult(memoryMb, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, Environment.GetEnvironmentVariable(WorkerHeapLimit.Variable));
         if (parsed.GetValue<bool>(CliOutput.Json))
         {
             await CliOutput.WriteJsonLineAsync(console.Out, result, CliJsonContext.Default.WorkerMemoryResult, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            await console.Out.WriteLineAsync($"GC heap limit {result.TotalAvailableMemoryBytes} bytes ({WorkerMemory.Variable}={result.HeapHardLimit ?? "unset"})").ConfigureAwait(false);
+            await console.Out.WriteLineAsync($"GC heap limit {result.TotalAvailableMemoryBytes} bytes ({WorkerHeapLimit.Variable}={result.HeapHardLimit ?? "unset"})").ConfigureAwait(false);
         }
         return 0;
     }

@@ -30,5 +30,5 @@ public sealed class WorkerMemoryTests
     [Theory]
     [InlineData(256, "0x10000000")]
     [InlineData(1_048_576, "0x10000000000")]
-    public void Heap_limit_is_bytes_in_hex(int memoryMb, string expected) => Assert.Equal(expected, WorkerMemory.HeapLimit(memoryMb));
+    public void Heap_limit_is_bytes_in_hex(int memoryMb, string expected) => Assert.Equal(expected, WorkerHeapLimit.HeapLimit(memoryMb));
 }

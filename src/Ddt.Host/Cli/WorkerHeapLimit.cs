@@ -11,9 +11,9 @@ namespace WapBackup.Ddt.Cli;
 /// restore). The runtime reads <c>DOTNET_GCHeapHardLimit</c> only at start, so a verb that learns its limit
 /// from the repository re-executes itself with it set and the same arguments; the child inherits stdin,
 /// stdout and stderr, and its exit code is the verb's. Use, right after reading the repository:
-/// <code>if (await WorkerMemory.RunLimitedAsync(repository.Policy.MemoryMb.Full, log, ct) is { } exit) return exit;</code>
+/// <code>if (await WorkerHeapLimit.RunLimitedAsync(repository.Policy.MemoryMb.Full, log, ct) is { } exit) return exit;</code>
 /// </summary>
-public static class WorkerMemory
+public static class WorkerHeapLimit
 {
     public const string Variable = "DOTNET_GCHeapHardLimit";
 
@@ -30,7 +30,7 @@ public static class WorkerMemory
         {
             return null;
         }
-        if (Assembly.GetEntryAssembly() != typeof(WorkerMemory).Assembly || Environment.ProcessPath is not { } program)
+        if (Assembly.GetEntryAssembly() != typeof(WorkerHeapLimit).Assembly || Environment.ProcessPath is not { } program)
         {
             log.Warn($"not running as the ddt program: the {memoryMb} MB heap limit is not applied");
             return null;
