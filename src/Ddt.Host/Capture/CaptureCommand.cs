@@ -7,7 +7,9 @@ using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Storage;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -100,24 +102,8 @@ public sealed class CaptureCommand : ICliCommand
         var runner = new CaptureRunner(services.Repositories, services.Tasks, services.Events, TimeProvider.System, console.Error);
         try
         {
-            exit = await runner.RunAsync(repositoryId, async (repository, lagSink, onSealFailure, ct) =>
-            {
-                // The URI is a secret: it goes to the driver and nowhere else.
-                string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
-                var source = new MongoClient(sourceUri);
-                var storeClient = new MongoClient(services.OplogStoreUri(repository));
-                var s3 = await services.ObjectStorage(repository.Policy.Storage, ct).ConfigureAwait(false);
-                clients.AddRange([source, storeClient, s3]);
-                var store = new CapturedOplogStore(storeClient, repository.Id);
-                var slices = new OplogSliceStore(new S3ObjectStore(s3, repository.Policy.Storage.Bucket), repository.Policy.Storage.Prefix ?? "", repository.Id);
-                built = new OplogCapture(
-                    new SourceOplog(source, repository.Policy.SecondaryPreferred, TimeSpan.FromSeconds(1)),
-                    store,
-                    new SliceSealer(store, slices, services.Seal, onSealFailure),
-                    lagSink,
-                    services.Capture);
-                return built;
-            }, cancellationToken, abort.Token).ConfigureAwait(false);
+            exit = await runner.RunAsync(repositoryId, Wiring(services, clients, capture => built = capture), cancellationToken, abort.Token,
+                LeaseWiring(services, clients, LeaseHolder.ThisProcess("ddt capture", null), LeaseOptions.Default, new JsonLineLogger(console.Error, TimeProvider.System, "capture"))).ConfigureAwait(false);
         }
         finally
         {
@@ -142,6 +128,43 @@ public sealed class CaptureCommand : ICliCommand
         return exit;
     }
 
+    /// <summary>Builds the capture of a repository from <paramref name="services"/>; its clients go to <paramref name="clients"/> for the caller to dispose.</summary>
+    internal static CaptureFactory Wiring(CaptureServices services, List<IDisposable> clients, Action<OplogCapture> built) =>
+        async (repository, lagSink, onSealFailure, ct) =>
+        {
+            // The URI is a secret: it goes to the driver and nowhere else.
+            string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
+            var source = new MongoClient(sourceUri);
+            var storeClient = new MongoClient(services.OplogStoreUri(repository));
+            var s3 = await services.ObjectStorage(repository.Policy.Storage, ct).ConfigureAwait(false);
+            lock (clients)
+            {
+                clients.AddRange([source, storeClient, s3]);
+            }
+            var store = new CapturedOplogStore(storeClient, repository.Id);
+            var slices = new OplogSliceStore(new S3ObjectStore(s3, repository.Policy.Storage.Bucket), repository.Policy.Storage.Prefix ?? "", repository.Id);
+            var capture = new OplogCapture(
+                new SourceOplog(source, repository.Policy.SecondaryPreferred, TimeSpan.FromSeconds(1)),
+                store,
+                new SliceSealer(store, slices, services.Seal, onSealFailure),
+                lagSink,
+                services.Capture);
+            built(capture);
+            return capture;
+        };
+
+    /// <summary>Takes the repository's Capture lease in its 57019 store for <paramref name="holder"/>.</summary>
+    internal static CaptureLeaseFactory LeaseWiring(CaptureServices services, List<IDisposable> clients, LeaseHolder holder, LeaseOptions options, JsonLineLogger log) =>
+        (repository, ct) =>
+        {
+            var leaseClient = new MongoClient(services.OplogStoreUri(repository));
+            lock (clients)
+            {
+                clients.Add(leaseClient);
+            }
+            return new LeaseStore(leaseClient, services.Tasks, services.Events, TimeProvider.System, log).AcquireAsync(LeaseKey.Capture(repository.Id), holder, options, ct);
+        };
+
     private static string ExitReason(int exit) => exit switch
     {
         CaptureRunner.ExitOk => "stopped",
@@ -150,7 +173,7 @@ public sealed class CaptureCommand : ICliCommand
         _ => "failed",
     };
 
-    private static CaptureServices FromEnvironment()
+    internal static CaptureServices FromEnvironment()
     {
         // Endpoints, region and credentials: the AWS SDK's own chain (AWS_ENDPOINT_URL_DYNAMODB,
         // AWS_ENDPOINT_URL_SSM, AWS_REGION, ...; .local/env sets them for the local stack).

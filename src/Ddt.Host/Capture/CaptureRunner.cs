@@ -8,6 +8,9 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Capture;
 
 /// <summary>Builds the capture of a repository (source and store clients, object storage) once the runner has checked it.</summary>
+/// <summary>Takes the repository's Capture lease (see <see cref="Leases.LeaseStore"/>); throws <see cref="Leases.LeaseHeldException"/> when another process holds it.</summary>
+public delegate Task<Leases.Lease> CaptureLeaseFactory(BackupRepository repository, CancellationToken cancellationToken);
+
 public delegate Task<OplogCapture> CaptureFactory(BackupRepository repository, ICaptureLagSink lagSink, Action<Exception> onSealFailure, CancellationToken cancellationToken);
 
 /// <summary>
@@ -43,7 +46,27 @@ public sealed class CaptureRunner
     /// <summary>The capture task the last <see cref="RunAsync"/> ran under (null when it was refused before one existed).</summary>
     public string? TaskId { get; private set; }
 
-    public async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort)
+    /// <param name="lease">
+    /// Takes the Capture lease before the task starts (held: refused, exit 2, nothing written); the
+    /// capture aborts when the lease is lost, and the lease is released after the task is final.
+    /// </param>
+    public async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort, CaptureLeaseFactory? lease = null)
+    {
+        Leases.Lease? held = null;
+        try
+        {
+            return await RunAsync(repositoryId, factory, stop, abort, lease, l => held = l).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (held is not null)
+            {
+                await held.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<int> RunAsync(string repositoryId, CaptureFactory factory, CancellationToken stop, CancellationToken abort, CaptureLeaseFactory? leaseFactory, Action<Leases.Lease> holding)
     {
         var repository = await _repositories.FindAsync(repositoryId, abort).ConfigureAwait(false);
         if (repository is null)
@@ -57,11 +80,38 @@ public sealed class CaptureRunner
             return ExitRefused;
         }
 
+        Leases.Lease? lease = null;
+        if (leaseFactory is not null)
+        {
+            try
+            {
+                lease = await leaseFactory(repository, abort).ConfigureAwait(false);
+                holding(lease);
+            }
+            catch (Leases.LeaseHeldException e)
+            {
+                _logger.Error($"capture of repository '{repositoryId}' refused: {e.Message}");
+                return ExitRefused;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !abort.IsCancellationRequested)
+            {
+                _logger.Error($"the capture lease could not be taken: {e.GetType().Name}: {e.Message}");
+                return ExitFailed;
+            }
+        }
+        // A lost lease means another capture may be writing: abandon in-flight writes at once.
+        using var aborting = CancellationTokenSource.CreateLinkedTokenSource(abort, lease?.Lost ?? CancellationToken.None);
+        abort = aborting.Token;
+
         TaskRun run;
         try
         {
             run = await _lifecycle.StartAsync(repositoryId, TaskKind.Capture, abort).ConfigureAwait(false);
             TaskId = run.Id;
+            if (lease is not null)
+            {
+                await lease.NameTaskAsync(run.Id, abort).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException || !abort.IsCancellationRequested)
         {
@@ -108,7 +158,9 @@ public sealed class CaptureRunner
         }
         catch (Exception e)
         {
-            string message = e is OperationCanceledException && abort.IsCancellationRequested
+            string message = lease?.Lost.IsCancellationRequested == true
+                ? $"oplog capture stopped: its {lease.Key} was lost (taken over or not renewed in time); the next start resumes from the checkpoint"
+                : e is OperationCanceledException && abort.IsCancellationRequested
                 ? "oplog capture aborted: flushing did not finish within the shutdown grace period; the next start resumes from the checkpoint"
                 : $"oplog capture failed: {e.GetType().Name}: {e.Message}";
             _logger.Error(message);

@@ -14,4 +14,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(SnapshotResult))]
 [JsonSerializable(typeof(SnapshotListResult))]
 [JsonSerializable(typeof(SnapshotVerifyResult))]
+[JsonSerializable(typeof(WorkerMemoryResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -18,6 +18,8 @@ public static class Verbs
         new Snapshot.SnapshotCommand(),
         new Snapshot.SnapshotListCommand(),
         new Snapshot.SnapshotVerifyCommand(),
+        new WorkerMemoryCommand(),
+        new Agent.AgentCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

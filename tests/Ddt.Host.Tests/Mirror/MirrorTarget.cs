@@ -26,6 +26,8 @@ internal sealed class MirrorTarget : IAsyncDisposable
 
     public MongoClient Client { get; }
 
+    public string ConnectionString => _endpoint.ConnectionString;
+
     /// <param name="repositoryId">The id the applier checkpoints under.</param>
     /// <param name="databases">The databases the test mirrors (read when disposing, so it may still grow).</param>
     public static async Task<MirrorTarget> StartAsync(string repositoryId, IReadOnlyCollection<string> databases) =>

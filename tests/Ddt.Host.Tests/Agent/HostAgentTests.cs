@@ -1,0 +1,108 @@
+using Amazon.Runtime;
+using Amazon.S3;
+using MongoDB.Bson;
+using MongoDB.Driver;
+using WapBackup.Ddt.Agent;
+using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Host.Tests.Capture;
+using WapBackup.Ddt.Host.Tests.Mirror;
+using WapBackup.Ddt.Host.Tests.Storage;
+using WapBackup.Ddt.Host.Tests.Support;
+using WapBackup.Ddt.Leases;
+using WapBackup.Ddt.Mirror;
+using WapBackup.Ddt.Resilience;
+using WapBackup.Shared.Logging;
+using WapBackup.Shared.Repositories;
+using WapBackup.Testing.Mongo;
+
+namespace WapBackup.Ddt.Host.Tests.Agent;
+
+/// <summary>The agent end to end: test-server source, 57019 store and 47019 target, s3rver, in-memory repository and task stores.</summary>
+public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly AgentOptions Fast = new(
+        "h1",
+        TimeSpan.FromMilliseconds(200),
+        new LeaseOptions(TimeSpan.FromSeconds(3)),
+        new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)),
+        new MirrorOptions(MirrorMode.ApplyOps, 2, CheckpointEvery: 10),
+        TimeSpan.FromMilliseconds(50));
+
+    [Fact]
+    public async Task Agent_picks_up_an_active_repository_mirrors_source_writes_into_47019_and_stops_it_when_paused()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await using var target = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var repositories = new InMemoryRepositoryStore();
+        var tasks = new InMemoryTaskStore();
+        var events = new InMemoryTaskEventLog();
+        string bucket = await s3.NewBucketAsync();
+        var sample = Samples.Repository();
+        var repository = sample with
+        {
+            Id = h.RepositoryId,
+            Status = RepositoryStatus.Active,
+            Policy = sample.Policy with
+            {
+                DdtHost = "h1",
+                Namespaces = new NamespaceFilter([h.Database], []),
+                Storage = sample.Policy.Storage with { Bucket = bucket },
+            },
+        };
+        await repositories.CreateAsync(repository, Ct);
+        var services = new AgentServices(
+            new CaptureServices(repositories, tasks, events,
+                new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
+                _ => h.StoreEndpoint.ConnectionString,
+                (_, _) => Task.FromResult<IAmazonS3>(new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = s3.ServiceUrl, ForcePathStyle = true })),
+                new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
+                new CaptureOptions(2, TimeSpan.FromMilliseconds(200))),
+            _ => target.ConnectionString);
+        var logs = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var leases = new LeaseStore(h.StoreClient, tasks, events, TimeProvider.System, new JsonLineLogger(new StringWriter(), TimeProvider.System, "test"));
+
+        await target.Client.GetDatabase(h.Database).CreateCollectionAsync("orders", cancellationToken: Ct); // what ddt init's full copy leaves
+
+        var agent = Task.Run(() => new HostAgent(services, Fast, TextWriter.Synchronized(logs)).RunAsync(stop.Token), Ct);
+        // Capture starts at the source's newest entry: write only once it captures (as init starts capture before copying).
+        await UntilAsync(async () =>
+        {
+            await h.SourceClient.AppendOplogNoteAsync("agent test", Ct);
+            return await h.Store.LastAsync(Ct) is not null;
+        }, agent, logs);
+        await h.InsertAsync("orders", 5);
+        var mirrored = target.Client.GetDatabase(h.Database).GetCollection<BsonDocument>("orders");
+        await UntilAsync(async () => await mirrored.CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct) == 5, agent, logs);
+        Assert.StartsWith("agent ", (await leases.FindAsync(LeaseKey.Capture(repository.Id), Ct))!.Owner);
+
+        await repositories.SetStatusAsync(repository.Id, RepositoryStatus.Paused, DateTimeOffset.UtcNow, Ct);
+        await UntilAsync(async () => await leases.FindAsync(LeaseKey.Capture(repository.Id), Ct) is null
+            && await leases.FindAsync(LeaseKey.Mirror(repository.Id), Ct) is null, agent, logs);
+        await stop.CancelAsync();
+        await agent;
+
+        var captureTask = Assert.Single((await tasks.ListByRepositoryAsync(repository.Id, Shared.Ports.PageRequest.First(), Ct)).Items);
+        Assert.True(captureTask.Status == Shared.Tasks.BackupTaskStatus.Succeeded, $"capture task {captureTask.Status}: {captureTask.Progress.Message}\n{logs}");
+    }
+
+    private static async Task UntilAsync(Func<Task<bool>> condition, Task agent, StringWriter logs)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        bound.CancelAfter(TimeSpan.FromSeconds(20));
+        while (!await condition())
+        {
+            Assert.False(agent.IsCompleted, $"the agent ended: {agent.Exception}\n{logs}");
+            try
+            {
+                await Task.Delay(50, bound.Token);
+            }
+            catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+            {
+                Assert.Fail($"condition not reached; the agent's log:\n{logs}");
+            }
+        }
+    }
+}
