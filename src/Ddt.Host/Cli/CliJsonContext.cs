@@ -8,4 +8,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(CaptureResult))]
 [JsonSerializable(typeof(DiffApplySummary))]
+[JsonSerializable(typeof(WapBackup.Ddt.FullCopy.InitResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

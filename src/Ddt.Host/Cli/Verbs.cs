@@ -12,6 +12,7 @@ public static class Verbs
         new DiffApplyCommand(),
         new Capture.CaptureCommand(),
         new Retention.RetentionPlanCommand(),
+        new FullCopy.InitCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>
