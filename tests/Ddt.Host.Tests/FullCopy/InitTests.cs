@@ -327,4 +327,67 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
             Assert.Empty((await world.Tasks.ListByRepositoryAsync(id, Shared.Ports.PageRequest.First(), Ct)).Items);
         }
     }
+
+    [Fact]
+    public async Task Init_verb_with_json_prints_the_result_as_its_last_line_and_exits_0()
+    {
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        await h.InsertAsync("orders", 25);
+        var capture = h.Start();
+        await h.WaitUntilDurableAsync(capture);
+        var services = new InitServices(world.Repositories, world.Tasks, world.Events,
+            new FixedSecrets(world.Repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
+            _ => h.StoreEndpoint.ConnectionString, _ => world.Target.ConnectionString, World.Options);
+        var output = new StringWriter();
+        var logs = new StringWriter();
+        var console = new WapBackup.Ddt.Cli.CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(logs));
+
+        int exit = await WapBackup.Ddt.Cli.VerbDispatcher.RunAsync(["init", "--repository", world.Repository.Id, "--capture-deadline", "10", "--json"], [new InitCommand(() => services)], console, Ct);
+        await capture.Stop.CancelAsync();
+        await capture.Task;
+
+        Assert.True(exit == 0, logs.ToString());
+        using var json = System.Text.Json.JsonDocument.Parse(output.ToString().TrimEnd().Split('\n')[^1]);
+        var root = json.RootElement;
+        Assert.Equal(world.Repository.Id, root.GetProperty("repository").GetString());
+        Assert.Equal("succeeded", root.GetProperty("status").GetString());
+        Assert.Equal(1, root.GetProperty("namespaces").GetInt32());
+        Assert.Equal(25, root.GetProperty("documents").GetInt64());
+        Assert.True(OplogTimestamp.TryParse(root.GetProperty("copyStartTs").GetString(), out _));
+        Assert.True(OplogTimestamp.TryParse(root.GetProperty("copyEndTs").GetString(), out _));
+        Assert.Equal(0, root.GetProperty("skippedByRule").GetProperty("insertsReplaced").GetInt64());
+        Assert.Equal((await world.OnlyTaskAsync()).Id, root.GetProperty("taskId").GetString());
+        Assert.DoesNotContain(h.Source.ConnectionString, logs.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Init_copies_time_series_and_clustered_collections_with_their_options()
+    {
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        if (h.Source.IsTestServer || world.Target.IsTestServer)
+        {
+            Assert.Skip("the MongoDB test server implements neither time series nor clustered collections: set MONGODB_URI and MONGODB_URI_3 to real replica sets (5.3+)");
+        }
+        var db = h.SourceClient.GetDatabase(h.Database);
+        await db.RunCommandAsync<BsonDocument>(new BsonDocument { { "create", "metrics" }, { "timeseries", new BsonDocument { { "timeField", "t" }, { "metaField", "m" } } } }, cancellationToken: Ct);
+        await db.RunCommandAsync<BsonDocument>(new BsonDocument { { "create", "clustered" }, { "clusteredIndex", new BsonDocument { { "key", new BsonDocument("_id", 1) }, { "unique", true } } } }, cancellationToken: Ct);
+        await db.GetCollection<BsonDocument>("metrics").InsertManyAsync(Enumerable.Range(0, 100).Select(i => new BsonDocument { { "t", new BsonDateTime(1_700_000_000_000 + i * 1000L) }, { "m", i % 4 }, { "v", i } }), cancellationToken: Ct);
+        await db.GetCollection<BsonDocument>("clustered").InsertManyAsync(Enumerable.Range(0, 100).Select(i => new BsonDocument { { "_id", i }, { "v", i } }), cancellationToken: Ct);
+        var capture = h.Start();
+        await h.WaitUntilDurableAsync(capture);
+
+        int exit = await world.RunAsync(world.Runner());
+        await capture.Stop.CancelAsync();
+        await capture.Task;
+
+        Assert.True(exit == FullCopyRunner.ExitOk, world.Log.ToString());
+        var options = (await (await world.TargetClient.GetDatabase(h.Database).ListCollectionsAsync(cancellationToken: Ct)).ToListAsync(Ct))
+            .ToDictionary(c => c["name"].AsString, c => c["options"].AsBsonDocument);
+        Assert.Equal("t", options["metrics"]["timeseries"]["timeField"].AsString);
+        Assert.True(options["clustered"].Contains("clusteredIndex"));
+        Assert.Equal(100, await world.TargetCollection("metrics").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+        Assert.Equal(await HashAsync(h.SourceClient, h.Database, "clustered"), await HashAsync(world.TargetClient, h.Database, "clustered"));
+    }
 }
