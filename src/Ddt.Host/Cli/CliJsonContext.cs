@@ -15,4 +15,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(SnapshotListResult))]
 [JsonSerializable(typeof(SnapshotVerifyResult))]
 [JsonSerializable(typeof(WorkerMemoryResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.FullCopy.InitResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -20,6 +20,7 @@ public static class Verbs
         new Snapshot.SnapshotVerifyCommand(),
         new WorkerMemoryCommand(),
         new Agent.AgentCommand(),
+        new FullCopy.InitCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

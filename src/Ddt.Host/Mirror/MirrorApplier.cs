@@ -34,9 +34,16 @@ public sealed class MirrorApplier
         _classifier = classifier;
         _options = options;
         _target = options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(target, Stats) : new CrudTarget(target, Stats);
+        if (options.FuzzyThrough is { } fuzzyThrough)
+        {
+            _target = new FuzzyCopyTarget(_target, target, fuzzyThrough, Fuzzy, Stats);
+        }
     }
 
     public MirrorStats Stats { get; } = new();
+
+    /// <summary>What the initial-sync rules forgave (only with <see cref="MirrorOptions.FuzzyThrough"/>).</summary>
+    public FuzzyCopyStats Fuzzy { get; } = new();
 
     /// <summary>How long <see cref="ApplyThroughAsync"/> waits, unless told otherwise, for a transaction open at the requested ts to close.</summary>
     public static TimeSpan DefaultTransactionDeadline { get; } = TimeSpan.FromMinutes(2);

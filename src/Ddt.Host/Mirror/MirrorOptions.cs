@@ -15,6 +15,13 @@ public enum MirrorMode
 /// <param name="CheckpointEvery">Top-level entries between checkpoints (each one drains the workers).</param>
 public sealed record MirrorOptions(MirrorMode Mode, int Workers, int BatchSize = 500, int QueueCapacity = 2048, int CheckpointEvery = 20_000)
 {
+    /// <summary>
+    /// The full copy's end ts while <c>ddt init</c> replays over its fuzzy copy: document operations at
+    /// or before it follow initial sync's rules (<see cref="FuzzyCopyTarget"/>), later ones the strict
+    /// rules. Null (the mirror's own runs): strict throughout.
+    /// </summary>
+    public WapBackup.Shared.Oplog.OplogTimestamp? FuzzyThrough { get; init; }
+
     public void Validate()
     {
         if (Workers < 1 || Workers > 64) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "workers must be 1-64");

@@ -1,0 +1,159 @@
+using System.CommandLine;
+using Amazon.DynamoDBv2;
+using Amazon.SimpleSystemsManagement;
+using MongoDB.Driver;
+using WapBackup.Aws;
+using WapBackup.Aws.Parameters;
+using WapBackup.Aws.Store;
+using WapBackup.Ddt.Cli;
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Repositories;
+
+namespace WapBackup.Ddt.FullCopy;
+
+/// <summary>What <c>ddt init</c> talks to; from the environment in production, injected in tests.</summary>
+/// <param name="OplogStoreUri">The repository's 57019 service (a local service on the MongoDB host: no secret inside).</param>
+/// <param name="FullCopyUri">The repository's 47019 service.</param>
+public sealed record InitServices(
+    IRepositoryStore Repositories,
+    ITaskStore Tasks,
+    ITaskEventLog Events,
+    ISecretParameters Secrets,
+    Func<BackupRepository, string> OplogStoreUri,
+    Func<BackupRepository, string> FullCopyUri,
+    InitOptions Options);
+
+/// <summary>
+/// <c>ddt init --repository ID [--task ID] [--capture-deadline SECONDS] [--json]</c>: the full copy into
+/// 47019, made consistent by replaying the captured oplog (docs/full-copy.md). Exit 0 consistent
+/// (repository active), 1 failed (task failed; rerun), 2 refused (nothing written).
+/// </summary>
+public sealed class InitCommand : ICliCommand
+{
+    private const string RepositoryOption = "--repository";
+    private const string CaptureDeadlineOption = "--capture-deadline";
+
+    private readonly Func<InitServices> _services;
+
+    public InitCommand() : this(FromEnvironment)
+    {
+    }
+
+    public InitCommand(Func<InitServices> services) => _services = services;
+
+    public string Verb => "init";
+
+    public string Description =>
+        "full copy of a ddt repository into its 47019 service, consistent through the captured oplog (capture must run: ddt agent or ddt capture). "
+        + "Environment as ddt capture, plus DDT_FULL_COPY_URI optional. Exit 0 consistent, 1 failed, 2 refused";
+
+    public IReadOnlyList<Symbol> CreateSymbols() =>
+    [
+        new Option<string>(RepositoryOption)
+        {
+            Required = true,
+            HelpName = "ID",
+            Description = "the repository id",
+            Validators = { result =>
+            {
+                if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
+                {
+                    result.AddError("--repository must name a repository id, got an empty value");
+                }
+            } },
+        },
+        CliOutput.TaskOption(),
+        new Option<int?>(CaptureDeadlineOption)
+        {
+            HelpName = "SECONDS",
+            Description = "how long init waits for capture to reach the source's majority ts (default 120)",
+            Validators = { result =>
+            {
+                if (result.GetValueOrDefault<int?>() is { } seconds && (seconds < 1 || seconds > 86_400))
+                {
+                    result.AddError($"--capture-deadline must be 1-86400 seconds, got {seconds}");
+                }
+            } },
+        },
+        CliOutput.JsonOption(),
+    ];
+
+    public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
+    {
+        string repositoryId = parsed.GetRequiredValue<string>(RepositoryOption);
+        bool json = parsed.GetValue<bool>(CliOutput.Json);
+        InitServices services;
+        try
+        {
+            services = _services();
+        }
+        catch (InvalidOperationException e)
+        {
+            await console.Error.WriteLineAsync("ddt init: " + e.Message).ConfigureAwait(false);
+            return VerbDispatcher.UsageError;
+        }
+        var options = parsed.GetValue<int?>(CaptureDeadlineOption) is { } seconds
+            ? services.Options with { CaptureDeadline = TimeSpan.FromSeconds(seconds) }
+            : services.Options;
+
+        var clients = new List<IDisposable>();
+        int exit;
+        FullCopyRunner runner;
+        await using (var progress = TerminalProgress.ForConsole($"init {repositoryId}", json))
+        {
+            runner = new FullCopyRunner(services.Repositories, services.Tasks, services.Events, TimeProvider.System, console.Error, options, progress.Report);
+            try
+            {
+                exit = await runner.RunAsync(repositoryId, parsed.GetValue<string?>(CliOutput.Task), async (repository, ct) =>
+                {
+                    // The URI is a secret: it goes to the driver and nowhere else.
+                    string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
+                    var built = new InitClients(new MongoClient(sourceUri), new MongoClient(services.OplogStoreUri(repository)), new MongoClient(services.FullCopyUri(repository)));
+                    clients.AddRange([(IDisposable)built.Source, (IDisposable)built.OplogStore, (IDisposable)built.FullCopy]);
+                    return built;
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                foreach (var client in clients)
+                {
+                    client.Dispose();
+                }
+            }
+        }
+
+        var result = runner.Result;
+        if (json)
+        {
+            await CliOutput.WriteJsonLineAsync(console.Out, result, CliJsonContext.Default.InitResult, CancellationToken.None).ConfigureAwait(false);
+        }
+        else
+        {
+            await console.Out.WriteLineAsync(
+                $"init of {result.Repository} {result.Status} (exit {exit}): {result.Namespaces} namespaces, {result.Documents} documents, {result.Bytes} bytes; " +
+                $"copy {result.CopyStartTs ?? "-"} .. {result.CopyEndTs ?? "-"}; task {result.TaskId ?? "-"}{(result.Error is { } error ? "; " + error : "")}").ConfigureAwait(false);
+        }
+        return exit;
+    }
+
+    private static InitServices FromEnvironment()
+    {
+        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
+        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
+        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
+            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
+        string? fullCopyUri = Environment.GetEnvironmentVariable("DDT_FULL_COPY_URI");
+        return new InitServices(
+            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
+            new DynamoTaskStore(dynamo, tables),
+            new DynamoTaskEventLog(dynamo, tables),
+            secrets,
+            repository => storeUri is { Length: > 0 } ? storeUri : ServiceUri(repository, ServicePorts.OplogStore),
+            repository => fullCopyUri is { Length: > 0 } ? fullCopyUri : ServiceUri(repository, ServicePorts.FullCopy),
+            InitOptions.Default);
+    }
+
+    private static string ServiceUri(BackupRepository repository, int port) =>
+        $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its {port} service")}:{port}/?directConnection=true";
+}
