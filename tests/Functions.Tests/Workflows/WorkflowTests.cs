@@ -219,6 +219,7 @@ public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<Workflo
             int entered = history.Count(e => e.EndsWith("StateEntered", StringComparison.Ordinal));
             int tasksEntered = history.Count(e => e == "TaskStateEntered");
             int awsEvents = 2 + tasksEntered * 5 + (entered - tasksEntered) * 2 + history.Count(e => e == "TaskRetried");
+            TestContext.Current.TestOutputHelper?.WriteLine($"7-day init: {checks} polls, {awsEvents} history events as AWS counts them ({history.Count} local)");
             Assert.InRange(checks, 7 * 24 * 4, 7 * 24 * 4 + 20); // 900 s polls after the ramp-up
             Assert.True(awsEvents < 12_500, $"a 7-day init writes {awsEvents} history events ({checks} polls): keep it far below 25,000");
         }
