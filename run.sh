@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the system locally.
-#   ./run.sh up [--port N]                    local stack: dynalite, s3rver, SSM Parameter Store and the API on
-#                                             http://127.0.0.1:N (default 8080); writes .local/env while up
+#   ./run.sh up [--port N]                    local stack: dynalite, s3rver, SSM (Parameter Store, Run Command running
+#                                             the built ddt), the Step Functions engine with the workflows, and the
+#                                             API on http://127.0.0.1:N (default 8080); writes .local/env while up
 #   ./run.sh mongo --port N [--replset rs0]   one MongoDB wire-protocol test server on 127.0.0.1:N
 #   ./run.sh ddt <verb> ...                   the ddt program with .local/env loaded (./run.sh ddt --help)
 #   ./run.sh demo                             the main job end to end: local stack, a source with live writes,
@@ -47,7 +48,9 @@ case "$verb" in
     build
     # The in-process API reads its stage and allowed buckets like the deployed function does.
     export WAP_STAGE=local WAP_BACKUP_BUCKETS=wap-backup-local
-    exec dotnet "$slot/bin/WapBackup.Local/release/WapBackup.Local.dll" up --env-file "$env_file" "$@"
+    # Commands the workflows dispatch through the local SSM run this ddt on the local host.
+    exec dotnet "$slot/bin/WapBackup.Local/release/WapBackup.Local.dll" up --env-file "$env_file" \
+      --ddt "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$@"
     ;;
   mongo)
     build

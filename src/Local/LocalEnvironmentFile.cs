@@ -30,6 +30,8 @@ public sealed class LocalEnvironmentFile
             new("AWS_ENDPOINT_URL_DYNAMODB", stack.DynamoDbUrl),
             new("AWS_ENDPOINT_URL_S3", stack.S3Url),
             new("AWS_ENDPOINT_URL_SSM", stack.SsmUrl),
+            // The AWS SDKs' variable for Step Functions (service id "SFN").
+            new("AWS_ENDPOINT_URL_SFN", stack.StepFunctionsUrl),
             new("AWS_REGION", Ssm.ParameterStore.Region),
             // The AWS CLI v1 reads only this one.
             new("AWS_DEFAULT_REGION", Ssm.ParameterStore.Region),
@@ -45,6 +47,11 @@ public sealed class LocalEnvironmentFile
             new("WAP_LOCAL_BUCKET", LocalStack.Bucket),
             new("WAP_BACKUP_BUCKETS", LocalStack.Bucket),
             new("WAP_STAGE", LocalStack.Stage),
+            // The workflows the API starts (the same names as the API function's environment in template.yaml).
+            new("INIT_STATE_MACHINE_ARN", stack.StateMachines["InitStateMachine"]),
+            new("SNAPSHOT_STATE_MACHINE_ARN", stack.StateMachines["SnapshotStateMachine"]),
+            new("DUMP_STATE_MACHINE_ARN", stack.StateMachines["DumpStateMachine"]),
+            new("RESTORE_STATE_MACHINE_ARN", stack.StateMachines["RestoreStateMachine"]),
         ];
     }
 

@@ -12,7 +12,10 @@ using WapBackup.Functions;
 using WapBackup.Local.Api;
 using WapBackup.Local.Servers;
 using WapBackup.Local.Ssm;
+using WapBackup.Local.Lambda;
 using WapBackup.Local.Tables;
+using WapBackup.Local.Workflows;
+using WapBackup.Functions.Workflows;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Repositories;
 
@@ -33,18 +36,23 @@ public sealed class LocalStack : IAsyncDisposable
     private readonly NodeServerProcess _dynalite;
     private readonly NodeServerProcess _s3rver;
     private readonly AmazonDynamoDBClient _dynamo;
-    private readonly WebApplication _ssm;
+    private readonly LocalSsmHost _ssm;
     private readonly WebApplication _app;
+    private readonly LocalWorkflows _workflows;
+    private readonly ProcessCommandHost? _ddtHost;
 
-    private LocalStack(NodeServerProcess dynalite, NodeServerProcess s3rver, AmazonDynamoDBClient dynamo, WebApplication ssm, WebApplication app, int port)
+    private LocalStack(NodeServerProcess dynalite, NodeServerProcess s3rver, AmazonDynamoDBClient dynamo, LocalSsmHost ssm, WebApplication app, int port,
+        LocalWorkflows workflows, ProcessCommandHost? ddtHost)
     {
         _dynalite = dynalite;
         _s3rver = s3rver;
         _dynamo = dynamo;
         _ssm = ssm;
         _app = app;
+        _workflows = workflows;
+        _ddtHost = ddtHost;
         ApiUrl = $"http://127.0.0.1:{port}";
-        SsmUrl = ssm.Urls.Single();
+        SsmUrl = ssm.Url;
     }
 
     public string ApiUrl { get; }
@@ -52,11 +60,22 @@ public sealed class LocalStack : IAsyncDisposable
     public string S3Url => _s3rver.Url;
     public string SsmUrl { get; }
 
+    /// <summary>The local Step Functions endpoint (AWS_ENDPOINT_URL_SFN).</summary>
+    public string StepFunctionsUrl => _workflows.Url;
+
+    /// <summary>The state machine ARNs by template logical id (InitStateMachine, SnapshotStateMachine, ...).</summary>
+    public IReadOnlyDictionary<string, string> StateMachines => _workflows.StateMachines;
+
     /// <summary>The table names the local API and <c>ddt</c> use (template.yaml's logical ids).</summary>
     public static StoreTables Tables => StoreTables.LogicalIds;
 
-    /// <summary>Starts everything; on failure stops what was already started.</summary>
-    public static async Task<LocalStack> StartAsync(int port, string nodeModules, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts everything; on failure stops what was already started. <paramref name="ddt"/> is how the local
+    /// host runs a dispatched command (e.g. <c>dotnet ddt.dll</c>); without it every command invocation fails
+    /// naming why. <paramref name="workflows"/> defaults to <see cref="LocalWorkflowOptions.Interactive"/>.
+    /// </summary>
+    public static async Task<LocalStack> StartAsync(int port, string nodeModules, CancellationToken cancellationToken,
+        LocalDdtCommand? ddt = null, LocalWorkflowOptions? workflows = null)
     {
         var started = new List<IAsyncDisposable>();
         AmazonDynamoDBClient? dynamo = null;
@@ -79,15 +98,32 @@ public sealed class LocalStack : IAsyncDisposable
             }
 
             // Port 0: Kestrel binds a free port itself (no probe-then-bind race); Urls then names it.
-            WebApplication ssm = await LocalHttp.StartAsync("http://127.0.0.1:0", LocalSsm.CreateEndpoint(new ParameterStore(TimeProvider.System)).HandleAsync, cancellationToken).ConfigureAwait(false);
+            // The dispatched verbs get the stack's variables (.local/env), known once everything listens.
+            LocalStack? stack = null;
+            string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
+            ProcessCommandHost? ddtHost = ddt is null ? null : new ProcessCommandHost(ddt.Executable, ddt.LeadingArguments,
+                () => LocalEnvironmentFile.Variables(stack ?? throw new InvalidOperationException("a command was dispatched before the local stack was up")).ToDictionary(), root);
+            var template = new TemplateWorkflows(await File.ReadAllTextAsync(Path.Combine(root, "template.yaml"), cancellationToken).ConfigureAwait(false));
+            var runCommand = new LocalRunCommand(template.CommandDocuments(), (ILocalCommandHost?)ddtHost ?? new NoDdtHost(), TimeProvider.System);
+            LocalSsmHost ssm = await LocalSsmHost.StartAsync(new ParameterStore(TimeProvider.System), runCommand, cancellationToken).ConfigureAwait(false);
             started.Add(ssm);
 
             // The local API accepts what the local stack serves: parameters of stage "local", the local bucket.
             var scope = new DeploymentScope(Stage, [Bucket]);
             var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope)));
             WebApplication app = await LocalHttp.StartAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
+            started.Add(app);
+
+            AmazonDynamoDBClient tablesClient = dynamo;
+            var functions = new Dictionary<string, LambdaHandler>
+            {
+                ["WorkflowFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"],
+                    _ => new WorkflowFunction(WorkflowFunction.Create(tablesClient, tables, TimeProvider.System))),
+            };
+            LocalWorkflows engine = await LocalWorkflows.StartAsync(root, ssm.Url, functions, workflows ?? LocalWorkflowOptions.Interactive, cancellationToken).ConfigureAwait(false);
             started.Clear();
-            return new LocalStack(dynalite, s3rver, dynamo, ssm, app, port);
+            stack = new LocalStack(dynalite, s3rver, dynamo, ssm, app, port, engine, ddtHost);
+            return stack;
         }
         catch
         {
@@ -105,9 +141,9 @@ public sealed class LocalStack : IAsyncDisposable
     /// While up, <paramref name="envFile"/> (if given) holds the <c>export</c> lines that point every
     /// AWS client at this stack; it is removed again on stop.
     /// </summary>
-    public static async Task<int> RunAsync(int port, string? envFile, TextWriter output, string nodeModules, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int port, string? envFile, TextWriter output, string nodeModules, CancellationToken cancellationToken, LocalDdtCommand? ddt = null)
     {
-        await using LocalStack stack = await StartAsync(port, nodeModules, cancellationToken).ConfigureAwait(false);
+        await using LocalStack stack = await StartAsync(port, nodeModules, cancellationToken, ddt).ConfigureAwait(false);
         var log = new JsonLineLogger(output, TimeProvider.System, "local");
         LocalEnvironmentFile? environment = envFile is null
             ? null
@@ -120,6 +156,7 @@ public sealed class LocalStack : IAsyncDisposable
                 ["dynamodb"] = stack.DynamoDbUrl,
                 ["s3"] = stack.S3Url,
                 ["ssm"] = stack.SsmUrl,
+                ["stepFunctions"] = stack.StepFunctionsUrl,
                 ["bucket"] = Bucket,
                 ["envFile"] = environment?.Path ?? "",
             });
@@ -140,9 +177,10 @@ public sealed class LocalStack : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _workflows.DisposeAsync().ConfigureAwait(false);
+        _ddtHost?.Dispose();
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
-        await _ssm.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _ssm.DisposeAsync().ConfigureAwait(false);
         _dynamo.Dispose();
         await _s3rver.DisposeAsync().ConfigureAwait(false);

@@ -3,7 +3,7 @@ using WapBackup.Local;
 using WapBackup.Local.Servers;
 
 // ./run.sh up [--port N] [--env-file PATH]: the local stack (see LocalStack); run.sh passes .local/env.
-const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients)";
+const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH] [--ddt PATH]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients; --ddt: the ddt.dll or program that dispatched commands run)";
 
 if (args.Length == 4 && args[0] == "demo" && args[1] == "--programs")
 {
@@ -28,6 +28,7 @@ if (args.Length == 0 || args[0] != "up")
 }
 int port = 8080;
 string? envFile = null;
+string? ddt = null;
 for (int i = 1; i < args.Length; i++)
 {
     if (args[i] == "--port")
@@ -51,13 +52,24 @@ for (int i = 1; i < args.Length; i++)
         Console.Error.WriteLine("--env-file needs a file path");
         return 2;
     }
+    if (args[i] == "--ddt")
+    {
+        if (i + 1 < args.Length && File.Exists(args[i + 1]))
+        {
+            ddt = args[++i];
+            continue;
+        }
+        Console.Error.WriteLine("--ddt needs the path of an existing ddt.dll or ddt program");
+        return 2;
+    }
     Console.Error.WriteLine($"unexpected argument '{args[i]}'");
     Console.Error.WriteLine(Usage);
     return 2;
 }
 try
 {
-    return await LocalStack.RunAsync(port, envFile, Console.Out, LocalServers.FindNodeModules(Directory.GetCurrentDirectory()), CancellationToken.None);
+    return await LocalStack.RunAsync(port, envFile, Console.Out, LocalServers.FindNodeModules(Directory.GetCurrentDirectory()), CancellationToken.None,
+        ddt is null ? null : WapBackup.Local.Workflows.LocalDdtCommand.For(ddt));
 }
 catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
 {

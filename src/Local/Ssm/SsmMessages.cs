@@ -31,4 +31,10 @@ public sealed record AwsJsonErrorBody(
 [JsonSerializable(typeof(DeleteParameterRequest))]
 [JsonSerializable(typeof(EmptyResponse))]
 [JsonSerializable(typeof(AwsJsonErrorBody))]
+[JsonSerializable(typeof(SendCommandRequest))]
+[JsonSerializable(typeof(SendCommandResponse))]
+[JsonSerializable(typeof(GetCommandInvocationRequest))]
+[JsonSerializable(typeof(GetCommandInvocationResponse))]
+[JsonSerializable(typeof(ListCommandInvocationsRequest))]
+[JsonSerializable(typeof(ListCommandInvocationsResponse))]
 internal sealed partial class SsmJsonContext : JsonSerializerContext;

@@ -1,0 +1,218 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using CsCheck;
+using WapBackup.Functions.Tests.Contracts;
+using WapBackup.Functions.Tests.Iam;
+using WapBackup.Functions.Workflows;
+using WapBackup.Testing;
+
+namespace WapBackup.Functions.Tests.Workflows;
+
+/// <summary>
+/// The state machines of template.yaml against their ASL files: valid (asl-validator), every substitution
+/// used and every placeholder provided, every function and SSM document they name exists, and each role
+/// allows exactly the actions its ASL calls; the SSM document takes exactly what the workflows send.
+/// </summary>
+public sealed partial class WorkflowTemplateTests
+{
+    private static readonly string[] Machines = ["InitStateMachine", "SnapshotStateMachine", "DumpStateMachine", "RestoreStateMachine"];
+
+    private static async Task<(JsonNode Template, Dictionary<string, (JsonNode Resource, JsonNode Asl, string Text)> Machines)> LoadAsync()
+    {
+        JsonNode template = await TemplateTests.ParseTemplateAsync();
+        var machines = new Dictionary<string, (JsonNode, JsonNode, string)>();
+        foreach ((string id, JsonNode? resource) in template["Resources"]!.AsObject())
+        {
+            if (resource!["Type"]!.GetValue<string>() == "AWS::Serverless::StateMachine")
+            {
+                string text = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot.Path, resource["Properties"]!["DefinitionUri"]!.GetValue<string>()), TestContext.Current.CancellationToken);
+                machines[id] = (resource, JsonNode.Parse(text)!, text);
+            }
+        }
+        return (template, machines);
+    }
+
+    private static IEnumerable<JsonObject> TaskStates(JsonNode asl) =>
+        asl["States"]!.AsObject().Select(s => s.Value!.AsObject()).Where(s => s["Type"]!.GetValue<string>() == "Task");
+
+    [Fact]
+    public async Task The_four_workflows_are_state_machines_of_the_template()
+    {
+        var (_, machines) = await LoadAsync();
+        Assert.Equal(Machines.Order(), machines.Keys.Order());
+        Assert.All(machines.Values, m => Assert.Equal("STANDARD", m.Resource["Properties"]!["Type"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Every_workflow_passes_asl_validator()
+    {
+        var (_, machines) = await LoadAsync();
+        string cli = Path.Combine(RepositoryRoot.NodeModules, ".bin", "asl-validator");
+        foreach ((string id, var machine) in machines)
+        {
+            string file = machine.Resource["Properties"]!["DefinitionUri"]!.GetValue<string>();
+            // Throws with the validator's output on a non-zero exit.
+            string output = await ProcessRunner.RunAsync(cli, ["--json-path", file], new Dictionary<string, string>(), TestContext.Current.CancellationToken, RepositoryRoot.Path);
+            Assert.Contains("is valid", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Every_substitution_is_used_by_its_asl_and_every_placeholder_is_provided()
+    {
+        var (_, machines) = await LoadAsync();
+        foreach ((string id, var machine) in machines)
+        {
+            var provided = machine.Resource["Properties"]!["DefinitionSubstitutions"]!.AsObject().Select(p => p.Key).Order().ToList();
+            var used = Placeholder().Matches(machine.Text).Select(m => m.Groups[1].Value).Distinct().Order().ToList();
+            Assert.True(provided.SequenceEqual(used), $"{id}: substitutions [{string.Join(", ", provided)}] vs placeholders [{string.Join(", ", used)}]");
+        }
+    }
+
+    [Fact]
+    public async Task Every_function_and_ssm_document_an_asl_names_exists()
+    {
+        var (template, machines) = await LoadAsync();
+        JsonObject resources = template["Resources"]!.AsObject();
+        foreach ((string id, var machine) in machines)
+        {
+            JsonObject substitutions = machine.Resource["Properties"]!["DefinitionSubstitutions"]!.AsObject();
+            foreach (JsonObject state in TaskStates(machine.Asl))
+            {
+                string resource = state["Resource"]!.GetValue<string>();
+                if (Placeholder().Match(resource) is { Success: true } placeholder)
+                {
+                    // A Lambda Task: the substitution is the Arn of a function of this template.
+                    string[] getAtt = [.. substitutions[placeholder.Groups[1].Value]!["Fn::GetAtt"]!.AsArray().Select(n => n!.GetValue<string>())];
+                    Assert.Equal("Arn", getAtt[1]);
+                    Assert.Equal("AWS::Serverless::Function", resources[getAtt[0]]?["Type"]?.GetValue<string>());
+                }
+                else if (resource == "arn:aws:states:::aws-sdk:ssm:sendCommand")
+                {
+                    string name = Placeholder().Match(state["Parameters"]!["DocumentName"]!.GetValue<string>()).Groups[1].Value;
+                    string document = substitutions[name]!["Ref"]!.GetValue<string>();
+                    Assert.Equal("AWS::SSM::Document", resources[document]?["Type"]?.GetValue<string>());
+                    Assert.Equal("Command", resources[document]!["Properties"]!["DocumentType"]!.GetValue<string>());
+                    string logGroup = Placeholder().Match(state["Parameters"]!["CloudWatchOutputConfig"]!["CloudWatchLogGroupName"]!.GetValue<string>()).Groups[1].Value;
+                    Assert.Equal("AWS::Logs::LogGroup", resources[substitutions[logGroup]!["Ref"]!.GetValue<string>()]?["Type"]?.GetValue<string>());
+                    // The parameters sent are the document's parameters.
+                    var sent = state["Parameters"]!["Parameters"]!.AsObject().Select(p => p.Key.TrimEnd('$').TrimEnd('.')).Order();
+                    var declared = resources[document]!["Properties"]!["Content"]!["parameters"]!.AsObject().Select(p => p.Key).Order();
+                    Assert.Equal(declared, sent);
+                }
+                else
+                {
+                    Assert.Equal("arn:aws:states:::aws-sdk:ssm:getCommandInvocation", resource);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Each_state_machine_role_allows_exactly_what_its_asl_calls()
+    {
+        var (json, machines) = await LoadAsync();
+        var template = new TemplatePolicies(json, new Dictionary<string, string> { ["Stage"] = "test", ["BackupBuckets"] = "bucket-a" });
+        const string Prefix = $"arn:aws:ssm:{TemplatePolicies.Region}:{TemplatePolicies.Account}";
+        foreach ((string id, var machine) in machines)
+        {
+            JsonObject substitutions = machine.Resource["Properties"]!["DefinitionSubstitutions"]!.AsObject();
+            var needed = new HashSet<Grant>();
+            foreach (JsonObject state in TaskStates(machine.Asl))
+            {
+                string resource = state["Resource"]!.GetValue<string>();
+                if (Placeholder().Match(resource) is { Success: true } placeholder)
+                {
+                    needed.Add(new Grant("lambda:InvokeFunction", template.Arn(substitutions[placeholder.Groups[1].Value]!["Fn::GetAtt"]![0]!.GetValue<string>())));
+                }
+                else if (resource.EndsWith(":ssm:sendCommand", StringComparison.Ordinal))
+                {
+                    string document = substitutions[Placeholder().Match(state["Parameters"]!["DocumentName"]!.GetValue<string>()).Groups[1].Value]!["Ref"]!.GetValue<string>();
+                    needed.Add(new Grant("ssm:SendCommand", $"{Prefix}:document/{document}"));
+                    // The instances it targets: EC2 hosts and SSM managed nodes (Linode), whichever a repository names.
+                    needed.Add(new Grant("ssm:SendCommand", $"arn:aws:ec2:{TemplatePolicies.Region}:{TemplatePolicies.Account}:instance/*"));
+                    needed.Add(new Grant("ssm:SendCommand", $"{Prefix}:managed-instance/*"));
+                }
+                else if (resource.EndsWith(":ssm:getCommandInvocation", StringComparison.Ordinal))
+                {
+                    needed.Add(new Grant("ssm:GetCommandInvocation", "*"));
+                }
+            }
+            var granted = template.Grants(id, template.PolicyDocuments(id), new HashSet<string> { "ssm:GetCommandInvocation" }).ToHashSet();
+            Assert.True(granted.SetEquals(needed),
+                $"{id}: granted [{string.Join("; ", granted)}] but the ASL needs [{string.Join("; ", needed)}]");
+        }
+    }
+
+    [Fact]
+    public async Task The_four_workflows_differ_only_in_their_kind()
+    {
+        var (_, machines) = await LoadAsync();
+        string Normal(string id, string kind)
+        {
+            JsonNode asl = machines[id].Asl.DeepClone();
+            asl.AsObject().Remove("Comment");
+            Assert.Equal(kind, asl["States"]!["TakeTask"]!["Parameters"]!["kind"]!.GetValue<string>());
+            asl["States"]!["TakeTask"]!["Parameters"]!["kind"] = "KIND";
+            return asl.ToJsonString().Replace("${InitTimeoutSeconds}", "${TimeoutSeconds}", StringComparison.Ordinal);
+        }
+        string snapshot = Normal("SnapshotStateMachine", "snapshot");
+        Assert.Equal(snapshot, Normal("InitStateMachine", "init"));
+        Assert.Equal(snapshot, Normal("DumpStateMachine", "dump"));
+        Assert.Equal(snapshot, Normal("RestoreStateMachine", "restore"));
+    }
+
+    [Fact]
+    public async Task Every_task_state_retries_with_backoff_and_jitter_and_catches_to_mark_the_task_failed()
+    {
+        var (_, machines) = await LoadAsync();
+        foreach ((string id, var machine) in machines)
+        {
+            foreach ((string name, JsonNode? state) in machine.Asl["States"]!.AsObject().Where(s => s.Value!["Type"]!.GetValue<string>() == "Task"))
+            {
+                JsonNode last = state!["Retry"]!.AsArray()[^1]!;
+                Assert.True(last["ErrorEquals"]![0]!.GetValue<string>() == "States.ALL" && last["BackoffRate"]!.GetValue<int>() >= 2
+                    && last["JitterStrategy"]!.GetValue<string>() == "FULL" && last["MaxAttempts"]!.GetValue<int>() > 0, $"{id}.{name}: retry");
+                string target = state["Catch"]![0]!["Next"]!.GetValue<string>();
+                string expected = name switch { "TakeTask" => "NoTask", "MarkFailed" => "WorkflowFailed", _ => "MarkFailed" };
+                Assert.Equal(expected, target);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_api_function_names_the_four_state_machines()
+    {
+        JsonNode template = await TemplateTests.ParseTemplateAsync();
+        var variables = template["Resources"]!["ApiFunction"]!["Properties"]!["Environment"]!["Variables"]!.AsObject();
+        foreach (string machine in Machines)
+        {
+            string variable = machine.Replace("StateMachine", "", StringComparison.Ordinal).ToUpperInvariant() + "_STATE_MACHINE_ARN";
+            Assert.Equal(machine, variables[variable]!["Ref"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
+    public async Task The_ssm_document_takes_every_rendered_command_and_nothing_that_leaves_its_word()
+    {
+        JsonNode template = await TemplateTests.ParseTemplateAsync();
+        JsonNode parameters = template["Resources"]!["DdtCommandDocument"]!["Properties"]!["Content"]!["parameters"]!;
+        Assert.Equal(DdtCommandLine.Verbs, parameters["Verb"]!["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
+        var pattern = new Regex(parameters["Arguments"]!["allowedPattern"]!.GetValue<string>(), RegexOptions.CultureInvariant);
+        var taskId = new Regex(parameters["TaskId"]!["allowedPattern"]!.GetValue<string>(), RegexOptions.CultureInvariant);
+        Assert.Matches(taskId, WapBackup.Shared.Tasks.BackupTask.NewId());
+
+        Gen.String[Gen.Char["a'; $`\"\\|&()\n-=."], 0, 12].List[1, 8].Sample(words =>
+        {
+            string quoted = DdtCommandLine.Quote(words);
+            Assert.Matches(pattern, quoted);
+            Assert.Equal(words, DdtCommandLine.Unquote(quoted));
+        });
+        Assert.DoesNotMatch(pattern, "'--task' 'x'; rm -rf /");
+        Assert.DoesNotMatch(pattern, "'--task' $(reboot)");
+        Assert.DoesNotMatch(pattern, "'a' 'b");
+    }
+
+    [GeneratedRegex(@"\$\{([A-Za-z0-9_]+)\}")]
+    private static partial Regex Placeholder();
+}

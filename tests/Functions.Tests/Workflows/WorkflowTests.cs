@@ -1,0 +1,252 @@
+using System.Text.Json.Nodes;
+using WapBackup.Functions.Tests.Store;
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Functions.Tests.Workflows;
+
+/// <summary>
+/// The four workflows (statemachines/*.asl.json) on the local cloud: the happy path and the faults the
+/// issue names (the host dies mid-verb, the SSM command fails, a Lambda throws then succeeds, object
+/// storage down during a snapshot), and the history a 7-day init writes.
+/// </summary>
+public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<WorkflowEngine>
+{
+    private async Task<BackupRepository> RepositoryAsync(HostBehaviour behaviour)
+    {
+        var repository = StoreSamples.Repository("wf-" + Guid.NewGuid().ToString("N")[..10]) with { Id = BackupRepository.NewId() };
+        await engine.Repositories.CreateAsync(repository, TestContext.Current.CancellationToken);
+        engine.Host.Set(repository.Id, behaviour);
+        return repository;
+    }
+
+    private async Task<BackupTask> PendingTaskAsync(BackupRepository repository, TaskKind kind, IReadOnlyDictionary<string, string>? details = null)
+    {
+        var task = BackupTask.CreateNew(repository.Id, kind, engine.Clock.GetUtcNow()) with { Details = details ?? BackupTask.EmptyDetails };
+        await engine.Tasks.CreateAsync(task, TestContext.Current.CancellationToken);
+        return task;
+    }
+
+    private async Task<IReadOnlyList<string>> EventMessagesAsync(string taskId) =>
+        [.. (await engine.Events.ListAsync(taskId, new PageRequest(100, null), TestContext.Current.CancellationToken)).Items.Select(e => e.Message)];
+
+    private static string Input(BackupRepository repository, string? taskId) =>
+        new JsonObject { ["repositoryId"] = repository.Id, ["taskId"] = taskId }.ToJsonString();
+
+    [Fact]
+    public async Task A_scheduled_snapshot_creates_its_task_dispatches_ddt_snapshot_to_the_host_and_succeeds()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+
+        // A schedule passes no task id at all.
+        var done = await engine.RunAsync("SnapshotStateMachine", new JsonObject { ["repositoryId"] = repository.Id }.ToJsonString());
+
+        Assert.Equal("SUCCEEDED", done.Status);
+        JsonNode output = JsonNode.Parse(done.Output!)!;
+        Assert.Equal("succeeded", output["status"]!.GetValue<string>());
+        string taskId = output["taskId"]!.GetValue<string>();
+        BackupTask task = await engine.GetTaskAsync(taskId);
+        Assert.Equal((repository.Id, TaskKind.Snapshot, BackupTaskStatus.Succeeded), (task.RepositoryId, task.Kind, task.Status));
+        Assert.Contains(done.ExecutionArn, task.Details["workflowExecution"], StringComparison.Ordinal);
+        var command = Assert.Single(engine.Host.Commands, c => c.TaskId == taskId);
+        Assert.Equal(("snapshot", repository.Policy.DdtHost), (command.Verb, command.InstanceId));
+        Assert.Equal(["--repository", repository.Id, "--task", taskId], command.Arguments);
+        var events = await EventMessagesAsync(taskId);
+        Assert.StartsWith("workflow started: dispatching ddt snapshot to host " + repository.Policy.DdtHost, events[0], StringComparison.Ordinal);
+        Assert.Equal("workflow finished: task succeeded", events[^1]);
+    }
+
+    [Fact]
+    public async Task A_restore_takes_the_api_task_and_renders_its_options_from_the_details()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Restore, new Dictionary<string, string>
+        {
+            ["pointInTime"] = "1764590400:7",
+            ["targetParameter"] = "/wap-backup/test/clusters/staging/uri",
+            ["include"] = """["shop","crm.customers"]""",
+            ["rename"] = """[{"from":"shop","to":"shop_restored"}]""",
+            ["drop"] = "true",
+        });
+
+        var done = await engine.RunAsync("RestoreStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("SUCCEEDED", done.Status);
+        var command = Assert.Single(engine.Host.Commands, c => c.TaskId == task.Id);
+        Assert.Equal("restore", command.Verb);
+        Assert.Equal(
+            ["--repository", repository.Id, "--task", task.Id, "--at", "1764590400:7", "--target-parameter", "/wap-backup/test/clusters/staging/uri",
+             "--include", "shop", "--include", "crm.customers", "--rename", "shop=shop_restored", "--drop"],
+            command.Arguments);
+        Assert.Equal(BackupTaskStatus.Succeeded, (await engine.GetTaskAsync(task.Id)).Status);
+    }
+
+    [Theory]
+    [InlineData("InitStateMachine", TaskKind.Init, "init")]
+    [InlineData("DumpStateMachine", TaskKind.Dump, "dump")]
+    public async Task Init_and_dump_dispatch_their_verb(string machine, TaskKind kind, string verb)
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupTask task = await PendingTaskAsync(repository, kind);
+
+        var done = await engine.RunAsync(machine, Input(repository, task.Id));
+
+        Assert.Equal("SUCCEEDED", done.Status);
+        Assert.Equal(verb, Assert.Single(engine.Host.Commands, c => c.TaskId == task.Id).Verb);
+    }
+
+    [Fact]
+    public async Task The_host_dies_mid_verb_so_its_heartbeat_stops_and_the_task_fails_naming_when()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.DiesMidVerb);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("FAILED", done.Status);
+        Assert.Equal("TaskFailed", done.Error);
+        BackupTask failed = await engine.GetTaskAsync(task.Id);
+        Assert.Equal(BackupTaskStatus.Failed, failed.Status);
+        Assert.StartsWith("host heartbeat stopped at " + failed.HeartbeatAt!.Value.ToString("O", System.Globalization.CultureInfo.InvariantCulture), failed.Progress.Message, StringComparison.Ordinal);
+        Assert.Equal(failed.Progress.Message, done.Cause);
+        Assert.Contains(failed.Progress.Message!, await EventMessagesAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task A_failed_ssm_command_fails_the_task_with_the_commands_error()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.CannotStart);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("FAILED", done.Status);
+        Assert.Equal("CommandFailed", done.Error);
+        Assert.Contains("ended Failed", done.Cause, StringComparison.Ordinal);
+        Assert.Contains("No such file or directory", done.Cause, StringComparison.Ordinal);
+        BackupTask failed = await engine.GetTaskAsync(task.Id);
+        Assert.Equal(BackupTaskStatus.Failed, failed.Status);
+        Assert.StartsWith("workflow failed: CommandFailed: the SSM command ", failed.Progress.Message, StringComparison.Ordinal);
+        Assert.Contains("No such file or directory", failed.Progress.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_step_that_throws_is_retried_and_the_workflow_then_succeeds()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+        lock (engine.StepCalls)
+        {
+            engine.StepCalls.Clear();
+            engine.FailingSteps["render"] = 2;
+            engine.FailingSteps["check"] = 1;
+        }
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("SUCCEEDED", done.Status);
+        lock (engine.StepCalls)
+        {
+            Assert.Equal(3, engine.StepCalls.Count(s => s == "render"));
+            Assert.Equal(0, engine.FailingSteps["render"] + engine.FailingSteps["check"]);
+        }
+        Assert.Equal(BackupTaskStatus.Succeeded, (await engine.GetTaskAsync(task.Id)).Status);
+    }
+
+    [Fact]
+    public async Task Object_storage_down_during_a_snapshot_fails_the_workflow_with_the_verbs_reason()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.ObjectStorageDown);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("FAILED", done.Status);
+        Assert.Equal("TaskFailed", done.Error);
+        Assert.Equal(FakeDdtHost.StorageFailure, done.Cause);
+        BackupTask failed = await engine.GetTaskAsync(task.Id);
+        Assert.Equal((BackupTaskStatus.Failed, FakeDdtHost.StorageFailure), (failed.Status, failed.Progress.Message));
+        Assert.Equal("workflow finished: task failed", (await EventMessagesAsync(task.Id))[^1]);
+    }
+
+    [Fact]
+    public async Task A_task_of_another_repository_is_refused_and_left_alone()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupRepository other = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupTask task = await PendingTaskAsync(other, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("FAILED", done.Status);
+        Assert.Equal("WorkflowInputException", done.Error);
+        Assert.Contains($"is a snapshot task of repository '{other.Id}'", done.Cause, StringComparison.Ordinal);
+        BackupTask untouched = await engine.GetTaskAsync(task.Id);
+        Assert.Equal((BackupTaskStatus.Pending, 1L), (untouched.Status, untouched.Version));
+        Assert.DoesNotContain(engine.Host.Commands, c => c.TaskId == task.Id);
+    }
+
+    [Fact]
+    public async Task A_seven_day_init_writes_far_fewer_than_25000_history_events()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.KeepsRunning);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Init);
+        DateTimeOffset end = engine.Clock.GetUtcNow().AddDays(7);
+        int checks = 0;
+        engine.BeforeCheck = async taskId =>
+        {
+            if (taskId != task.Id)
+            {
+                return;
+            }
+            checks++;
+            // The host is alive (it beats every 30 s) until the copy is done after 7 days.
+            BackupTask current = await engine.Tasks.GetAsync(taskId, CancellationToken.None);
+            DateTimeOffset now = engine.Clock.GetUtcNow();
+            await engine.Tasks.UpdateAsync(now >= end
+                ? current with { Status = BackupTaskStatus.Succeeded, Progress = current.Progress with { Message = "init done" } }
+                : current with { HeartbeatAt = now }, now, CancellationToken.None);
+        };
+        try
+        {
+            var done = await engine.RunAsync("InitStateMachine", Input(repository, task.Id));
+
+            Assert.Equal("SUCCEEDED", done.Status);
+            var history = await HistoryAsync(done.ExecutionArn);
+            // The local engine writes Entered/Exited per state; AWS writes 5 events for a Task state
+            // (Entered, Scheduled, Started, Succeeded, Exited) and 2 for the others: count as AWS does.
+            int entered = history.Count(e => e.EndsWith("StateEntered", StringComparison.Ordinal));
+            int tasksEntered = history.Count(e => e == "TaskStateEntered");
+            int awsEvents = 2 + tasksEntered * 5 + (entered - tasksEntered) * 2 + history.Count(e => e == "TaskRetried");
+            TestContext.Current.TestOutputHelper?.WriteLine($"7-day init: {checks} polls, {awsEvents} history events as AWS counts them ({history.Count} local)");
+            Assert.InRange(checks, 7 * 24 * 4, 7 * 24 * 4 + 20); // 900 s polls after the ramp-up
+            Assert.True(awsEvents < 12_500, $"a 7-day init writes {awsEvents} history events ({checks} polls): keep it far below 25,000");
+        }
+        finally
+        {
+            engine.BeforeCheck = null;
+        }
+    }
+
+    /// <summary>GetExecutionHistory straight over HTTP (the product's client makes only the calls the product needs).</summary>
+    private async Task<List<string>> HistoryAsync(string executionArn)
+    {
+        using var http = new HttpClient();
+        var types = new List<string>();
+        string? token = null;
+        do
+        {
+            var body = new JsonObject { ["executionArn"] = executionArn, ["maxResults"] = 1000, ["nextToken"] = token };
+            using var request = new HttpRequestMessage(HttpMethod.Post, engine.Url + "/") { Content = new StringContent(body.ToJsonString()) };
+            request.Headers.Add("X-Amz-Target", "AWSStepFunctions.GetExecutionHistory");
+            using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+            JsonNode page = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+            Assert.True(response.IsSuccessStatusCode, page.ToJsonString());
+            types.AddRange(page["events"]!.AsArray().Select(e => e!["type"]!.GetValue<string>()));
+            token = page["nextToken"]?.GetValue<string>();
+        }
+        while (token is not null);
+        return types;
+    }
+}
