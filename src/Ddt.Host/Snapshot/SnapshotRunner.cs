@@ -3,6 +3,7 @@ using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Archive;
@@ -117,6 +118,9 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
         }
     }
 
+    /// <summary>How long the verb waits for the agent to hand the mirror over.</summary>
+    public static readonly TimeSpan MirrorHandoffDeadline = TimeSpan.FromMinutes(2);
+
     private async Task<SnapshotOutcome> SnapshotAsync(BackupRepository repository, TaskRun run, ISnapshotCatalog catalog, ArchiveCompression compression, DumpProgressSink progress, CancellationToken cancellationToken)
     {
         // The URI is a secret: it goes to the driver and nowhere else.
@@ -126,7 +130,13 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
         using var full = new MongoClient(services.FullCopyUri(repository));
         var objects = await services.ObjectStorage(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
 
-        // Until the agent's lease (helper hostsvc) is merged, this verb is the mirror's only applier while it runs.
+        // The mirror is this verb's while it runs: the agent hands its Mirror lease over (it stops its mirror,
+        // checkpoints and releases), so nothing moves 47019 past Ts until the dump is done; disposing gives it back.
+        var leases = new LeaseStore(store, services.Tasks, services.Events, services.Time, _logger.For("leases"));
+        await using var lease = await leases.AcquireAsync(LeaseKey.Mirror(repository.Id), LeaseHolder.ThisProcess("ddt snapshot", run.Id),
+            new LeaseOptions(LeaseOptions.Default.Ttl, WaitForHandoff: MirrorHandoffDeadline), cancellationToken).ConfigureAwait(false);
+        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+        cancellationToken = leaseLost.Token;
         var mirror = new MirrorApplier(new CapturedOplogStore(store, repository.Id), full, repository.Id,
             new OplogClassifier(new WapBackup.Shared.Oplog.NamespaceFilter(repository.Policy.Namespaces.Include, repository.Policy.Namespaces.Exclude), usersAndRolesInScope: false), new MirrorOptions(MirrorMode.ApplyOps, repository.Policy.DumpRestoreWorkNum));
         var point = new SnapshotPoint(source, new CapturedOplogStore(store, repository.Id), mirror, services.Time, services.PollInterval);
