@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
@@ -20,6 +19,7 @@ public sealed class MirrorApplier
     private readonly MirrorCheckpointStore _checkpoints;
     private readonly IMirrorTarget _target;
     private readonly OplogClassifier _classifier;
+    private readonly OplogDispatcher _dispatcher;
     private readonly MirrorOptions _options;
     private readonly TimeProvider _time = TimeProvider.System;
     // Open transactions as the last successful run left them, so that following (a call every poll)
@@ -38,6 +38,7 @@ public sealed class MirrorApplier
         {
             _target = new FuzzyCopyTarget(_target, target, fuzzyThrough, Fuzzy, Stats);
         }
+        _dispatcher = new OplogDispatcher(_target, Stats, new ClassifierScope(classifier));
     }
 
     public MirrorStats Stats { get; } = new();
@@ -87,7 +88,7 @@ public sealed class MirrorApplier
         {
             await foreach (var entry in _source.ReadAsync(applied, upTo, cancellationToken).ConfigureAwait(false))
             {
-                await DispatchAsync(new OplogEntry(entry.Bytes), entry.Ts, transactions, workers, cancellationToken).ConfigureAwait(false);
+                await _dispatcher.DispatchAsync(new OplogEntry(entry.Bytes), entry.Ts, transactions, workers, cancellationToken).ConfigureAwait(false);
                 applied = entry.Ts;
                 if (++sinceCheckpoint >= _options.CheckpointEvery)
                 {
@@ -183,309 +184,15 @@ public sealed class MirrorApplier
         return assembler;
     }
 
-    private async Task DispatchAsync(OplogEntry entry, OplogTimestamp ts, TransactionAssembler transactions, WorkerPool workers, CancellationToken cancellationToken)
+    /// <summary>The mirror replays what its classifier allows, under the source's names.</summary>
+    private sealed class ClassifierScope(OplogClassifier classifier) : IApplyScope
     {
-        var decision = _classifier.Classify(entry);
-        switch (decision.Action)
-        {
-            case OplogAction.Apply:
-                await workers.EnqueueAsync(new ReplayOperation(ts, entry)).ConfigureAwait(false);
-                break;
-            case OplogAction.Command:
-                await workers.DrainAsync().ConfigureAwait(false);
-                Stats.CountBarrier();
-                try
-                {
-                    await _target.ApplyAsync([new ReplayOperation(ts, entry)], cancellationToken).ConfigureAwait(false);
-                }
-                catch (UniqueIndexConflictException conflict)
-                {
-                    throw conflict.Persisting(); // every earlier entry is applied: nothing can resolve it
-                }
-                break;
-            case OplogAction.Transaction:
-                TransactionOutcome outcome;
-                try
-                {
-                    outcome = transactions.Add(entry);
-                }
-                catch (TransactionGapException e)
-                {
-                    throw new MirrorApplyException($"transaction at ts {ts} cannot be assembled: {e.Message}", e);
-                }
-                if (outcome.Kind != TransactionOutcomeKind.Committed)
-                {
-                    break;
-                }
-                if (!outcome.IsTransaction && entry.MultiOpType is not null)
-                {
-                    await EnqueueVectoredAsync(outcome, workers).ConfigureAwait(false);
-                }
-                else
-                {
-                    await ApplyTransactionAsync(outcome, workers, cancellationToken).ConfigureAwait(false);
-                }
-                break;
-            case OplogAction.Skip:
-                Stats.CountSkipped();
-                break;
-            case OplogAction.UnknownOperation:
-                Stats.CountUnknownOperation();
-                break;
-            case OplogAction.UnknownCommand:
-                throw new MirrorApplyException($"unknown command '{decision.Detail}' at ts {ts} on {entry.Namespace}: replay stops rather than skip it");
-            case OplogAction.ReinitRequired:
-                throw new MirrorApplyException(
-                    $"re-init needed: {decision.Detail} at ts {ts}; the mirror reads only the captured oplog, which never held the renamed " +
-                    "collection's documents, so it stops rather than leave the collection empty or stale (decision 0432)");
-            default:
-                throw new MirrorApplyException($"invalid oplog entry at ts {ts}: {decision.Detail}");
-        }
+        public OplogClassification Classify(in OplogEntry entry) => classifier.Classify(entry);
+
+        public ReplayOperation Map(in ReplayOperation operation) => operation;
+
+        public Exception ReinitRequired(OplogTimestamp ts, string? detail) => new MirrorApplyException(
+            $"re-init needed: {detail} at ts {ts}; the mirror reads only the captured oplog, which never held the renamed " +
+            "collection's documents, so it stops rather than leave the collection empty or stale (decision 0432)");
     }
-
-    /// <summary>
-    /// An 8.0 vectored insert (<c>multiOpType: 1</c>) is no transaction: its inserts are what 7.0 wrote as
-    /// one entry each, so they go to the workers like any insert, by document; no worker waits for it.
-    /// </summary>
-    private async Task EnqueueVectoredAsync(TransactionOutcome outcome, WorkerPool workers)
-    {
-        foreach (var operation in ToApply(outcome, commandsAllowed: false, "vectored insert"))
-        {
-            await workers.EnqueueAsync(operation).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>The outcome's operations that pass the classifier; skips and unknown op types are counted, anything else stops.</summary>
-    private List<ReplayOperation> ToApply(TransactionOutcome outcome, bool commandsAllowed, string what)
-    {
-        var operations = new List<ReplayOperation>(outcome.Operations.Count);
-        foreach (var operation in outcome.Operations)
-        {
-            var decision = _classifier.Classify(operation.Entry);
-            switch (decision.Action)
-            {
-                case OplogAction.Apply:
-                case OplogAction.Command when commandsAllowed:
-                    operations.Add(operation);
-                    break;
-                case OplogAction.UnknownOperation:
-                    Stats.CountUnknownOperation();
-                    break;
-                case OplogAction.Skip:
-                    Stats.CountSkipped();
-                    break;
-                default:
-                    throw new MirrorApplyException($"{what} operation {MirrorErrors.Describe(operation)} cannot be applied: {decision.Action} {decision.Detail}");
-            }
-        }
-        return operations;
-    }
-
-    /// <summary>A barrier: all workers drain, then the transaction's operations apply together, in order, whole or not at all.</summary>
-    private async Task ApplyTransactionAsync(TransactionOutcome outcome, WorkerPool workers, CancellationToken cancellationToken)
-    {
-        var operations = ToApply(outcome, commandsAllowed: true, "transaction");
-        if (operations.Count == 0)
-        {
-            return; // wholly outside the filter (e.g. another database's transaction): skipped above, nothing applied
-        }
-        await workers.DrainAsync().ConfigureAwait(false);
-        Stats.CountBarrier();
-        await _target.ApplyTransactionAsync(operations, cancellationToken).ConfigureAwait(false);
-        Stats.CountTransaction();
-    }
-
-    /// <summary>
-    /// N workers, each with a bounded queue; a document's operations always land on the same worker.
-    /// A unique-index conflict (the mirror's own parallelism: B's insert of a key ran before A's update
-    /// that freed it) is never skipped: the worker holds the operation and everything queued behind it,
-    /// the other workers hold anything dispatched after it, and the next drain applies the held operations
-    /// one by one in oplog order, once every earlier entry is applied. A conflict that persists then stops.
-    /// </summary>
-    private sealed class WorkerPool : IAsyncDisposable
-    {
-        private readonly Channel<WorkItem>[] _queues;
-        private readonly Task[] _workers;
-        private readonly IMirrorTarget _target;
-        private readonly MirrorStats _stats;
-        private readonly int _batchSize;
-        private readonly CancellationToken _cancellationToken;
-        private long _sequence; // dispatch order; written by the single dispatching caller only
-        private long _conflictFloor = long.MaxValue; // the earliest operation that met a conflict since the last drain
-
-        public WorkerPool(IMirrorTarget target, MirrorOptions options, MirrorStats stats, CancellationToken cancellationToken)
-        {
-            _target = target;
-            _stats = stats;
-            _batchSize = options.BatchSize;
-            _cancellationToken = cancellationToken;
-            _queues = new Channel<WorkItem>[options.Workers];
-            _workers = new Task[options.Workers];
-            for (int i = 0; i < options.Workers; i++)
-            {
-                _queues[i] = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(options.QueueCapacity)
-                {
-                    SingleReader = true,
-                    SingleWriter = true,
-                    FullMode = BoundedChannelFullMode.Wait,
-                });
-                var queue = _queues[i].Reader;
-                _workers[i] = Task.Run(() => RunAsync(queue), CancellationToken.None);
-            }
-        }
-
-        /// <summary>True once a worker met a unique-index conflict that the next <see cref="DrainAsync"/> retries.</summary>
-        public bool HasConflicts => Volatile.Read(ref _conflictFloor) != long.MaxValue;
-
-        public ValueTask EnqueueAsync(ReplayOperation operation) =>
-            _queues[WorkerOf(operation.Entry)].Writer.WriteAsync(new WorkItem(new Sequenced(++_sequence, operation), null), _cancellationToken);
-
-        /// <summary>
-        /// Waits until every worker has applied (or held) everything queued before, then applies the held
-        /// operations in dispatch order; rethrows a worker's failure, or a conflict that persists.
-        /// </summary>
-        public async Task DrainAsync()
-        {
-            var barriers = new Task<List<Sequenced>>[_queues.Length];
-            for (int i = 0; i < _queues.Length; i++)
-            {
-                var done = new TaskCompletionSource<List<Sequenced>>(TaskCreationOptions.RunContinuationsAsynchronously);
-                await _queues[i].Writer.WriteAsync(new WorkItem(default, done), _cancellationToken).ConfigureAwait(false);
-                barriers[i] = done.Task;
-            }
-            var held = await Task.WhenAll(barriers).ConfigureAwait(false);
-            Volatile.Write(ref _conflictFloor, long.MaxValue);
-            foreach (var operation in held.SelectMany(h => h).OrderBy(h => h.Sequence))
-            {
-                try
-                {
-                    await _target.ApplyAsync([operation.Operation], _cancellationToken).ConfigureAwait(false);
-                }
-                catch (UniqueIndexConflictException conflict)
-                {
-                    throw conflict.Persisting();
-                }
-                _stats.CountRetried();
-            }
-        }
-
-        private int WorkerOf(in OplogEntry entry)
-        {
-            if (_queues.Length == 1)
-            {
-                return 0;
-            }
-            var idHolder = entry.Operation == OplogOperation.Update ? entry.Object2 : entry.Object;
-            var id = idHolder?.Find("_id"u8) ?? default;
-            var hash = new HashCode();
-            hash.AddBytes(entry.NamespaceUtf8);
-            if (id.Exists)
-            {
-                hash.Add((int)id.Type);
-                hash.AddBytes(id.ValueSpan);
-            }
-            return (int)((uint)hash.ToHashCode() % (uint)_queues.Length);
-        }
-
-        private async Task RunAsync(ChannelReader<WorkItem> queue)
-        {
-            var batch = new List<Sequenced>(_batchSize);
-            var held = new List<Sequenced>();
-            Exception? failure = null;
-            await foreach (var item in queue.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                if (item.Barrier is null)
-                {
-                    batch.Add(item.Operation);
-                    if (batch.Count < _batchSize && queue.TryPeek(out _))
-                    {
-                        continue; // more is waiting: grow the batch
-                    }
-                }
-                if (batch.Count > 0 && failure is null)
-                {
-                    try
-                    {
-                        await ApplyOrHoldAsync(batch, held).ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        failure = e; // reported at the next barrier; later operations are not applied
-                    }
-                }
-                batch.Clear();
-                if (item.Barrier is { } barrier)
-                {
-                    if (failure is null)
-                    {
-                        barrier.TrySetResult(held);
-                        held = [];
-                    }
-                    else
-                    {
-                        barrier.TrySetException(failure);
-                    }
-                }
-            }
-        }
-
-        /// <summary>Applies the batch up to the first operation that must wait; holds that one and the rest.</summary>
-        private async Task ApplyOrHoldAsync(List<Sequenced> batch, List<Sequenced> held)
-        {
-            // Once this worker holds an operation, everything behind it waits too (a document's order);
-            // so does anything dispatched after another worker's conflict (it may depend on that operation).
-            int apply = 0;
-            if (held.Count == 0)
-            {
-                long floor = Volatile.Read(ref _conflictFloor);
-                while (apply < batch.Count && batch[apply].Sequence < floor)
-                {
-                    apply++;
-                }
-            }
-            if (apply > 0)
-            {
-                var operations = new ReplayOperation[apply];
-                for (int i = 0; i < apply; i++)
-                {
-                    operations[i] = batch[i].Operation;
-                }
-                try
-                {
-                    await _target.ApplyAsync(operations, _cancellationToken).ConfigureAwait(false);
-                }
-                catch (UniqueIndexConflictException conflict)
-                {
-                    apply = conflict.Index;
-                    LowerConflictFloor(batch[apply].Sequence);
-                }
-            }
-            for (int i = apply; i < batch.Count; i++)
-            {
-                held.Add(batch[i]);
-            }
-        }
-
-        private void LowerConflictFloor(long sequence)
-        {
-            long current;
-            while ((current = Volatile.Read(ref _conflictFloor)) > sequence
-                && Interlocked.CompareExchange(ref _conflictFloor, sequence, current) != current)
-            {
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var queue in _queues)
-            {
-                queue.Writer.TryComplete();
-            }
-            await Task.WhenAll(_workers).ConfigureAwait(false);
-        }
-    }
-
-    private readonly record struct Sequenced(long Sequence, ReplayOperation Operation);
-
-    private readonly record struct WorkItem(Sequenced Operation, TaskCompletionSource<List<Sequenced>>? Barrier);
 }

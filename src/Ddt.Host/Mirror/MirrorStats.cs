@@ -5,6 +5,7 @@ namespace WapBackup.Ddt.Mirror;
 /// <summary>What an applier did; safe to read while it runs.</summary>
 public sealed class MirrorStats
 {
+    private readonly long[] _skippedByReason = new long[Enum.GetValues<SkipReason>().Length];
     private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictRetries, _missingUpdated, _transactions, _barriers;
 
     public long Inserts => Interlocked.Read(ref _inserts);
@@ -38,7 +39,16 @@ public sealed class MirrorStats
         }
     }
 
-    internal void CountSkipped() => Interlocked.Increment(ref _skipped);
+    internal void CountSkipped(SkipReason reason)
+    {
+        Interlocked.Increment(ref _skipped);
+        Interlocked.Increment(ref _skippedByReason[(int)reason]);
+    }
+
+    /// <summary>Skipped entries per documented rule (the rules with a count only).</summary>
+    public IReadOnlyDictionary<SkipReason, long> SkippedByReason =>
+        Enum.GetValues<SkipReason>().Select(r => (r, Interlocked.Read(ref _skippedByReason[(int)r])))
+            .Where(x => x.Item2 > 0).ToDictionary(x => x.r, x => x.Item2);
     internal void CountUnknownOperation() => Interlocked.Increment(ref _unknownOperations);
     internal void CountTransaction() => Interlocked.Increment(ref _transactions);
     internal void CountMissingUpdated() => Interlocked.Increment(ref _missingUpdated);

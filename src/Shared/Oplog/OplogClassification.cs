@@ -40,6 +40,8 @@ public enum SkipReason
     Filtered,
     /// <summary>startIndexBuild / abortIndexBuild: only commitIndexBuild is replayed.</summary>
     IndexBuildMarker,
+    /// <summary>A restore never brings these back: <c>*.system.profile</c>, <c>admin.system.keys</c> (as PBM and mongorestore).</summary>
+    NeverRestored,
 }
 
 /// <summary>The decision for one entry, with the command name where there is one.</summary>
