@@ -20,6 +20,11 @@ if (args.Length == 4 && args[0] == "demo" && args[1] == "--programs")
         Console.Out.WriteLine("FAIL: " + e.Message);
         return 1;
     }
+    catch (Exception e) when (e is not OperationCanceledException)
+    {
+        Console.Out.WriteLine($"FAIL: the demo stopped on an unexpected error: {e}");
+        return 1;
+    }
 }
 if (args.Length == 0 || args[0] != "up")
 {

@@ -118,6 +118,9 @@ public sealed class RestoreCommand : ICliCommand
             new DynamoTaskEventLog(dynamo, tables),
             secrets,
             async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
-            TimeProvider.System);
+            TimeProvider.System,
+            repository => Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI") is { Length: > 0 } storeUri
+                ? storeUri
+                : $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its 57019 oplog store")}:{WapBackup.Shared.Repositories.ServicePorts.OplogStore}/?directConnection=true");
     }
 }

@@ -45,6 +45,29 @@ internal static class RestoreInputs
         return manifest;
     }
 
+    /// <summary>
+    /// The base of a point-in-time restore: the newest snapshot with Ts at or before <paramref name="through"/> that
+    /// has a manifest (a snapshot without one does not exist), or null. Read from object storage, the truth.
+    /// </summary>
+    public static async Task<string?> BaseSnapshotAsync(IObjectStore store, BackupRepository repository, WapBackup.Shared.Oplog.OplogTimestamp through, CancellationToken cancellationToken)
+    {
+        string folder = SnapshotLayout.SnapshotsFolder(repository.Policy.Storage.Prefix, repository.Id);
+        string? best = null;
+        WapBackup.Shared.Oplog.OplogTimestamp bestTs = default;
+        await foreach (var listed in store.ListAsync(folder, cancellationToken).ConfigureAwait(false))
+        {
+            if (!listed.Key.EndsWith("/" + SnapshotLayout.ManifestName, StringComparison.Ordinal))
+            {
+                continue;
+            }
+            string id = listed.Key[folder.Length..^(SnapshotLayout.ManifestName.Length + 1)];
+            if (SnapshotId.TryParse(id, out var ts) && ts <= through && (best is null || ts > bestTs))
+            {
+                (best, bestTs) = (id, ts);
+            }
+        }
+        return best;
+    }
 
     /// <summary>The connection string in SSM parameter <paramref name="name"/>: a secret, never in an error.</summary>
     public static async Task<(string Uri, MongoUrl Url)> TargetAsync(ISecretParameters secrets, string option, string name, CancellationToken cancellationToken)

@@ -1,11 +1,16 @@
 using System.Globalization;
 using System.Text.Json;
 using MongoDB.Driver;
+using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Restore.Load;
+using WapBackup.Ddt.Restore.Replay;
+using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Restore.Verify;
 using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Archive;
 using WapBackup.Shared.Logging;
+using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Snapshots;
@@ -21,7 +26,8 @@ public sealed record RestoreServices(
     ITaskEventLog Events,
     ISecretParameters Secrets,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore,
-    TimeProvider Time);
+    TimeProvider Time,
+    Func<BackupRepository, string>? OplogStoreUri = null);
 
 /// <summary>One <c>ddt restore</c> as asked on the command line.</summary>
 /// <param name="Drop">Null: the repository's <c>restoreDropCollection</c>.</param>
@@ -102,18 +108,36 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             }
             await stopProgress.CancelAsync().ConfigureAwait(false);
             await recording.ConfigureAwait(false);
+            ReplayReport? replayed = null;
+            if (prepared.Oplog is { } oplog)
+            {
+                reached = $"replaying the oplog ({oplog.After}, {oplog.Through}] from the {(oplog.Source == ReplaySource.Store ? "57019 store" : "object-storage slices")}";
+                await run.EventAsync(EventLevel.Info, reached, new Dictionary<string, string> { ["after"] = oplog.After.ToString(), ["through"] = oplog.Through.ToString() }, cancellationToken).ConfigureAwait(false);
+                replayed = await new OplogReplayer(target, new ReplayOptions(MirrorMode.ApplyOps, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)))
+                    .ReplayAsync(oplog.ReadAsync(cancellationToken), oplog.After, oplog.Through, prepared.ReplayMap, null, cancellationToken).ConfigureAwait(false);
+                await run.EventAsync(EventLevel.Info,
+                    $"oplog replayed: {replayed.EntriesRead} entries read, {replayed.Applied} applied, {replayed.SkippedByRule.Values.Sum()} skipped by rule, through {replayed.LastApplied?.ToString() ?? "-"}",
+                    replayed.SkippedByRule.ToDictionary(r => "skipped." + r.Key, r => r.Value.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
+            }
             reached = "verifying target";
             var differences = new List<string>(loaded.Differences);
             var namespaces = new List<RestoredNamespace>();
             var content = new TargetContent(target);
-            foreach (var ns in loaded.Namespaces.Where(n => n.Type != "view"))
+            var targetNamespaces = loaded.Namespaces.Where(n => n.Type != "view").Select(n => (n.Target, n.Source, (ContentHash?)n.ContentHash, n.ManifestContentHash)).ToList();
+            foreach (string created in replayed?.PerNamespace.Keys.Where(ns => targetNamespaces.All(t => t.Target != ns)) ?? [])
             {
-                var read = await content.ReadAsync(ns.Target, dbHash: false, cancellationToken).ConfigureAwait(false);
-                if (read.ContentHash != ns.ContentHash)
+                targetNamespaces.Add((created, "oplog", null, ""));
+            }
+            foreach (var (ns, source, loadedHash, manifestHash) in targetNamespaces)
+            {
+                var read = await content.ReadAsync(ns, dbHash: false, cancellationToken).ConfigureAwait(false);
+                // After a replay the target has moved on from the snapshot: what it holds is recorded, and the
+                // snapshot part was verified as it was loaded (every document against the manifest).
+                if (replayed is null && read.ContentHash != loadedHash)
                 {
-                    differences.Add($"{ns.Target}: the target holds {read.ContentHash} after the load, the archive gave {ns.ContentHash}");
+                    differences.Add($"{ns}: the target holds {read.ContentHash} after the load, the archive gave {loadedHash}");
                 }
-                namespaces.Add(new RestoredNamespace(ns.Target, ns.Source, read.ContentHash.Count, read.ContentHash.ToString(), ns.ManifestContentHash));
+                namespaces.Add(new RestoredNamespace(ns, source, read.ContentHash.Count, read.ContentHash.ToString(), manifestHash));
             }
             bool verified = differences.Count == 0;
             var details = new Dictionary<string, string>
@@ -123,6 +147,11 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 ["documents"] = namespaces.Sum(n => n.Documents).ToString(CultureInfo.InvariantCulture),
                 ["verified"] = verified ? "true" : "false",
             };
+            if (replayed is not null)
+            {
+                details["through"] = replayed.Through.ToString();
+                details["oplogApplied"] = replayed.Applied.ToString(CultureInfo.InvariantCulture);
+            }
             for (int i = 0; i < differences.Count && i < 20; i++)
             {
                 details["difference" + i.ToString(CultureInfo.InvariantCulture)] = differences[i];
@@ -133,7 +162,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                     : $"restored snapshot {manifest.SnapshotId} with {differences.Count} differences (first: {differences[0]})",
                 details, p => p with { Percent = 100, Message = verified ? "verified" : "differences" }).ConfigureAwait(false);
             return new RestoreResult(request.RepositoryId, run.Id, verified ? "restored" : "differences", null, manifest.SnapshotId, manifest.Ts, manifest.TsIso,
-                null, namespaces, verified, differences, null);
+                (replayed?.LastApplied ?? OplogTimestamp.Parse(manifest.Ts)).ToString(), namespaces, verified, differences, null);
         }
         catch (RestoreRefusedException refused)
         {
@@ -196,9 +225,14 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
     private static RestoreResult Refused(RestoreRequest request, string? taskId, RestoreRefusedException refused) =>
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
 
-    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces, bool Drop, IMongoClient Target) : IDisposable
+    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces,
+        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore) : IDisposable
     {
-        public void Dispose() => Target.Dispose();
+        public void Dispose()
+        {
+            Target.Dispose();
+            OplogStore?.Dispose();
+        }
     }
 
     /// <summary>Every check that needs no write: a refusal here leaves the target and the task store as they were.</summary>
@@ -208,10 +242,12 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         {
             throw new RestoreRefusedException("arguments", "give exactly one of --snapshot SNAPSHOT_ID or --at TIME");
         }
+        OplogTimestamp? through = null;
         if (request.At is not null)
         {
-            throw new RestoreRefusedException("point-in-time-unavailable",
-                "--at TIME needs the oplog replay engine (issue 10, branch replay), not in this build; restore a snapshot with --snapshot");
+            through = PointInTime.TryParse(request.At, out var bound)
+                ? bound
+                : throw new RestoreRefusedException("arguments", $"--at must be an ISO-8601 UTC time (2026-12-01T10:00:05Z: the end of that second) or an oplog ts <seconds>:<increment>, got '{request.At}'");
         }
         if (request.UsersAndRoles)
         {
@@ -230,7 +266,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         {
             throw new RestoreRefusedException("namespace-pattern", error.Message);
         }
-        if (!SnapshotId.TryParse(request.SnapshotId, out _))
+        if (request.SnapshotId is not null && !SnapshotId.TryParse(request.SnapshotId, out _))
         {
             throw new RestoreRefusedException("snapshot-unknown", $"--snapshot must be a snapshot id as 'snap-20261201T100005Z-0000000003' (ddt snapshot list shows them), got '{request.SnapshotId}'");
         }
@@ -244,8 +280,11 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             throw new RestoreRefusedException("repository-unknown", $"repository {request.RepositoryId} does not exist");
         }
         var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
-        var manifest = await RestoreInputs.ManifestAsync(store, repository, request.SnapshotId!, cancellationToken).ConfigureAwait(false);
-        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null)
+        string snapshotId = request.SnapshotId
+            ?? await RestoreInputs.BaseSnapshotAsync(store, repository, through!.Value, cancellationToken).ConfigureAwait(false)
+            ?? throw new RestoreRefusedException("outside-recovery-window", $"no verified snapshot of {repository.Id} at or before {through} ({through!.Value.ToIso()}): that instant is before the recovery window (ddt recovery-window shows it)");
+        var manifest = await RestoreInputs.ManifestAsync(store, repository, snapshotId, cancellationToken).ConfigureAwait(false);
+        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null && through is null)
         {
             throw new RestoreRefusedException("point-in-time-unavailable", $"{manifest.SnapshotId} is a dump with an oplog, consistent only once its oplog is replayed (needs the replay engine, not in this build)");
         }
@@ -269,7 +308,27 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 $"the target {own} is repository {repository.Id}'s own {(own.EndsWith(":" + ServicePorts.FullCopy, StringComparison.Ordinal) ? "47019 full copy" : "57019 oplog store")}; restore to the source cluster or another one");
         }
         bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
-        return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri));
+        var replayMap = new NamespaceMap(request.Include, request.Exclude, request.Rename.Select(NamespaceRename.Parse), request.UsersAndRoles);
+        RestoreOplogRange? oplog = null;
+        IMongoClient? oplogStore = null;
+        if (through is { } end)
+        {
+            var baseTs = OplogTimestamp.Parse(manifest.Ts);
+            var source = request.OplogSource switch { "store" => ReplaySource.Store, "slices" => ReplaySource.Slices, _ => ReplaySource.Auto };
+            oplogStore = source == ReplaySource.Slices || services.OplogStoreUri is null ? null : connect(services.OplogStoreUri(repository));
+            try
+            {
+                oplog = await new RestoreOplogSource(oplogStore is null ? null : new CapturedOplogStore(oplogStore, repository.Id),
+                        new OplogSliceStore(store, repository.Policy.Storage.Prefix ?? "", repository.Id))
+                    .OpenAsync(baseTs, end, source, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OplogChainException gap)
+            {
+                oplogStore?.Dispose();
+                throw new RestoreRefusedException("oplog-gap", $"the oplog between the base snapshot {manifest.SnapshotId} ({baseTs}) and {end} is not all held: {gap.Message}");
+            }
+        }
+        return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri), replayMap, oplog, oplogStore);
     }
 
     /// <summary>The host:port of <paramref name="url"/> that is the repository's 47019 or 57019 service, or null.</summary>

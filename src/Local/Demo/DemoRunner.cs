@@ -47,7 +47,12 @@ internal sealed class DemoRunner
         await using var stack = ChildProcess.Start("local stack", "bash", [Path.Combine(_programs.RepositoryRoot, "run.sh"), "up", "--port", apiPort.ToString(CultureInfo.InvariantCulture)],
             new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile }, _programs.RepositoryRoot);
         var env = await WaitForEnvironmentAsync(envFile, stack, cancellationToken).ConfigureAwait(false);
-        Say($"local stack up: API {env["WAP_API_URL"]}, DynamoDB, S3 bucket {env["WAP_LOCAL_BUCKET"]}, SSM, the host's 47019/57019 services and its ddt agent");
+        // This process talks to the stack like every other client: through the SDKs' standard variables.
+        foreach ((string name, string value) in env)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+        Say($"local stack up: API {env["WAP_API_URL"]}, DynamoDB, S3 bucket {env["WAP_LOCAL_BUCKET"]}, SSM, Step Functions");
 
         int sourcePort = NodeServerProcess.FreeLoopbackPort();
         int targetPort = NodeServerProcess.FreeLoopbackPort();
@@ -60,6 +65,23 @@ internal sealed class DemoRunner
         await WaitForMongoAsync(source, sourceServer, cancellationToken).ConfigureAwait(false);
         await WaitForMongoAsync(target, targetServer, cancellationToken).ConfigureAwait(false);
 
+        // The DDT host's two services (47019 full copy, 57019 oplog store) and its agent, which runs capture and
+        // the mirror for every repository it serves; the verbs below coordinate with it through leases in 57019.
+        int fullCopyPort = NodeServerProcess.FreeLoopbackPort();
+        int storePort = NodeServerProcess.FreeLoopbackPort();
+        await using var fullCopyServer = StartMongo("47019 full copy", fullCopyPort, "full");
+        await using var storeServer = StartMongo("57019 oplog store", storePort, "store");
+        using (var full = new MongoClient($"mongodb://127.0.0.1:{fullCopyPort}/?directConnection=true"))
+        using (var store = new MongoClient($"mongodb://127.0.0.1:{storePort}/?directConnection=true"))
+        {
+            await WaitForMongoAsync(full, fullCopyServer, cancellationToken).ConfigureAwait(false);
+            await WaitForMongoAsync(store, storeServer, cancellationToken).ConfigureAwait(false);
+        }
+        env["DDT_FULL_COPY_URI"] = $"mongodb://127.0.0.1:{fullCopyPort}/?directConnection=true";
+        env["DDT_OPLOG_STORE_URI"] = $"mongodb://127.0.0.1:{storePort}/?directConnection=true";
+        await using var agent = ChildProcess.Start("ddt agent", "dotnet", [_programs.Ddt, "agent", "--all-hosts", "--interval", "1"], env, _programs.RepositoryRoot);
+        Say($"DDT host: 47019 full copy on 127.0.0.1:{fullCopyPort}, 57019 oplog store on 127.0.0.1:{storePort}, ddt agent running");
+
         await using var workload = new DemoWorkload(source);
         await workload.SeedAsync(SeedOrders, cancellationToken).ConfigureAwait(false);
         workload.Start();
@@ -69,7 +91,7 @@ internal sealed class DemoRunner
         string stage = env.GetValueOrDefault("WAP_STAGE", "local");
         string sourceParameter = $"/wap-backup/{stage}/clusters/demo-source/uri";
         string targetParameter = $"/wap-backup/{stage}/clusters/demo-target/uri";
-        using (var ssm = new AmazonSimpleSystemsManagementClient(new AmazonSimpleSystemsManagementConfig { ServiceURL = env["AWS_ENDPOINT_URL_SSM"], AuthenticationRegion = env["AWS_REGION"] }))
+        using (var ssm = new AmazonSimpleSystemsManagementClient())
         {
             foreach ((string name, string value) in new[] { (sourceParameter, sourceUri), (targetParameter, targetUri) })
             {
@@ -97,11 +119,9 @@ internal sealed class DemoRunner
         await workload.StopAsync().ConfigureAwait(false);
         Say($"restore point: ts {restorePoint.Ts} ({restorePoint.Ts.ToIso()}), {writesAtPoint - writesAtSnapshot:N0} writes after the snapshot and {workload.Writes - writesAtPoint:N0} more after it, which the restore must not bring back");
 
-        await WaitForRecoveryWindowAsync(ddt, repositoryId, restorePoint.Ts, cancellationToken).ConfigureAwait(false);
-        var restore = await ddt.RunJsonAsync("restore",
-            ["restore", "--repository", repositoryId, "--at", restorePoint.Ts.ToString(), "--target-parameter", targetParameter, "--drop", "--json"], cancellationToken, acceptExit: true).ConfigureAwait(false);
+        var restore = await RestoreWhenCapturedAsync(ddt, repositoryId, restorePoint.Ts, targetParameter, cancellationToken).ConfigureAwait(false);
         bool verified = restore["verified"]?.GetValue<bool>() == true;
-        Say($"restore to 127.0.0.1:{targetPort} at ts {restorePoint.Ts}: base {restore["baseSnapshot"] ?? restore["snapshotId"]}, oplog replayed through {restore["lastAppliedTs"] ?? restore["lastApplied"]}, verified: {verified.ToString().ToLowerInvariant()}; task {restore["taskId"]}");
+        Say($"restore to 127.0.0.1:{targetPort} at ts {restorePoint.Ts}: {restore["outcome"]}, base {restore["baseSnapshot"]} (Ts {restore["baseTs"]}), oplog replayed through {restore["lastAppliedTs"]}, verified: {verified.ToString().ToLowerInvariant()}; task {restore["taskId"]}{(restore["error"] is { } error ? $"; {error}" : "")}");
 
         var restored = await DemoWorkload.HashesAsync(target, cancellationToken).ConfigureAwait(false);
         var differences = Compare(restorePoint.Collections, restored);
@@ -200,7 +220,7 @@ internal sealed class DemoRunner
             ["name"] = "demo-shop",
             ["type"] = "ddt",
             ["mongoCluster"] = new JsonObject { ["id"] = "demo-source", ["uriParameter"] = sourceParameter },
-            ["ddtHost"] = "local",
+            ["ddtHost"] = "i-0000000000000de00",
             ["mongoHost"] = "127.0.0.1",
             ["storage"] = new JsonObject { ["provider"] = "aws-s3", ["bucket"] = bucket, ["region"] = "us-east-1", ["prefix"] = "demo" },
             ["snapshotEveryDays"] = 1,
@@ -225,21 +245,20 @@ internal sealed class DemoRunner
         return JsonNode.Parse(text)?["id"]?.GetValue<string>() ?? throw new DemoFailedException($"POST /repositories answered without an id: {text}");
     }
 
-    private async Task WaitForRecoveryWindowAsync(DdtVerbs ddt, string repositoryId, OplogTimestamp point, CancellationToken cancellationToken)
+    /// <summary>
+    /// The restore, once capture has stored the restore point: until then it is refused (oplog-gap, nothing
+    /// touched), which is exactly how an operator would see a point not yet captured.
+    /// </summary>
+    private async Task<JsonNode> RestoreWhenCapturedAsync(DdtVerbs ddt, string repositoryId, OplogTimestamp point, string targetParameter, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
         while (true)
         {
-            var window = await ddt.RunJsonAsync("recovery-window", ["recovery-window", "--repository", repositoryId, "--json"], cancellationToken, acceptExit: true).ConfigureAwait(false);
-            string? latest = window["latest"]?["ts"]?.GetValue<string>() ?? window["latest"]?.GetValue<string>();
-            if (latest is not null && OplogTimestamp.TryParse(latest, out var ts) && ts >= point)
+            var restore = await ddt.RunJsonAsync("restore",
+                ["restore", "--repository", repositoryId, "--at", point.ToString(), "--target-parameter", targetParameter, "--drop", "--json"], cancellationToken, acceptExit: true).ConfigureAwait(false);
+            if (restore["rule"]?.GetValue<string>() != "oplog-gap" || DateTime.UtcNow > deadline)
             {
-                Say($"recovery window: {window["earliest"]?["ts"] ?? window["earliest"]} .. {latest}: the restore point is inside it");
-                return;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new DemoFailedException($"the recovery window did not reach the restore point {point} within a minute: {window.ToJsonString()}");
+                return restore;
             }
             await Task.Delay(1000, cancellationToken).ConfigureAwait(false);
         }
