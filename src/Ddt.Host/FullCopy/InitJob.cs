@@ -67,7 +67,8 @@ internal sealed class InitJob
         var current = await _repositories.GetAsync(_repository.Id, ct).ConfigureAwait(false);
         if (current.Status != RepositoryStatus.Initializing)
         {
-            await _repositories.UpdateAsync(current with { Status = RepositoryStatus.Initializing }, _time.GetUtcNow(), ct).ConfigureAwait(false);
+            // The data plane's status write (no policy change, so no name claim; the host holds no grant for those).
+            await _repositories.SetStatusAsync(current.Id, RepositoryStatus.Initializing, _time.GetUtcNow(), ct).ConfigureAwait(false);
         }
         await _run.EventAsync(EventLevel.Info, "init: repository initializing; waiting for capture to reach the source's majority ts", null, ct).ConfigureAwait(false);
         var copyStart = await CopyStartAsync(ct).ConfigureAwait(false);
