@@ -59,7 +59,7 @@ public sealed class CaptureCommand : ICliCommand
 
     public string Description =>
         "capture a ddt repository's oplog until SIGTERM. Environment: REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, "
-        + "TASK_EVENTS_TABLE; the AWS SDK's own (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB/_S3/_SSM, ...); DDT_OPLOG_STORE_URI optional. "
+        + "TASK_EVENTS_TABLE, SNAPSHOTS_TABLE; the AWS SDK's own (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB/_S3/_SSM, ...); DDT_OPLOG_STORE_URI optional. "
         + "Exit 0 stopped, 1 failed (a restart resumes), 2 refused, 3 oplog gap";
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
