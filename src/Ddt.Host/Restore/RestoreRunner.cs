@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Restore.Replay;
@@ -68,6 +69,26 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             return Refused(request, null, refused);
         }
         using var target = prepared.Target;
+        // One restore per DDT host: the host-wide Restore lease in the repository's 57019 service, taken before
+        // the task exists (a refusal writes nothing); a holder that died is failed by whoever takes it over.
+        Lease? hostLease = null;
+        using IMongoClient? leaseClient = services.OplogStoreUri is { } storeUri && prepared.OplogStore is null ? connect(storeUri(prepared.Repository)) : null;
+        if ((prepared.OplogStore ?? leaseClient) is { } leaseStore)
+        {
+            try
+            {
+                hostLease = await new LeaseStore(leaseStore, services.Tasks, services.Events, services.Time, log.For("leases"))
+                    .AcquireAsync(LeaseKey.Restore(prepared.Repository.Policy.DdtHost), LeaseHolder.ThisProcess("ddt restore", null), LeaseOptions.Default, cancellationToken).ConfigureAwait(false);
+            }
+            catch (LeaseHeldException held)
+            {
+                return Refused(request, null, new RestoreRefusedException("restore-running",
+                    $"host {prepared.Repository.Policy.DdtHost} is already restoring: {held.Message}; one restore per host at a time"));
+            }
+        }
+        await using var hostLeaseScope = hostLease;
+        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, hostLease?.Lost ?? CancellationToken.None);
+        cancellationToken = leaseLost.Token;
         var lifecycle = new TaskLifecycle(services.Tasks, services.Events, services.Time, log);
         TaskRun run;
         try
@@ -77,6 +98,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         catch (TaskRefusedException refused)
         {
             return Refused(request, request.TaskId, new RestoreRefusedException("task", refused.Message));
+        }
+        if (hostLease is not null)
+        {
+            await hostLease.NameTaskAsync(run.Id, cancellationToken).ConfigureAwait(false);
         }
         await using var heartbeat = run.StartHeartbeat(TaskRun.HeartbeatInterval, cancellationToken);
         var manifest = prepared.Manifest;

@@ -114,4 +114,30 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.True(rerun == 0, $"exit {rerun}: {rerunResult}");
         Assert.Equal(await SnapshotLoaderTests.StateAsync(h.SourceClient, "shop"), await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop"));
     }
+
+    [Fact]
+    public async Task A_second_restore_on_the_host_is_refused_naming_the_running_task_and_writes_nothing()
+    {
+        await using var h = await RestoreHarness.StartAsync(s3, withOplogStore: true);
+        await h.UploadAsync();
+        using var storeClient = new MongoClient(h.OplogStore!.ConnectionString);
+        var leases = new WapBackup.Ddt.Leases.LeaseStore(storeClient, h.Tasks, new InMemoryTaskEventLog(), TimeProvider.System,
+            new WapBackup.Shared.Logging.JsonLineLogger(TextWriter.Null, TimeProvider.System, "leases"));
+        string before = await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop");
+
+        await using (var running = await leases.AcquireAsync(WapBackup.Ddt.Leases.LeaseKey.Restore(h.Repository.Policy.DdtHost),
+            new WapBackup.Ddt.Leases.LeaseHolder("ddt restore other-process", "task-running-restore"), WapBackup.Ddt.Leases.LeaseOptions.Default, Ct))
+        {
+            var (exit, result) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId);
+
+            Assert.Equal(2, exit);
+            Assert.Equal("restore-running", result.GetProperty("rule").GetString());
+            Assert.Contains("task-running-restore", result.GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Equal(before, await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop"));
+            Assert.Empty((await h.Tasks.ListByRepositoryAsync(h.Repository.Id, new PageRequest(10, null), Ct)).Items);
+        }
+
+        var (rerun, rerunResult) = await h.RunAsync("restore", "--snapshot", h.Snapshot.Manifest.SnapshotId);
+        Assert.True(rerun == 0, $"exit {rerun}: {rerunResult}");
+    }
 }

@@ -45,7 +45,10 @@ internal sealed class RestoreHarness : IAsyncDisposable
     public string Logs => _logs.ToString();
     public string Output => _output.ToString();
 
-    public static async Task<RestoreHarness> StartAsync(S3Fixture s3, int? ownTargetPort = null)
+    /// <summary>The repository's 57019 service, when the test gives one (the host-wide restore lease lives there).</summary>
+    public MongoEndpoint? OplogStore { get; private set; }
+
+    public static async Task<RestoreHarness> StartAsync(S3Fixture s3, int? ownTargetPort = null, bool withOplogStore = false)
     {
         var sample = Samples.Repository();
         string bucket = await s3.NewBucketAsync();
@@ -62,6 +65,10 @@ internal sealed class RestoreHarness : IAsyncDisposable
         string targetUri = ownTargetPort is { } port ? $"mongodb://{repository.Policy.MongoHost}:{port}/?directConnection=true" : target.ConnectionString;
         var h = new RestoreHarness(source, target, repository, new S3ObjectStore(s3.Client, bucket), snapshot, targetUri);
         await h.Repositories.CreateAsync(repository, Ct);
+        if (withOplogStore)
+        {
+            h.OplogStore = await MongoEndpoint.StartAsync(MongoRoles.OplogStore, cancellationToken: Ct);
+        }
         return h;
     }
 
@@ -70,7 +77,7 @@ internal sealed class RestoreHarness : IAsyncDisposable
     public async Task<(int Exit, JsonElement Result)> RunAsync(string verb, params string[] arguments)
     {
         var services = new RestoreServices(Repositories, Tasks, new InMemoryTaskEventLog(), new Secrets(new Dictionary<string, string> { [TargetParameter] = TargetUri, [ReferenceParameter] = _source.ConnectionString }),
-            (_, _) => Task.FromResult(Store), TimeProvider.System);
+            (_, _) => Task.FromResult(Store), TimeProvider.System, OplogStore is { } store ? _ => store.ConnectionString : null);
         var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(_output), TextWriter.Synchronized(_logs));
         int before = Output.Length;
         int exit = await VerbDispatcher.RunAsync([.. verb.Split(' '), "--repository", Repository.Id, "--target-parameter", TargetParameter, .. arguments, "--json"],
@@ -94,5 +101,9 @@ internal sealed class RestoreHarness : IAsyncDisposable
         TargetClient.Dispose();
         await _source.DisposeAsync();
         await _target.DisposeAsync();
+        if (OplogStore is not null)
+        {
+            await OplogStore.DisposeAsync();
+        }
     }
 }
