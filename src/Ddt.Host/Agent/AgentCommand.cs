@@ -75,11 +75,6 @@ public sealed class AgentCommand : ICliCommand
 
     private static AgentServices FromEnvironment()
     {
-        string? fullCopyUri = Environment.GetEnvironmentVariable("DDT_FULL_COPY_URI");
-        return new AgentServices(
-            CaptureCommand.FromEnvironment(),
-            repository => fullCopyUri is { Length: > 0 }
-                ? fullCopyUri
-                : $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its 47019 full copy")}:{ServicePorts.FullCopy}/?directConnection=true");
+        return new AgentServices(CaptureCommand.FromEnvironment(), HostServiceUris.FullCopy());
     }
 }

@@ -45,7 +45,6 @@ public sealed class CaptureCommand : ICliCommand
     /// <summary>After SIGTERM, how long flushing may take before in-flight writes are abandoned (the checkpoint stays valid).</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(60);
 
-    private const string RepositoryOption = "--repository";
 
     private readonly Func<CaptureServices> _services;
 
@@ -64,25 +63,13 @@ public sealed class CaptureCommand : ICliCommand
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
     [
-        new Option<string>(RepositoryOption)
-        {
-            Required = true,
-            HelpName = "ID",
-            Description = "the repository id (rep_...)",
-            Validators = { result =>
-            {
-                if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
-                {
-                    result.AddError("--repository must name a repository id, got an empty value");
-                }
-            } },
-        },
+        CliOutput.RepositoryOption(),
         CliOutput.JsonOption(),
     ];
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>(RepositoryOption);
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         CaptureServices services;
         try
         {
@@ -181,15 +168,12 @@ public sealed class CaptureCommand : ICliCommand
         var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
         var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
             AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
-        string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
         return new CaptureServices(
             new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
             secrets,
-            repository => storeUri is { Length: > 0 }
-                ? storeUri
-                : $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its 57019 oplog store")}:{ServicePorts.OplogStore}/?directConnection=true",
+            HostServiceUris.OplogStore(),
             (location, ct) => S3ClientFactory.CreateAsync(location, secrets, ct),
             SealPolicy.Default,
             CaptureOptions.Default);

@@ -18,6 +18,23 @@ public static class CliOutput
         Description = "print the result as one JSON object on the last line of stdout",
     };
 
+    public const string Repository = "--repository";
+
+    /// <summary>The <c>--repository ID</c> option of every verb that works on one repository (required, not empty).</summary>
+    public static Option<string> RepositoryOption() => new(Repository)
+    {
+        Required = true,
+        HelpName = "ID",
+        Description = "the repository id (repo-...)",
+        Validators = { result =>
+        {
+            if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
+            {
+                result.AddError("--repository must name a repository id, got an empty value");
+            }
+        } },
+    };
+
     public const string Task = "--task";
 
     /// <summary>

@@ -30,7 +30,6 @@ public sealed record InitServices(
 /// </summary>
 public sealed class InitCommand : ICliCommand
 {
-    private const string RepositoryOption = "--repository";
     private const string CaptureDeadlineOption = "--capture-deadline";
 
     private readonly Func<InitServices> _services;
@@ -49,19 +48,7 @@ public sealed class InitCommand : ICliCommand
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
     [
-        new Option<string>(RepositoryOption)
-        {
-            Required = true,
-            HelpName = "ID",
-            Description = "the repository id",
-            Validators = { result =>
-            {
-                if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
-                {
-                    result.AddError("--repository must name a repository id, got an empty value");
-                }
-            } },
-        },
+        CliOutput.RepositoryOption(),
         CliOutput.TaskOption(),
         new Option<int?>(CaptureDeadlineOption)
         {
@@ -80,7 +67,7 @@ public sealed class InitCommand : ICliCommand
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>(RepositoryOption);
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         bool json = parsed.GetValue<bool>(CliOutput.Json);
         InitServices services;
         try
@@ -142,18 +129,13 @@ public sealed class InitCommand : ICliCommand
         var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
         var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
             AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
-        string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
-        string? fullCopyUri = Environment.GetEnvironmentVariable("DDT_FULL_COPY_URI");
         return new InitServices(
             new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
             secrets,
-            repository => storeUri is { Length: > 0 } ? storeUri : ServiceUri(repository, ServicePorts.OplogStore),
-            repository => fullCopyUri is { Length: > 0 } ? fullCopyUri : ServiceUri(repository, ServicePorts.FullCopy),
+            HostServiceUris.OplogStore(),
+            HostServiceUris.FullCopy(),
             InitOptions.Default);
     }
-
-    private static string ServiceUri(BackupRepository repository, int port) =>
-        $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its {port} service")}:{port}/?directConnection=true";
 }

@@ -37,7 +37,6 @@ public sealed class RestoreCommand : ICliCommand
         "restore a snapshot (or a point in time) of a repository into the cluster whose connection string the SSM parameter --target-parameter holds. "
         + "Exit 0 restored and verified, 1 failed, 2 refused (nothing touched), 3 restored with differences";
 
-    private static Option<string> RepositoryOption() => new("--repository") { Required = true, HelpName = "ID", Description = "the repository id (repo-...)" };
     private static Option<string?> SnapshotOption() => new("--snapshot") { HelpName = "SNAPSHOT_ID", Description = "restore this snapshot (ddt snapshot list shows them)" };
     private static Option<string?> AtOption() => new("--at") { HelpName = "TIME", Description = "restore the state at TIME: ISO-8601 UTC (the end of that second) or an oplog ts seconds:increment (that entry included)" };
     private static Option<string> TargetOption() => new("--target-parameter") { Required = true, HelpName = "NAME", Description = "SSM SecureString holding the target's connection string" };
@@ -50,7 +49,7 @@ public sealed class RestoreCommand : ICliCommand
     private static Option<bool> UsersAndRolesOption() => new("--users-and-roles") { Description = "also restore users and roles from the snapshot" };
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
-        [RepositoryOption(), SnapshotOption(), AtOption(), TargetOption(), IncludeOption(), ExcludeOption(), RenameOption(), DropOption(), NoDropOption(), OplogSourceOption(), UsersAndRolesOption(), CliOutput.TaskOption(), CliOutput.JsonOption()];
+        [CliOutput.RepositoryOption(), SnapshotOption(), AtOption(), TargetOption(), IncludeOption(), ExcludeOption(), RenameOption(), DropOption(), NoDropOption(), OplogSourceOption(), UsersAndRolesOption(), CliOutput.TaskOption(), CliOutput.JsonOption()];
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
@@ -61,7 +60,7 @@ public sealed class RestoreCommand : ICliCommand
             return VerbDispatcher.UsageError;
         }
         var request = new RestoreRequest(
-            parsed.GetRequiredValue<string>("--repository"), parsed.GetValue<string?>("--snapshot"), parsed.GetValue<string?>("--at"), parsed.GetRequiredValue<string>("--target-parameter"),
+            parsed.GetRequiredValue<string>(CliOutput.Repository), parsed.GetValue<string?>("--snapshot"), parsed.GetValue<string?>("--at"), parsed.GetRequiredValue<string>("--target-parameter"),
             parsed.GetValue<string[]>("--include") ?? [], parsed.GetValue<string[]>("--exclude") ?? [], parsed.GetValue<string[]>("--rename") ?? [],
             parsed.GetValue<bool>("--drop") ? true : parsed.GetValue<bool>("--no-drop") ? false : null,
             parsed.GetValue<string?>("--oplog-source"), parsed.GetValue<bool>("--users-and-roles"), parsed.GetValue<string?>(CliOutput.Task));
@@ -119,8 +118,6 @@ public sealed class RestoreCommand : ICliCommand
             secrets,
             async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
             TimeProvider.System,
-            repository => Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI") is { Length: > 0 } storeUri
-                ? storeUri
-                : $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its 57019 oplog store")}:{WapBackup.Shared.Repositories.ServicePorts.OplogStore}/?directConnection=true");
+            HostServiceUris.OplogStore());
     }
 }

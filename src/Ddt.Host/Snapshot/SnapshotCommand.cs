@@ -11,7 +11,6 @@ namespace WapBackup.Ddt.Snapshot;
 /// </summary>
 public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliCommand
 {
-    internal const string RepositoryOption = "--repository";
     private const string CompressionOption = "--compression";
 
     public SnapshotCommand() : this(SnapshotEnvironment.FromEnvironment)
@@ -26,7 +25,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
     [
-        RepositoryOptionFor(),
+        CliOutput.RepositoryOption(),
         CliOutput.TaskOption(),
         new Option<string>(CompressionOption)
         {
@@ -46,7 +45,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>(RepositoryOption);
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         bool json = parsed.GetValue<bool>(CliOutput.Json);
         var compression = parsed.GetValue<string>(CompressionOption) == "gzip" ? ArchiveCompression.Gzip : ArchiveCompression.Zstd;
         SnapshotServices resolved;
@@ -80,18 +79,4 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         }
         return result.ExitCode;
     }
-
-    internal static Option<string> RepositoryOptionFor() => new(RepositoryOption)
-    {
-        Required = true,
-        HelpName = "ID",
-        Description = "the repository id (rep_...)",
-        Validators = { result =>
-        {
-            if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
-            {
-                result.AddError("--repository must name a repository id, got an empty value");
-            }
-        } },
-    };
 }

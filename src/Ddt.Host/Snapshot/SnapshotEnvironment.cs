@@ -3,6 +3,7 @@ using Amazon.SimpleSystemsManagement;
 using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
+using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
@@ -21,22 +22,17 @@ public static class SnapshotEnvironment
         var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
         var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
             AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
-        string? fullCopyUri = Environment.GetEnvironmentVariable("DDT_FULL_COPY_URI");
-        string? storeUri = Environment.GetEnvironmentVariable("DDT_OPLOG_STORE_URI");
         return new SnapshotServices(
             new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
             new DynamoTaskStore(dynamo, tables),
             new DynamoTaskEventLog(dynamo, tables),
             secrets,
             () => new DynamoSnapshotCatalog(dynamo, tables),
-            repository => fullCopyUri is { Length: > 0 } ? fullCopyUri : ServiceUri(repository, ServicePorts.FullCopy),
-            repository => storeUri is { Length: > 0 } ? storeUri : ServiceUri(repository, ServicePorts.OplogStore),
+            HostServiceUris.FullCopy(),
+            HostServiceUris.OplogStore(),
             async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
             TimeProvider.System,
             DefaultReachDeadline,
             TimeSpan.FromSeconds(1));
     }
-
-    private static string ServiceUri(BackupRepository repository, int port) =>
-        $"mongodb://{repository.Policy.MongoHost ?? throw new InvalidOperationException($"repository {repository.Id} has no MongoDB host for its services")}:{port}/?directConnection=true";
 }

@@ -21,11 +21,11 @@ public sealed class SnapshotListCommand(Func<SnapshotServices> services) : ICliC
 
     public string Description => "list a repository's snapshots (the catalog), newest first";
 
-    public IReadOnlyList<Symbol> CreateSymbols() => [SnapshotCommand.RepositoryOptionFor(), CliOutput.JsonOption()];
+    public IReadOnlyList<Symbol> CreateSymbols() => [CliOutput.RepositoryOption(), CliOutput.JsonOption()];
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>(SnapshotCommand.RepositoryOption);
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         ISnapshotCatalog catalog;
         try
         {

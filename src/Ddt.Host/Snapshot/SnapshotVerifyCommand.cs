@@ -25,7 +25,7 @@ public sealed class SnapshotVerifyCommand(Func<SnapshotServices> services) : ICl
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
     [
-        SnapshotCommand.RepositoryOptionFor(),
+        CliOutput.RepositoryOption(),
         new Option<string>(SnapshotOption)
         {
             Required = true,
@@ -44,7 +44,7 @@ public sealed class SnapshotVerifyCommand(Func<SnapshotServices> services) : ICl
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>(SnapshotCommand.RepositoryOption);
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         string snapshotId = parsed.GetRequiredValue<string>(SnapshotOption);
         var resolved = services();
         var repository = await resolved.Repositories.FindAsync(repositoryId, cancellationToken).ConfigureAwait(false);

@@ -31,7 +31,7 @@ public sealed class RestoreVerifyCommand : ICliCommand
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
     [
-        new Option<string>("--repository") { Required = true, HelpName = "ID", Description = "the repository id (repo-...)" },
+        CliOutput.RepositoryOption(),
         new Option<string>("--target-parameter") { Required = true, HelpName = "NAME", Description = "SSM SecureString holding the target's connection string" },
         new Option<string?>("--snapshot") { HelpName = "SNAPSHOT_ID", Description = "compare with this snapshot's manifest" },
         new Option<string?>("--reference-parameter") { HelpName = "NAME", Description = "compare with the cluster whose connection string this SSM SecureString holds" },
@@ -41,7 +41,7 @@ public sealed class RestoreVerifyCommand : ICliCommand
 
     public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
     {
-        string repositoryId = parsed.GetRequiredValue<string>("--repository");
+        string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         string? snapshotId = parsed.GetValue<string?>("--snapshot");
         string? reference = parsed.GetValue<string?>("--reference-parameter");
         bool dbHash = parsed.GetValue<bool>("--dbhash");
