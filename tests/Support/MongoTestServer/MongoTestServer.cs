@@ -162,6 +162,11 @@ public sealed class MongoTestServer : IAsyncDisposable
             {
                 return;
             }
+            catch (InvalidOperationException) when (_stopping.IsCancellationRequested)
+            {
+                // Dispose stopped the listener between the loop's stop check and this accept ("Not listening").
+                return;
+            }
             socket.NoDelay = true;
             int id = Interlocked.Increment(ref _connectionCount);
             var connection = new Connection(socket, _dispatcher, id, member);
