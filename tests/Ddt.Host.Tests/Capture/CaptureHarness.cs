@@ -231,6 +231,17 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         Assert.True(running.Capture.Durable?.Ts >= newest, $"capture did not reach {newest} within 30 s");
     }
 
+    /// <summary>Waits (bounded) until the store records slices sealed through <paramref name="ts"/>.</summary>
+    public async Task WaitUntilSealedAsync(OplogTimestamp ts)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        for (int i = 0; i < 600 && !(await Store.SealedThroughAsync(ct) >= ts); i++)
+        {
+            await Task.Delay(50, ct);
+        }
+        Assert.True(await Store.SealedThroughAsync(ct) >= ts, $"not sealed through {ts} within 30 s");
+    }
+
     /// <summary>Waits (bounded) until the driver knows a secondary: before that, secondaryPreferred reads go to the primary.</summary>
     public async Task WaitUntilSecondaryDiscoveredAsync()
     {

@@ -177,6 +177,10 @@ public sealed class CaptureReadsTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await s3.Client.PutBucketAsync(bucket, Ct);
         var again = h.Start();
         await h.InsertAsync("orders", 1, startId: 2);
+        // Sealed before the stop: a 16 MiB seal from the store may outlast the 2 s shutdown grace on a
+        // loaded machine (the final seal then leaves it to the next start, by design).
+        await h.WaitUntilDurableAsync(again);
+        await h.WaitUntilSealedAsync(again.Capture.Durable!.Value.Ts);
         await again.CatchUpAndStopAsync(h);
 
         var stored = await h.StoredAsync();

@@ -172,7 +172,7 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
         await h.InsertAsync("orders", 3);
         var first = h.Start();
         await h.WaitUntilDurableAsync(first);
-        await WaitUntilSealedAsync(h, first.Capture.Durable!.Value.Ts); // the first slice
+        await h.WaitUntilSealedAsync(first.Capture.Durable!.Value.Ts); // the first slice
         await h.InsertAsync("orders", 5, startId: 3);
         await first.CatchUpAndStopAsync(h); // a second slice after it
 
@@ -207,7 +207,7 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
         await h.InsertAsync("orders", 1);
         var first = h.Start();
         await h.WaitUntilDurableAsync(first);
-        await WaitUntilSealedAsync(h, first.Capture.Durable!.Value.Ts);
+        await h.WaitUntilSealedAsync(first.Capture.Durable!.Value.Ts);
         var sealedBefore = await h.Store.SealedThroughAsync(Ct);
 
         await h.FailStoreCommandAsync("update", "capture_state", times: 10_000);
@@ -238,7 +238,7 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
         await h.InsertAsync("orders", 1);
         var running = h.Start();
         await h.WaitUntilDurableAsync(running);
-        await WaitUntilSealedAsync(h, running.Capture.Durable!.Value.Ts);
+        await h.WaitUntilSealedAsync(running.Capture.Durable!.Value.Ts);
 
         objects.Arm(); // the next index is stored, then its write reports a failure (a timeout after the upload)
         await h.InsertAsync("orders", 5, startId: 1);
@@ -296,11 +296,5 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
         await h.Store.SetSealedThroughAsync(new OplogTimestamp(200, 1), Ct);
         await h.Store.SetSealedThroughAsync(new OplogTimestamp(100, 1), Ct); // a late write of an older seal
         Assert.Equal(new OplogTimestamp(200, 1), await h.Store.SealedThroughAsync(Ct));
-    }
-
-    private static async Task WaitUntilSealedAsync(CaptureHarness h, OplogTimestamp ts)
-    {
-        for (int i = 0; i < 600 && !(await h.Store.SealedThroughAsync(Ct) >= ts); i++) await Task.Delay(50, Ct);
-        Assert.True(await h.Store.SealedThroughAsync(Ct) >= ts, $"not sealed through {ts} within 30 s");
     }
 }

@@ -142,12 +142,19 @@ public sealed class LeaseStoreTests : IAsyncLifetime
     public async Task Handoff_request_reaches_the_holder_which_releases_and_the_asker_takes_it()
     {
         var key = NewKey(LeaseKind.Mirror);
-        var fast = new LeaseOptions(TimeSpan.FromMilliseconds(600));
+        // Renewals every second: a loaded CI machine must not lose the holder's lease before the
+        // handoff request reaches it (a 600 ms ttl did: each renewal may take only ttl/3).
+        var ttl = new LeaseOptions(TimeSpan.FromSeconds(3));
         var store = Store(TimeProvider.System);
-        var holder = await store.AcquireAsync(key, new LeaseHolder("agent", null), fast, Ct);
+        var holder = await store.AcquireAsync(key, new LeaseHolder("agent", null), ttl, Ct);
 
-        var asking = store.AcquireAsync(key, new LeaseHolder("ddt snapshot", "task-9"), fast with { WaitForHandoff = TimeSpan.FromSeconds(8) }, Ct);
-        await WhenCancelled(holder.HandoffRequested);
+        var asking = store.AcquireAsync(key, new LeaseHolder("ddt snapshot", "task-9"), ttl with { WaitForHandoff = TimeSpan.FromSeconds(30) }, Ct);
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(holder.HandoffRequested, holder.Lost))
+        {
+            await WhenCancelled(either.Token);
+        }
+        Assert.True(holder.HandoffRequested.IsCancellationRequested);
+        Assert.False(holder.Lost.IsCancellationRequested, "the holder lost its lease before the handoff request reached it");
         Assert.False(asking.IsCompleted);
         await holder.ReleaseAsync(Ct);
 
@@ -229,7 +236,7 @@ public sealed class LeaseStoreTests : IAsyncLifetime
         var fired = new TaskCompletionSource();
         using var registration = token.Register(() => fired.TrySetResult());
         // A bound so a broken lease fails the test instead of hanging it; not a timing assertion.
-        await fired.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
     }
 
     private static async Task UntilAsync(Func<Task<bool>> condition)
