@@ -118,6 +118,7 @@ public sealed class RestoreCommand : ICliCommand
             secrets,
             async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
             TimeProvider.System,
-            HostServiceUris.OplogStore());
+            HostServiceUris.OplogStore(),
+            HostServiceUris.FullCopy());
     }
 }

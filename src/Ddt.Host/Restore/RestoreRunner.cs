@@ -28,7 +28,8 @@ public sealed record RestoreServices(
     ISecretParameters Secrets,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore,
     TimeProvider Time,
-    Func<BackupRepository, string>? OplogStoreUri = null);
+    Func<BackupRepository, string>? OplogStoreUri = null,
+    Func<BackupRepository, string>? FullCopyUri = null);
 
 /// <summary>One <c>ddt restore</c> as asked on the command line.</summary>
 /// <param name="Drop">Null: the repository's <c>restoreDropCollection</c>.</param>
@@ -327,10 +328,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 $"{string.Join(", ", unmatched)} match no namespace of snapshot {manifest.SnapshotId} (it holds {string.Join(", ", manifest.Namespaces.Select(n => n.Namespace).Take(20))})");
         }
         var (uri, url) = await RestoreInputs.TargetAsync(services.Secrets, "--target-parameter", request.TargetParameter, cancellationToken).ConfigureAwait(false);
-        if (OwnService(repository, url) is { } own)
+        if (await OwnServices.FindAsync(repository, url, ServiceUris(services, repository), cancellationToken).ConfigureAwait(false) is { } own)
         {
             throw new RestoreRefusedException("target-is-repository-service",
-                $"the target {own} is repository {repository.Id}'s own {(own.EndsWith(":" + ServicePorts.FullCopy, StringComparison.Ordinal) ? "47019 full copy" : "57019 oplog store")}; restore to the source cluster or another one");
+                $"the target {own.Endpoint} is repository {repository.Id}'s own {own.Service}; restore to the source cluster or another one");
         }
         bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
         var replayMap = new NamespaceMap(request.Include, request.Exclude, request.Rename.Select(NamespaceRename.Parse), request.UsersAndRoles);
@@ -356,21 +357,16 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri), replayMap, oplog, oplogStore);
     }
 
-    /// <summary>The host:port of <paramref name="url"/> that is the repository's 47019 or 57019 service, or null.</summary>
-    internal static string? OwnService(BackupRepository repository, MongoUrl url)
+    private static IEnumerable<(string Uri, string Service)> ServiceUris(RestoreServices services, BackupRepository repository)
     {
-        if (repository.Policy.MongoHost is not { Length: > 0 } host)
+        if (services.FullCopyUri is { } fullCopy)
         {
-            return null;
+            yield return (fullCopy(repository), OwnServices.FullCopy);
         }
-        foreach (var server in url.Servers)
+        if (services.OplogStoreUri is { } oplogStore)
         {
-            if (string.Equals(server.Host, host, StringComparison.OrdinalIgnoreCase) && server.Port is ServicePorts.FullCopy or ServicePorts.OplogStore)
-            {
-                return $"{server.Host}:{server.Port}";
-            }
+            yield return (oplogStore(repository), OwnServices.OplogStore);
         }
-        return null;
     }
 
     private sealed class Progress(Action<SnapshotLoadProgress> report) : IProgress<SnapshotLoadProgress>
