@@ -55,8 +55,14 @@ public sealed class CaptureStart
         {
             newest = await _slices.NewestAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (checkpoint is not null && IsUnavailable(e, cancellationToken))
+        catch (Exception e) when (IsUnavailable(e, cancellationToken))
         {
+            if (checkpoint is null)
+            {
+                // Nothing to continue from here, and no way to know whether slices exist: never a blind new timeline.
+                throw new ObjectStorageUnavailableException(
+                    $"object storage does not answer ({e.GetType().Name}: {e.Message}) and the 57019 store holds no checkpoint: capture cannot tell whether the repository's timeline exists to continue", e);
+            }
             // The store holds a verified continuation point; the slices are checked once storage answers.
             return new(CaptureStartKind.ResumeWithoutSlices, checkpoint, 0, null);
         }
@@ -191,3 +197,6 @@ public sealed class CaptureStart
         e is AmazonServiceException or AmazonClientException or HttpRequestException
         || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested); // SDK timeouts
 }
+
+/// <summary>A first start (empty store) found object storage not answering: it waits rather than start a timeline blind.</summary>
+public sealed class ObjectStorageUnavailableException(string message, Exception inner) : Exception(message, inner);

@@ -101,7 +101,12 @@ public sealed class OplogCapture
     public async Task RunAsync(CancellationToken stop, CancellationToken abort)
     {
         // Never a silent new timeline: an empty or lagging store continues the sealed slices (or it is a gap).
-        Started = await new CaptureStart(_source, _store, _sealer.Slices).PrepareAsync(abort).ConfigureAwait(false);
+        if (await StartAsync(stop, abort).ConfigureAwait(false) is not { } started)
+        {
+            FinalSealReached = true; // stopped before the start: nothing was captured, nothing to seal
+            return;
+        }
+        Started = started;
         _durable = Started.Checkpoint is { } checkpoint ? new DurableMark(checkpoint) : null;
         _unsealedFrom = _durable?.Entry.Ts ?? OplogTimestamp.Zero;
         var batches = Channel.CreateBounded<IReadOnlyList<byte[]>>(new BoundedChannelOptions(_options.BufferedBatches)
@@ -146,6 +151,28 @@ public sealed class OplogCapture
                 // Everything read is durable; only the last lag figure is missing.
                 await _lagSink.NoticeAsync(new CaptureNotice(EventLevel.Warn, $"the final lag probe failed ({e.GetType().Name}: {e.Message})", Event: false), abort).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Where to start (<see cref="CaptureStart"/>); a first start waits with backoff while object storage
+    /// does not answer (an event on the first failure, a log line on each), null when stopped meanwhile.
+    /// </summary>
+    private async Task<CaptureStartResult?> StartAsync(CancellationToken stop, CancellationToken abort)
+    {
+        var start = new CaptureStart(_source, _store, _sealer.Slices);
+        using var stopOrAbort = CancellationTokenSource.CreateLinkedTokenSource(stop, abort);
+        var wait = Retries.Forever(_options.Reconnect, e => e is ObjectStorageUnavailableException, async (e, attempt, delay) =>
+            await _lagSink.NoticeAsync(new CaptureNotice(EventLevel.Warn,
+                $"{e.Message}; waiting for it, next try in {delay.TotalSeconds:0.###} s (attempt {attempt})", Event: attempt == 1), abort).ConfigureAwait(false));
+        try
+        {
+            // The start itself runs under abort only: a graceful stop does not cut a refill short (it waits between tries).
+            return await wait.ExecuteAsync(async _ => await start.PrepareAsync(abort).ConfigureAwait(false), stopOrAbort.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && !abort.IsCancellationRequested)
+        {
+            return null;
         }
     }
 

@@ -231,6 +231,23 @@ internal sealed class CaptureHarness : IAsyncDisposable, ICaptureLagSink
         Assert.True(running.Capture.Durable?.Ts >= newest, $"capture did not reach {newest} within 30 s");
     }
 
+    /// <summary>A copy of the notices told so far (capture adds to them from its own tasks).</summary>
+    public List<CaptureNotice> NoticesSoFar()
+    {
+        lock (Notices) return [.. Notices];
+    }
+
+    /// <summary>Waits (bounded) until at least <paramref name="count"/> notices contain <paramref name="text"/>.</summary>
+    public async Task WaitForNoticesAsync(string text, int count)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        for (int i = 0; i < 600 && NoticesSoFar().Count(n => n.Message.Contains(text, StringComparison.Ordinal)) < count; i++)
+        {
+            await Task.Delay(50, ct);
+        }
+        Assert.True(NoticesSoFar().Count(n => n.Message.Contains(text, StringComparison.Ordinal)) >= count, $"fewer than {count} notices with '{text}' within 30 s");
+    }
+
     /// <summary>Waits (bounded) until the store records slices sealed through <paramref name="ts"/>.</summary>
     public async Task WaitUntilSealedAsync(OplogTimestamp ts)
     {

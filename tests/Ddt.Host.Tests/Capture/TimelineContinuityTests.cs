@@ -155,13 +155,39 @@ public sealed class TimelineContinuityTests(S3Fixture s3) : IClassFixture<S3Fixt
     }
 
     [Fact]
-    public async Task First_start_with_object_storage_down_is_refused_rather_than_starting_a_new_timeline_blind()
+    public async Task First_start_with_object_storage_down_waits_without_a_blind_new_timeline_then_starts_once_it_answers()
     {
         string bucket = $"wap-late-{Guid.NewGuid():N}"[..30]; // does not exist: storage "down"
         await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
         await h.InsertAsync("orders", 1);
         var running = h.Start();
-        await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => running.Task.WaitAsync(Bound, Ct));
+        await h.WaitForNoticesAsync("holds no checkpoint", 2);
+
+        // Waiting, loudly (one event, a log line per try), and nothing captured blind meanwhile.
+        Assert.False(running.Task.IsCompleted);
+        Assert.Empty(await h.StoredAsync());
+        Assert.Single(h.NoticesSoFar(), n => n.Event && n.Message.Contains("holds no checkpoint", StringComparison.Ordinal));
+
+        await s3.Client.PutBucketAsync(bucket, Ct);
+        await h.InsertAsync("orders", 2, startId: 1);
+        await running.CatchUpAndStopAsync(h);
+        Assert.Equal(CaptureStartKind.NewTimeline, running.Capture.Started!.Kind);
+        Assert.NotEmpty(await h.StoredAsync());
+    }
+
+    [Fact]
+    public async Task A_stop_while_a_first_start_waits_for_object_storage_ends_cleanly_having_stored_nothing()
+    {
+        string bucket = $"wap-late-{Guid.NewGuid():N}"[..30];
+        await using var h = await CaptureHarness.StartAsync(s3, bucket: bucket);
+        await h.InsertAsync("orders", 1);
+        var running = h.Start();
+        await h.WaitForNoticesAsync("holds no checkpoint", 1);
+
+        await running.Stop.CancelAsync();
+        await running.Task.WaitAsync(Bound, Ct);
+
+        Assert.Null(running.Capture.Started);
         Assert.Empty(await h.StoredAsync());
     }
 
