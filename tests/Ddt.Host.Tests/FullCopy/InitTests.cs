@@ -225,6 +225,78 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await AssertSameAsync(world, "orders", "users", "events");
     }
 
+    /// <summary>_ids of every type an _id may have, in no particular order: ranges must cover them all (decision 0722).</summary>
+    private static IEnumerable<BsonValue> MixedIds(int count) => Enumerable.Range(0, count).Select(i => (i % 8) switch
+    {
+        0 => (BsonValue)new BsonInt32(i),
+        1 => new BsonString("id-" + i),
+        2 => ObjectId.GenerateNewId(),
+        3 => new BsonDocument { { "shard", i % 3 }, { "n", i } },
+        4 => new BsonDouble(i + 0.5),
+        5 => new BsonDateTime(1_700_000_000_000 + i),
+        6 => new BsonBinaryData([(byte)i, (byte)(i >> 8)]),
+        _ => new BsonInt64(-(long)i << 20),
+    }).Append(BsonMinKey.Value).Append(BsonMaxKey.Value).Append(BsonNull.Value).Append(true).Append(false);
+
+    [Fact]
+    public async Task Big_collection_split_into_id_ranges_covers_every_id_of_every_type_exactly_once()
+    {
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        var ids = MixedIds(397).ToList();
+        await h.Collection("mixed").InsertManyAsync(ids.Select(id => new BsonDocument { { "_id", id }, { "v", id.ToString() } }), cancellationToken: Ct);
+        var copier = new CollectionCopier(h.SourceClient, world.TargetClient, false, new CopyOptions(RangeDocuments: 40), new CopyCounters());
+        var source = h.SourceClient.GetDatabase(h.Database).GetCollection<RawBson>("mixed");
+        var ns = new CopyNamespace(h.Database, "mixed", h.Database, "mixed", false, new BsonDocument(), []);
+
+        var ranges = await copier.SplitAsync(source, ns, Ct);
+
+        Assert.Equal(ids.Count / 40 + 1, ranges.Count);
+        var read = new List<BsonValue>();
+        foreach (var range in ranges)
+        {
+            var find = new FindOptions<BsonDocument>
+            {
+                Hint = new BsonDocument("_id", 1),
+                Min = range!.Min is null ? null : new BsonDocument("_id", range.Min),
+                Max = range.Max is null ? null : new BsonDocument("_id", range.Max),
+            };
+            read.AddRange((await (await source.Database.GetCollection<BsonDocument>("mixed").FindAsync(FilterDefinition<BsonDocument>.Empty, find, Ct)).ToListAsync(Ct)).Select(d => d["_id"]));
+        }
+        Assert.Equal(ids.Count, read.Count); // no _id read twice
+        Assert.Equal(ids.Select(i => i.ToJson()).Order(StringComparer.Ordinal), read.Select(i => i.ToJson()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Init_reads_a_big_collection_in_id_ranges_with_writes_during_the_copy_and_the_copy_equals_the_source()
+    {
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        await SeedWorkloadAsync(h);
+        await h.Collection("mixed").InsertManyAsync(MixedIds(397).Select(id => new BsonDocument { { "_id", id }, { "v", id.ToString() } }), cancellationToken: Ct);
+        var capture = h.Start();
+        await h.WaitUntilDurableAsync(capture);
+
+        var runner = world.Runner(World.Options with
+        {
+            Copy = World.Options.Copy with { RangeDocuments = 40, ReadersPerCollection = 3 },
+            OnStep = async (step, _) =>
+            {
+                if (step == "copy-started")
+                {
+                    await WriteDuringCopyAsync(h);
+                    await h.Collection("mixed").InsertOneAsync(new BsonDocument { { "_id", "during" }, { "v", 1 } }, cancellationToken: Ct);
+                }
+            },
+        });
+        int exit = await world.RunAsync(runner);
+
+        Assert.True(exit == FullCopyRunner.ExitOk, world.Log.ToString());
+        await MirrorAfterInitAsync(world, capture);
+        await AssertSameAsync(world, "orders", "users", "events", "mixed");
+        await capture.CatchUpAndStopAsync(h);
+    }
+
     [Fact]
     public async Task Unique_index_is_built_only_after_the_replay_so_a_duplicate_in_the_fuzzy_copy_does_not_fail_init()
     {

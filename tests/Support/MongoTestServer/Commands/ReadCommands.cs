@@ -27,6 +27,7 @@ public static class ReadCommands
         "hint", "maxTimeMS", "comment", "noCursorTimeout", "allowPartialResults", "readConcern", "$db", "lsid", "txnNumber",
         "$clusterTime", "$readPreference", "autocommit", "startTransaction", "oplogReplay", "allowDiskUse", "let", "collation",
         "returnKey", "showRecordId", "apiVersion", "apiStrict", "apiDeprecationErrors", "maxAwaitTimeMS", "readOnce", "$queryOptions",
+        "min", "max",
     ];
 
     private static byte[] Find(CommandRequest request, CommandContext context)
@@ -51,6 +52,10 @@ public static class ReadCommands
         if (body.TryGetValue("hint", out var hint) && hint is BsonDocument hintDoc && hintDoc.Contains("$natural"))
         {
             sort = SortOrder.Parse(hintDoc);
+        }
+        if (IdIndexBounds(body) is { } inBounds)
+        {
+            parsedFilter = parsedFilter.And(inBounds);
         }
         var projection = Projection.Parse(CommandContext.OptionalDocument(body, "projection"));
         long skip = body.TryGetValue("skip", out var sk) ? sk.ToInt64() : 0;
@@ -130,6 +135,45 @@ public static class ReadCommands
             var open = server.AddCursor(id => new ServerCursor(id, ns) { Pending = queue });
             return CommandContext.CursorReply("firstBatch", first, open.Id, ns);
         }
+    }
+
+    /// <summary>
+    /// find's <c>min</c> (inclusive) and <c>max</c> (exclusive) as index bounds on the <c>_id</c> index: not
+    /// type-bracketed like a filter, so ranges in the server's BSON order cover every <c>_id</c> type. The server
+    /// requires a hint for min/max; only the <c>_id</c> index is supported here, loudly.
+    /// </summary>
+    private static Func<BsonDocument, bool>? IdIndexBounds(BsonDocument body)
+    {
+        var min = CommandContext.OptionalDocument(body, "min");
+        var max = CommandContext.OptionalDocument(body, "max");
+        if (min is null && max is null)
+        {
+            return null;
+        }
+        bool idHint = body.GetValue("hint", BsonNull.Value) switch
+        {
+            BsonDocument h => h.ElementCount == 1 && h.GetElement(0) is { Name: "_id", Value: var v } && v.IsNumeric && v.ToDouble() == 1,
+            BsonString h => h.Value == "_id_",
+            _ => false,
+        };
+        if (!idHint)
+        {
+            throw body.Contains("hint")
+                ? CommandException.NotImplemented("find min/max with a hint other than the _id index")
+                : CommandException.BadValue("'hint' must be specified when using 'min' or 'max'");
+        }
+        foreach (var bound in new[] { min, max })
+        {
+            if (bound is not null && (bound.ElementCount != 1 || bound.GetElement(0).Name != "_id"))
+            {
+                throw CommandException.BadValue("min and max must have the same field pattern as the hint ({_id: 1})");
+            }
+        }
+        BsonValue? lower = min?["_id"];
+        BsonValue? upper = max?["_id"];
+        return doc => doc.GetValue("_id", BsonNull.Value) is var id
+            && (lower is null || BsonOrder.Instance.Compare(id, lower) >= 0)
+            && (upper is null || BsonOrder.Instance.Compare(id, upper) < 0);
     }
 
     internal static List<byte[]> TakeBatch(Queue<byte[]> queue, int batchSize)

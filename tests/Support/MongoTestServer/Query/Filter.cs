@@ -24,6 +24,9 @@ public sealed class Filter
 
     public bool Matches(BsonDocument doc) => _predicate(doc);
 
+    /// <summary>This filter and <paramref name="extra"/> (index bounds such as find's min/max).</summary>
+    public Filter And(Func<BsonDocument, bool> extra) => new(doc => _predicate(doc) && extra(doc), false);
+
     public static Filter Parse(BsonDocument? filter) =>
         filter is null || filter.ElementCount == 0 ? All : new Filter(CompileDocument(filter), false);
 
