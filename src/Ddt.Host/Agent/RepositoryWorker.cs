@@ -124,7 +124,7 @@ internal sealed class RepositoryWorker : IAsyncDisposable
     {
         var stop = _stop.Token;
         using var target = new MongoClient(_services.FullCopyUri(_repository));
-        var classifier = new OplogClassifier(new Shared.Oplog.NamespaceFilter(_repository.Policy.Namespaces.Include, _repository.Policy.Namespaces.Exclude), usersAndRolesInScope: false);
+        var classifier = MirrorApplier.ClassifierFor(_repository.Policy);
         int failures = 0;
         while (!stop.IsCancellationRequested)
         {

@@ -90,7 +90,7 @@ internal sealed class InitJob
         // The replay starts at the copy's start: the checkpoint is that ts, whatever an earlier run left.
         var checkpoints = new MirrorCheckpointStore(_clients.FullCopy, _repository.Id);
         await checkpoints.SaveAsync(new MirrorCheckpoint(copyStart, []), ct).ConfigureAwait(false);
-        var classifier = new OplogClassifier(Filter, usersAndRolesInScope: false);
+        var classifier = MirrorApplier.ClassifierFor(_repository.Policy);
         var applier = new MirrorApplier(_store, _clients.FullCopy, _repository.Id, classifier, _options.Mirror with { FuzzyThrough = copyEnd });
         _fuzzy = applier.Fuzzy;
         var consistentAt = await applier.ApplyThroughAsync(copyEnd, ct).ConfigureAwait(false);

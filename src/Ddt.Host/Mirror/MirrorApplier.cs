@@ -1,3 +1,4 @@
+using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Oplog;
@@ -184,12 +185,62 @@ public sealed class MirrorApplier
         return assembler;
     }
 
-    /// <summary>The mirror replays what its classifier allows, under the source's names.</summary>
+    /// <summary>
+    /// What the mirror of a repository with <paramref name="policy"/> replays: its namespace filter, and the
+    /// source's users and roles whatever the filter says about <c>admin</c> (init copies them, so the
+    /// mirror keeps them current and every snapshot holds them as of its Ts).
+    /// </summary>
+    public static OplogClassifier ClassifierFor(WapBackup.Shared.Repositories.RepositoryPolicy policy) =>
+        new(new NamespaceFilter(policy.Namespaces.Include, policy.Namespaces.Exclude), usersAndRolesInScope: true);
+
+    /// <summary>
+    /// The mirror replays what its classifier allows, under the source's names, except users and roles:
+    /// 47019 keeps them in <c>wap_ddt_authz</c> (as init copied them), never in its own
+    /// <c>admin.system.users</c>, where they would become logins of the full copy.
+    /// </summary>
     private sealed class ClassifierScope(OplogClassifier classifier) : IApplyScope
     {
         public OplogClassification Classify(in OplogEntry entry) => classifier.Classify(entry);
 
-        public ReplayOperation Map(in ReplayOperation operation) => operation;
+        public ReplayOperation Map(in ReplayOperation operation)
+        {
+            var entry = operation.Entry;
+            if (entry.Operation == OplogOperation.Command)
+            {
+                if (entry.Namespace == "admin.$cmd" && entry.Object is { } o && o.First() is { Exists: true } first
+                    && first.Type == BsonType.String && first.AsString is "system.users" or "system.roles")
+                {
+                    if (first.Name == "create")
+                    {
+                        // The first createUser/createRole creates the collection: create its authz copy instead.
+                        return operation with
+                        {
+                            Entry = Rewritten(entry, d =>
+                            {
+                                d["ns"] = $"{FullCopy.CopyPlan.AuthzDatabase}.$cmd";
+                                d["o"]["create"] = first.AsString["system.".Length..];
+                            }),
+                        };
+                    }
+                    // Not silently applied to 47019's own admin database, and not skipped: loud.
+                    throw new MirrorApplyException($"the source ran {first.Name} on admin.{first.AsString} at ts {operation.Timestamp}; the mirror keeps users and roles in {FullCopy.CopyPlan.AuthzDatabase} and has no rule for this command: re-init the repository");
+                }
+                return operation;
+            }
+            if (entry.Namespace is not ("admin.system.users" or "admin.system.roles"))
+            {
+                return operation;
+            }
+            string authz = $"{FullCopy.CopyPlan.AuthzDatabase}.{entry.Namespace["admin.system.".Length..]}";
+            return operation with { Entry = Rewritten(entry, d => d["ns"] = authz) };
+        }
+
+        private static OplogEntry Rewritten(in OplogEntry entry, Action<BsonDocument> edit)
+        {
+            var document = MongoDB.Bson.Serialization.BsonSerializer.Deserialize<BsonDocument>(entry.Bytes.ToArray());
+            edit(document);
+            return new OplogEntry(document.ToBson());
+        }
 
         public Exception ReinitRequired(OplogTimestamp ts, string? detail) => new MirrorApplyException(
             $"re-init needed: {detail} at ts {ts}; the mirror reads only the captured oplog, which never held the renamed " +

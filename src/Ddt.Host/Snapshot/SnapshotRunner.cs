@@ -138,7 +138,7 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
         using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
         cancellationToken = leaseLost.Token;
         var mirror = new MirrorApplier(new CapturedOplogStore(store, repository.Id), full, repository.Id,
-            new OplogClassifier(new WapBackup.Shared.Oplog.NamespaceFilter(repository.Policy.Namespaces.Include, repository.Policy.Namespaces.Exclude), usersAndRolesInScope: false), new MirrorOptions(MirrorMode.ApplyOps, repository.Policy.DumpRestoreWorkNum));
+            MirrorApplier.ClassifierFor(repository.Policy), new MirrorOptions(MirrorMode.ApplyOps, repository.Policy.DumpRestoreWorkNum));
         var point = new SnapshotPoint(source, new CapturedOplogStore(store, repository.Id), mirror, services.Time, services.PollInterval);
         var target = await point.SourceMajorityCommittedAsync(cancellationToken).ConfigureAwait(false);
         progress.Stage = "waiting for capture and mirror";

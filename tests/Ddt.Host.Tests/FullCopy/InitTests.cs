@@ -174,8 +174,7 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
     {
         await world.Harness.WaitUntilDurableAsync(capture);
         var last = (await world.Harness.Store.LastAsync(Ct))!.Value.Ts;
-        var classifier = new OplogClassifier(new Shared.Oplog.NamespaceFilter([world.Harness.Database], []), usersAndRolesInScope: false);
-        var mirror = new MirrorApplier(world.Harness.Store, world.TargetClient, world.Repository.Id, classifier, new MirrorOptions(MirrorMode.ApplyOps, Workers: 2));
+        var mirror = new MirrorApplier(world.Harness.Store, world.TargetClient, world.Repository.Id, MirrorApplier.ClassifierFor(world.Repository.Policy), new MirrorOptions(MirrorMode.ApplyOps, Workers: 2));
         await mirror.ApplyThroughAsync(last, Ct);
         Assert.Equal(0, mirror.Fuzzy.InsertsReplaced + mirror.Fuzzy.UpdatesOfMissingSkipped + mirror.Fuzzy.DeletesOfMissing);
     }
@@ -296,6 +295,42 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await AssertSameAsync(world, "orders", "users", "events", "mixed");
         await capture.CatchUpAndStopAsync(h);
     }
+
+    [Fact]
+    public async Task Users_and_roles_changed_after_the_copy_are_mirrored_into_the_authz_copy_never_into_the_full_copys_own_admin()
+    {
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        var users = h.SourceClient.GetDatabase("admin").GetCollection<BsonDocument>("system.users");
+        var roles = h.SourceClient.GetDatabase("admin").GetCollection<BsonDocument>("system.roles");
+        // As createUser/updateUser/dropUser write them on a replica set: CRUD on admin.system.users / roles.
+        await users.InsertManyAsync([User("shop.alice"), User("shop.bob")], cancellationToken: Ct);
+        await h.Collection("orders").InsertOneAsync(new BsonDocument("_id", 1), cancellationToken: Ct);
+        var capture = h.Start();
+        await h.WaitUntilDurableAsync(capture);
+        Assert.True(await world.RunAsync(world.Runner()) == FullCopyRunner.ExitOk, world.Log.ToString());
+
+        await users.InsertOneAsync(User("shop.carol"), cancellationToken: Ct);
+        await users.UpdateOneAsync(new BsonDocument("_id", "shop.alice"), "{$set: {'credentials.rotated': true}}", cancellationToken: Ct);
+        await users.DeleteOneAsync(new BsonDocument("_id", "shop.bob"), Ct);
+        await roles.InsertOneAsync(new BsonDocument { { "_id", "shop.reader" }, { "role", "reader" }, { "db", "shop" }, { "privileges", new BsonArray() }, { "roles", new BsonArray() } }, cancellationToken: Ct);
+        await MirrorAfterInitAsync(world, capture);
+        await capture.CatchUpAndStopAsync(h);
+
+        var authz = world.TargetClient.GetDatabase(CopyPlan.AuthzDatabase);
+        Assert.Equal(
+            (await users.Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d.ToJson()).Order(),
+            (await authz.GetCollection<BsonDocument>("users").Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d.ToJson()).Order());
+        Assert.Equal(["shop.reader"], (await authz.GetCollection<BsonDocument>("roles").Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct)).Select(d => d["_id"].AsString));
+        Assert.Equal(0, await world.TargetClient.GetDatabase("admin").GetCollection<BsonDocument>("system.users").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+    }
+
+    private static BsonDocument User(string id) => new()
+    {
+        { "_id", id }, { "user", id.Split('.')[1] }, { "db", "shop" },
+        { "credentials", new BsonDocument("SCRAM-SHA-256", new BsonDocument { { "iterationCount", 15000 }, { "salt", "c2FsdA==" } }) },
+        { "roles", new BsonArray { new BsonDocument { { "role", "readWrite" }, { "db", "shop" } } } },
+    };
 
     [Fact]
     public async Task Unique_index_is_built_only_after_the_replay_so_a_duplicate_in_the_fuzzy_copy_does_not_fail_init()
