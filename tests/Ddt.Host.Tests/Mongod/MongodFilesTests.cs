@@ -11,7 +11,7 @@ public sealed class MongodFilesTests
     private static readonly Gen<double> CacheSizes = Gen.Int[1, 4096].Select(quarters => quarters / 4.0);
 
     private static readonly Gen<MongodAccess> Accesses = Gen.Bool.Select(Gen.Bool, (beyond, withTls) => beyond
-        ? new MongodAccess(["127.0.0.1", "10.0.3.7"], withTls ? new MongodTls("/etc/ssl/wap/host.pem", "/etc/ssl/wap/ca.pem") : null, "/wap-backup/prod/hosts/h1/mongod")
+        ? new MongodAccess(["127.0.0.1", "10.0.3.7"], withTls ? new MongodTls("/etc/ssl/wap/host.pem", "/etc/ssl/wap/ca.pem") : null, "/wap-backup/prod/clusters/c1/host-services")
         : MongodAccess.LoopbackOnly);
 
     [Fact]
