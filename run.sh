@@ -2,7 +2,11 @@
 # Runs the system locally.
 #   ./run.sh up [--port N]                    local stack: dynalite, s3rver, SSM (Parameter Store, Run Command running
 #                                             the built ddt), the Step Functions engine with the workflows, and the
-#                                             API on http://127.0.0.1:N (default 8080); writes .local/env while up
+#                                             API on http://127.0.0.1:N (default 8080); writes .local/env while up.
+#                                             The DDT host too: the MongoDB test server on 127.0.0.1:47019 and 57019
+#                                             where nothing listens there (what listens is used) and ddt agent
+#                                             --all-hosts; --no-host-services leaves both out
+#   ./run.sh down                             stops the stack a backgrounded ./run.sh up started (same env file)
 #   ./run.sh mongo --port N [--replset rs0]   one MongoDB wire-protocol test server on 127.0.0.1:N
 #   ./run.sh ddt <verb> ...                   the ddt program with .local/env loaded (./run.sh ddt --help)
 #   ./run.sh demo                             the main job end to end: local stack, a source with live writes,
@@ -48,9 +52,33 @@ case "$verb" in
     build
     # The in-process API reads its stage and allowed buckets like the deployed function does.
     export WAP_STAGE=local WAP_BACKUP_BUCKETS=wap-backup-local
-    # Commands the workflows dispatch through the local SSM run this ddt on the local host.
+    # Commands the workflows dispatch through the local SSM, and the agent, run this ddt on the local host.
+    # exec keeps this pid for the stack: ./run.sh down signals it.
+    mkdir -p "$(dirname "$env_file")"
+    echo $$ > "$env_file.pid"
     exec dotnet "$slot/bin/WapBackup.Local/release/WapBackup.Local.dll" up --env-file "$env_file" \
-      --ddt "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$@"
+      --ddt "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" --mongo "$slot/bin/MongoTestServer/release/MongoTestServer.dll" "$@"
+    ;;
+  down)
+    pid_file="$env_file.pid"
+    if [ ! -f "$pid_file" ]; then
+      echo "run.sh: no $pid_file: no ./run.sh up of this env file is running" >&2
+      exit 1
+    fi
+    pid=$(cat "$pid_file")
+    if ! kill -0 "$pid" 2>/dev/null || ! grep -q "WapBackup.Local.dll" "/proc/$pid/cmdline" 2>/dev/null; then
+      echo "run.sh: the stack of $pid_file (pid $pid) is not running" >&2
+      rm -f "$pid_file"
+      exit 1
+    fi
+    # SIGTERM: the agent stops (captures seal), then the API, the AWS stand-ins and the test servers it started.
+    kill -TERM "$pid"
+    for _ in $(seq 1 120); do
+      kill -0 "$pid" 2>/dev/null || { rm -f "$pid_file"; echo "run.sh: local stack (pid $pid) stopped" >&2; exit 0; }
+      sleep 0.5
+    done
+    echo "run.sh: local stack (pid $pid) did not stop within 60 s" >&2
+    exit 1
     ;;
   mongo)
     build
@@ -73,7 +101,7 @@ case "$verb" in
     exec dotnet "$slot/bin/WapBackup.Ddt.Host/release/ddt.dll" "$@"
     ;;
   *)
-    echo "usage: ./run.sh demo | ./run.sh up [--port N] | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M] | ./run.sh ddt <verb> ... (./run.sh ddt --help)" >&2
+    echo "usage: ./run.sh demo | ./run.sh up [--port N] [--no-host-services] | ./run.sh down | ./run.sh mongo --port N [--replset rs0] [--secondary] [--oplog-mb M] | ./run.sh ddt <verb> ... (./run.sh ddt --help)" >&2
     exit 2
     ;;
 esac

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using WapBackup.Aws.Store;
 using WapBackup.Functions;
 using WapBackup.Local.Api;
+using WapBackup.Local.Host;
 using WapBackup.Local.Servers;
 using WapBackup.Local.Ssm;
 using WapBackup.Local.Lambda;
@@ -32,6 +33,9 @@ public sealed class LocalStack : IAsyncDisposable
     public const string Bucket = "wap-backup-local";
     /// <summary>The stage whose <c>/wap-backup/local/clusters/</c> parameter path the local API accepts.</summary>
     public const string Stage = "local";
+
+    /// <summary>How often the local agent looks at the repositories (a real host's is 15 s): a new repository is picked up quickly.</summary>
+    public static readonly TimeSpan LocalAgentInterval = TimeSpan.FromSeconds(5);
 
     private readonly NodeServerProcess _dynalite;
     private readonly NodeServerProcess _s3rver;
@@ -141,13 +145,24 @@ public sealed class LocalStack : IAsyncDisposable
     /// While up, <paramref name="envFile"/> (if given) holds the <c>export</c> lines that point every
     /// AWS client at this stack; it is removed again on stop.
     /// </summary>
-    public static async Task<int> RunAsync(int port, string? envFile, TextWriter output, string nodeModules, CancellationToken cancellationToken, LocalDdtCommand? ddt = null)
+    /// <param name="mongoTestServer">
+    /// The test server program (MongoTestServer.dll): the host's 47019/57019 services are started with it where nothing listens
+    /// yet, before the API answers, and <c>ddt agent --all-hosts</c> runs with <paramref name="ddt"/>. Null: no host services.
+    /// </param>
+    public static async Task<int> RunAsync(int port, string? envFile, TextWriter output, string nodeModules, CancellationToken cancellationToken, LocalDdtCommand? ddt = null,
+        string? mongoTestServer = null)
     {
-        await using LocalStack stack = await StartAsync(port, nodeModules, cancellationToken, ddt).ConfigureAwait(false);
         var log = new JsonLineLogger(output, TimeProvider.System, "local");
+        string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
+        await using LocalHostServices? host = mongoTestServer is null ? null : await LocalHostServices.StartAsync(mongoTestServer, root, log, cancellationToken).ConfigureAwait(false);
+        await using LocalStack stack = await StartAsync(port, nodeModules, cancellationToken, ddt).ConfigureAwait(false);
         LocalEnvironmentFile? environment = envFile is null
             ? null
             : await LocalEnvironmentFile.WriteAsync(envFile, LocalEnvironmentFile.Variables(stack), cancellationToken).ConfigureAwait(false);
+        if (host is not null && ddt is not null)
+        {
+            host.StartAgent(ddt, LocalEnvironmentFile.Variables(stack).ToDictionary(), root, LocalAgentInterval);
+        }
         try
         {
             log.Info("local stack up", new Dictionary<string, string>
@@ -165,12 +180,22 @@ public sealed class LocalStack : IAsyncDisposable
             {
                 await output.WriteLineAsync($"for ddt, boto3 and the AWS CLI: . {environment.Path}   (or ./run.sh ddt <verb> ...)").ConfigureAwait(false);
             }
+            if (host is not null)
+            {
+                string services = string.Join(", ", host.Services.Select(s => $"{s.Role} on 127.0.0.1:{s.Port} ({(s.Started ? "test server started" : "already listening, used")})"));
+                await output.WriteLineAsync($"DDT host: {services}; {(ddt is null ? "no ddt agent (no --ddt)" : "ddt agent --all-hosts running")}").ConfigureAwait(false);
+            }
             await stack._app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             log.Info("local stack stopping");
         }
         finally
         {
             environment?.Remove();
+            // The agent's captures seal into this stack's S3 and write its tables while they stop: before the stack.
+            if (host is not null)
+            {
+                await host.StopAgentAsync().ConfigureAwait(false);
+            }
         }
         return 0;
     }

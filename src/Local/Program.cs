@@ -3,7 +3,7 @@ using WapBackup.Local;
 using WapBackup.Local.Servers;
 
 // ./run.sh up [--port N] [--env-file PATH]: the local stack (see LocalStack); run.sh passes .local/env.
-const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH] [--ddt PATH]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients; --ddt: the ddt.dll or program that dispatched commands run)";
+const string Usage = "usage: WapBackup.Local up [--port N] [--env-file PATH] [--ddt PATH] [--mongo PATH] [--no-host-services]   (N 1-65535, default 8080; PATH gets the export lines for AWS clients; --ddt: the ddt.dll or program that dispatched commands and the agent run; --mongo: the MongoTestServer.dll that serves 127.0.0.1:47019/57019 where nothing listens; --no-host-services: neither those nor the agent)";
 
 if (args.Length == 4 && args[0] == "demo" && args[1] == "--programs")
 {
@@ -34,6 +34,8 @@ if (args.Length == 0 || args[0] != "up")
 int port = 8080;
 string? envFile = null;
 string? ddt = null;
+string? mongo = null;
+bool hostServices = true;
 for (int i = 1; i < args.Length; i++)
 {
     if (args[i] == "--port")
@@ -67,6 +69,21 @@ for (int i = 1; i < args.Length; i++)
         Console.Error.WriteLine("--ddt needs the path of an existing ddt.dll or ddt program");
         return 2;
     }
+    if (args[i] == "--mongo")
+    {
+        if (i + 1 < args.Length && File.Exists(args[i + 1]))
+        {
+            mongo = Path.GetFullPath(args[++i]);
+            continue;
+        }
+        Console.Error.WriteLine("--mongo needs the path of an existing MongoTestServer.dll");
+        return 2;
+    }
+    if (args[i] == "--no-host-services")
+    {
+        hostServices = false;
+        continue;
+    }
     Console.Error.WriteLine($"unexpected argument '{args[i]}'");
     Console.Error.WriteLine(Usage);
     return 2;
@@ -74,7 +91,7 @@ for (int i = 1; i < args.Length; i++)
 try
 {
     return await LocalStack.RunAsync(port, envFile, Console.Out, LocalServers.FindNodeModules(Directory.GetCurrentDirectory()), CancellationToken.None,
-        ddt is null ? null : WapBackup.Local.Workflows.LocalDdtCommand.For(ddt));
+        ddt is null ? null : WapBackup.Local.Workflows.LocalDdtCommand.For(ddt), hostServices ? mongo : null);
 }
 catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
 {

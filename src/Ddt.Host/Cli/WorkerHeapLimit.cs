@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using WapBackup.Shared.Logging;
+using WapBackup.Shared.Ports;
+using WapBackup.Shared.Repositories;
 
 namespace WapBackup.Ddt.Cli;
 
@@ -12,6 +14,8 @@ namespace WapBackup.Ddt.Cli;
 /// from the repository re-executes itself with it set and the same arguments; the child inherits stdin,
 /// stdout and stderr, and its exit code is the verb's. Use, right after reading the repository:
 /// <code>if (await WorkerHeapLimit.RunLimitedAsync(repository.Policy.MemoryMb.Full, log, ct) is { } exit) return exit;</code>
+/// or, in a verb that has only the id, before anything else happens (its child does it all):
+/// <code>if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, repositoryId, m => m.Full, log, ct) is { } exit) return exit;</code>
 /// </summary>
 public static class WorkerHeapLimit
 {
@@ -26,7 +30,7 @@ public static class WorkerHeapLimit
     public static async Task<int?> RunLimitedAsync(int memoryMb, JsonLineLogger log, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(memoryMb, 1);
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Variable)))
+        if (IsLimited(log))
         {
             return null;
         }
@@ -51,6 +55,32 @@ public static class WorkerHeapLimit
         using var forward = cancellationToken.Register(() => Terminate(child));
         await child.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         return child.ExitCode;
+    }
+
+    /// <summary>
+    /// <see cref="RunLimitedAsync(int, JsonLineLogger, CancellationToken)"/> with the worker memory of repository
+    /// <paramref name="repositoryId"/> (<paramref name="memory"/> picks <c>full</c> or <c>replay</c>). The repository is read
+    /// only by the parent; an unknown one runs here, so the verb's own refusal reports it.
+    /// </summary>
+    public static async Task<int?> RunLimitedAsync(IRepositoryStore repositories, string repositoryId, Func<WorkerMemory, int> memory, JsonLineLogger log, CancellationToken cancellationToken)
+    {
+        if (IsLimited(log))
+        {
+            return null;
+        }
+        var repository = await repositories.FindAsync(repositoryId, cancellationToken).ConfigureAwait(false);
+        return repository is null ? null : await RunLimitedAsync(memory(repository.Policy.MemoryMb), log, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>True under a heap limit; says which, as the runtime reports it, so a verb's log shows what it ran with.</summary>
+    private static bool IsLimited(JsonLineLogger log)
+    {
+        if (Environment.GetEnvironmentVariable(Variable) is not { Length: > 0 } limit)
+        {
+            return false;
+        }
+        log.Info($"GC heap limit {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes} bytes ({Variable}={limit})");
+        return true;
     }
 
     /// <summary>The variable's value for <paramref name="memoryMb"/>: bytes in hex, as the runtime reads it.</summary>

@@ -6,6 +6,7 @@ using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
@@ -78,6 +79,10 @@ public sealed class InitCommand : ICliCommand
         {
             await console.Error.WriteLineAsync("ddt init: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
+        }
+        if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, repositoryId, m => m.Full, new JsonLineLogger(console.Error, TimeProvider.System, "init"), cancellationToken).ConfigureAwait(false) is { } limited)
+        {
+            return limited;
         }
         var options = parsed.GetValue<int?>(CaptureDeadlineOption) is { } seconds
             ? services.Options with { CaptureDeadline = TimeSpan.FromSeconds(seconds) }

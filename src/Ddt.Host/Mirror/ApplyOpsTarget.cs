@@ -122,7 +122,8 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
     }
 
     private Task RunAsync(BsonArray ops, CancellationToken cancellationToken) =>
-        _admin.RunCommandAsync<BsonDocument>(new BsonDocument("applyOps", ops), cancellationToken: cancellationToken);
+        // The copy holds what the source holds: documents it accepted (bypassed, or older than its validator) too.
+        _admin.RunCommandAsync<BsonDocument>(new BsonDocument { { "applyOps", ops }, { "bypassDocumentValidation", true } }, cancellationToken: cancellationToken);
 
     private void Count(IReadOnlyList<ReplayOperation> operations)
     {

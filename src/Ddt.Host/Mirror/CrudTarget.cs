@@ -21,6 +21,11 @@ internal sealed class CrudTarget : IMirrorTarget
     private readonly ConcurrentDictionary<string, IMongoCollection<RawBson>> _collections = new(StringComparer.Ordinal);
     private bool _transactionsRefused; // learnt once per applier: the target has no transactions
 
+    // Every write bypasses the collection's validator: the source accepted these documents (bypassed, or older than it).
+    private static readonly InsertOneOptions Insert = new() { BypassDocumentValidation = true };
+    private static readonly ReplaceOptions Replace = new() { BypassDocumentValidation = true };
+    private static readonly ReplaceOptions Upsert = new() { IsUpsert = true, BypassDocumentValidation = true };
+
     public CrudTarget(IMongoClient client, MirrorStats stats)
     {
         _client = client;
@@ -185,18 +190,18 @@ internal sealed class CrudTarget : IMirrorTarget
             // Inside a transaction a duplicate _id would abort it, so the upsert is the write itself;
             // o2 holds _id plus the shard key on sharded collections (mongos needs it for an upsert).
             var filter = entry.Object2 is { } o2 ? Raw(o2) : new BsonDocument("_id", entry.Object!.Value.Find("_id"u8).ToBsonValue());
-            await collection.ReplaceOneAsync(session, filter, new RawBson(document), new ReplaceOptions { IsUpsert = true }, cancellationToken).ConfigureAwait(false);
+            await collection.ReplaceOneAsync(session, filter, new RawBson(document), Upsert, cancellationToken).ConfigureAwait(false);
             return;
         }
         try
         {
-            await collection.InsertOneAsync(new RawBson(document), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await collection.InsertOneAsync(new RawBson(document), Insert, cancellationToken).ConfigureAwait(false);
         }
         catch (MongoWriteException e) when (MirrorErrors.IsDuplicateKey(e) && MirrorErrors.IsIdIndex(e))
         {
             // Already there (re-applied after a restart): oplog inserts are upserts on _id.
             var id = new BsonDocument("_id", entry.Object!.Value.Find("_id"u8).ToBsonValue());
-            await collection.ReplaceOneAsync(id, new RawBson(document), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await collection.ReplaceOneAsync(id, new RawBson(document), Replace, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -220,7 +225,7 @@ internal sealed class CrudTarget : IMirrorTarget
             preImage = new RawDocument(pre.Bytes);
         }
         byte[] post = UpdateApplier.Apply(preImage, entry);
-        var options = new ReplaceOptions { IsUpsert = pre is null };
+        var options = pre is null ? Upsert : Replace;
         await (session is null
             ? collection.ReplaceOneAsync(filter, new RawBson(post), options, cancellationToken)
             : collection.ReplaceOneAsync(session, filter, new RawBson(post), options, cancellationToken)).ConfigureAwait(false);

@@ -75,6 +75,10 @@ public sealed class RestoreCommand : ICliCommand
             return VerbDispatcher.UsageError;
         }
         var log = new JsonLineLogger(console.Error, services.Time, "restore");
+        if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, request.RepositoryId, m => m.Replay, log, cancellationToken).ConfigureAwait(false) is { } limited)
+        {
+            return limited;
+        }
         RestoreResult result;
         await using (var bar = TerminalProgress.ForConsole("restore", json))
         {

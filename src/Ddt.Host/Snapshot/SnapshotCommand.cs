@@ -1,6 +1,7 @@
 using System.CommandLine;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Archive;
+using WapBackup.Shared.Logging;
 
 namespace WapBackup.Ddt.Snapshot;
 
@@ -57,6 +58,10 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         {
             await console.Error.WriteLineAsync("ddt snapshot: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
+        }
+        if (await WorkerHeapLimit.RunLimitedAsync(resolved.Repositories, repositoryId, m => m.Full, new JsonLineLogger(console.Error, TimeProvider.System, "snapshot"), cancellationToken).ConfigureAwait(false) is { } limited)
+        {
+            return limited;
         }
         SnapshotResult result;
         await using (var terminal = TerminalProgress.ForConsole($"snapshot {repositoryId}", json))

@@ -44,7 +44,7 @@ internal sealed class DemoRunner
         File.Delete(envFile);
         int apiPort = NodeServerProcess.FreeLoopbackPort();
 
-        await using var stack = ChildProcess.Start("local stack", "bash", [Path.Combine(_programs.RepositoryRoot, "run.sh"), "up", "--port", apiPort.ToString(CultureInfo.InvariantCulture)],
+        await using var stack = ChildProcess.Start("local stack", "bash", [Path.Combine(_programs.RepositoryRoot, "run.sh"), "up", "--port", apiPort.ToString(CultureInfo.InvariantCulture), "--no-host-services"],
             new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile }, _programs.RepositoryRoot);
         var env = await WaitForEnvironmentAsync(envFile, stack, cancellationToken).ConfigureAwait(false);
         // This process talks to the stack like every other client: through the SDKs' standard variables.
@@ -56,26 +56,26 @@ internal sealed class DemoRunner
 
         int sourcePort = NodeServerProcess.FreeLoopbackPort();
         int targetPort = NodeServerProcess.FreeLoopbackPort();
-        await using var sourceServer = StartMongo("source", sourcePort, "rs0");
-        await using var targetServer = StartMongo("restore target", targetPort, "rt0");
+        await using var sourceServer = LocalMongo.Start("source", _programs.MongoTestServer, sourcePort, "rs0", _programs.RepositoryRoot);
+        await using var targetServer = LocalMongo.Start("restore target", _programs.MongoTestServer, targetPort, "rt0", _programs.RepositoryRoot);
         string sourceUri = $"mongodb://127.0.0.1:{sourcePort}/?replicaSet=rs0";
         string targetUri = $"mongodb://127.0.0.1:{targetPort}/?directConnection=true";
         using var source = new MongoClient(sourceUri);
         using var target = new MongoClient(targetUri);
-        await WaitForMongoAsync(source, sourceServer, cancellationToken).ConfigureAwait(false);
-        await WaitForMongoAsync(target, targetServer, cancellationToken).ConfigureAwait(false);
+        await LocalMongo.WaitAsync(source, sourceServer, cancellationToken).ConfigureAwait(false);
+        await LocalMongo.WaitAsync(target, targetServer, cancellationToken).ConfigureAwait(false);
 
         // The DDT host's two services (47019 full copy, 57019 oplog store) and its agent, which runs capture and
         // the mirror for every repository it serves; the verbs below coordinate with it through leases in 57019.
         int fullCopyPort = NodeServerProcess.FreeLoopbackPort();
         int storePort = NodeServerProcess.FreeLoopbackPort();
-        await using var fullCopyServer = StartMongo("47019 full copy", fullCopyPort, "full");
-        await using var storeServer = StartMongo("57019 oplog store", storePort, "store");
+        await using var fullCopyServer = LocalMongo.Start("47019 full copy", _programs.MongoTestServer, fullCopyPort, "full", _programs.RepositoryRoot);
+        await using var storeServer = LocalMongo.Start("57019 oplog store", _programs.MongoTestServer, storePort, "store", _programs.RepositoryRoot);
         using (var full = new MongoClient($"mongodb://127.0.0.1:{fullCopyPort}/?directConnection=true"))
         using (var store = new MongoClient($"mongodb://127.0.0.1:{storePort}/?directConnection=true"))
         {
-            await WaitForMongoAsync(full, fullCopyServer, cancellationToken).ConfigureAwait(false);
-            await WaitForMongoAsync(store, storeServer, cancellationToken).ConfigureAwait(false);
+            await LocalMongo.WaitAsync(full, fullCopyServer, cancellationToken).ConfigureAwait(false);
+            await LocalMongo.WaitAsync(store, storeServer, cancellationToken).ConfigureAwait(false);
         }
         env["DDT_FULL_COPY_URI"] = $"mongodb://127.0.0.1:{fullCopyPort}/?directConnection=true";
         env["DDT_OPLOG_STORE_URI"] = $"mongodb://127.0.0.1:{storePort}/?directConnection=true";
@@ -164,10 +164,6 @@ internal sealed class DemoRunner
     private static string Bytes(JsonNode? bytes) =>
         bytes is null ? "? bytes" : string.Create(CultureInfo.InvariantCulture, $"{bytes.GetValue<long>() / 1024.0 / 1024.0:0.00} MiB");
 
-    private ChildProcess StartMongo(string name, int port, string replicaSet) =>
-        ChildProcess.Start(name, "dotnet", [_programs.MongoTestServer, "--port", port.ToString(CultureInfo.InvariantCulture), "--replset", replicaSet],
-            new Dictionary<string, string>(), _programs.RepositoryRoot);
-
     private static async Task<Dictionary<string, string>> WaitForEnvironmentAsync(string envFile, ChildProcess stack, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + StepDeadline;
@@ -194,23 +190,6 @@ internal sealed class DemoRunner
             }
         }
         return env;
-    }
-
-    private static async Task WaitForMongoAsync(IMongoClient client, ChildProcess server, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-        while (true)
-        {
-            try
-            {
-                await client.GetDatabase("admin").RunCommandAsync<MongoDB.Bson.BsonDocument>(new MongoDB.Bson.BsonDocument("ping", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is MongoException or TimeoutException && DateTime.UtcNow < deadline && server.ExitCode is null)
-            {
-                await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-            }
-        }
     }
 
     private static async Task<string> CreateRepositoryAsync(HttpClient api, string bucket, string sourceParameter, CancellationToken cancellationToken)

@@ -14,6 +14,26 @@ internal static class CliRunner
         return (code, output.ToString(), error.ToString());
     }
 
+    /// <summary>The built ddt program with extra environment variables, to its end: exit code, stdout and stderr.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunProcessAsync(string[] args, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ddt.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach ((string name, string value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return (process.ExitCode, output, await error);
+    }
+
     /// <summary>Starts the built ddt program (dotnet ddt.dll) like an operator would.</summary>
     public static async Task<(int ExitCode, string Output)> RunProcessAsync(string[] args, string input)
     {

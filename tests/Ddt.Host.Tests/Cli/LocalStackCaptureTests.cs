@@ -39,7 +39,7 @@ public sealed partial class LocalStackCaptureTests
         int apiPort = NodeServerProcess.FreeLoopbackPort(), sourcePort = NodeServerProcess.FreeLoopbackPort(), storePort = NodeServerProcess.FreeLoopbackPort();
 
         // Started together on purpose: the three builds queue on run.sh's lock and the later two find nothing to do.
-        await using var up = RunShProcess.Start(root, runEnvironment, "up", "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await using var up = RunShProcess.Start(root, runEnvironment, "up", "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-host-services");
         await using var source = RunShProcess.Start(root, runEnvironment, "mongo", "--port", sourcePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--replset", "rs0");
         await using var storeServer = RunShProcess.Start(root, runEnvironment, "mongo", "--port", storePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--replset", "store");
         try

@@ -201,6 +201,39 @@ public sealed class MirrorApplierTests(S3Fixture s3) : IClassFixture<S3Fixture>
     [Theory]
     [InlineData(MirrorMode.ApplyOps)]
     [InlineData(MirrorMode.Crud)]
+    public async Task Documents_the_collection_validator_rejects_are_applied_as_the_oplog_holds_them(MirrorMode mode)
+    {
+        // The source accepted them (written with bypassDocumentValidation, or before the validator was tightened);
+        // the copy must hold what the source holds, so the mirror's writes bypass validation as mongorestore's do.
+        string db = MongoEndpoint.UniqueDatabaseName("shop");
+        var create = HandWrittenOplog.Entry(1, "c", db + ".$cmd", new BsonDocument
+        {
+            { "create", "a" }, { "validator", new BsonDocument("qty", new BsonDocument("$gte", 0)) },
+        });
+        await using var oplog = await HandWrittenOplog.StartAsync(
+            create,
+            HandWrittenOplog.Insert(2, db + ".a", new BsonDocument { { "_id", 1 }, { "qty", -5 } }),
+            HandWrittenOplog.Set(3, db + ".a", 1, "note", "kept"),
+            HandWrittenOplog.Insert(4, db + ".a", new BsonDocument { { "_id", 2 }, { "qty", 3 } }));
+        var (store, repositoryId) = (oplog.Store, oplog.RepositoryId);
+        await using var mirrorTarget = await MirrorTarget.StartAsync(repositoryId, [db]);
+        var target = mirrorTarget.Client;
+        var applier = new MirrorApplier(store, target, repositoryId, ClassifierFor(db), new MirrorOptions(mode, 2));
+
+        Assert.Equal(new OplogTimestamp(100, 4), await applier.ApplyThroughAsync(new OplogTimestamp(100, 4), Ct));
+
+        var collection = target.GetDatabase(db).GetCollection<BsonDocument>("a");
+        Assert.Equal(
+            [new BsonDocument { { "_id", 1 }, { "qty", -5 }, { "note", "kept" } }.ToJson(), new BsonDocument { { "_id", 2 }, { "qty", 3 } }.ToJson()],
+            (await collection.Find(FilterDefinition<BsonDocument>.Empty).Sort(new BsonDocument("_id", 1)).ToListAsync(Ct)).Select(d => d.ToJson()));
+        // The validator itself is in force on the copy (a client write is refused): only the mirror bypasses it.
+        var refused = await Assert.ThrowsAsync<MongoWriteException>(() => collection.InsertOneAsync(new BsonDocument { { "_id", 3 }, { "qty", -1 } }, cancellationToken: Ct));
+        Assert.Equal(121, refused.WriteError.Code);
+    }
+
+    [Theory]
+    [InlineData(MirrorMode.ApplyOps)]
+    [InlineData(MirrorMode.Crud)]
     public async Task A_transaction_wholly_outside_the_namespace_filter_is_skipped_not_counted_as_applied(MirrorMode mode)
     {
         // On a shared source other writers' transactions are captured too; the filter drops their operations,

@@ -51,7 +51,8 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
             case "S3":
                 Assert.True(S3.TryGetValue(call.Operation, out var s3), $"{call.Caller} calls S3 {call.Operation}: map it to its IAM actions in IamNeeds");
                 return s3.Actions.SelectMany(action => buckets.Select(bucket =>
-                    new Grant(action, s3.Level == S3Level.Bucket ? $"arn:aws:s3:::{bucket}" : $"arn:aws:s3:::{bucket}/*")));
+                    new Grant(action, s3.Level == S3Level.Bucket ? $"arn:aws:s3:::{bucket}" : $"arn:aws:s3:::{bucket}/*")))
+                    .Concat(ObjectKeyUse(call.Operation).Select(action => new Grant(action, template.Arn("BackupKey"), $"s3.{TemplatePolicies.Region}.amazonaws.com")));
             case "SimpleSystemsManagement":
                 Assert.True(call.Operation == "GetParameter", $"{call.Caller} calls SSM {call.Operation}: map it to its IAM actions in IamNeeds");
                 // Every parameter the product reads is a SecureString under the DataKey: decrypting goes through SSM.
@@ -64,6 +65,18 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
                 throw new Xunit.Sdk.XunitException($"{call.Caller} calls {call.Service} {call.Operation}: map the service in IamNeeds");
         }
     }
+
+    /// <summary>
+    /// What S3 asks of the objects' KMS key (BackupBucket's default SSE-KMS) for the caller: a write takes a data key, a read
+    /// decrypts it, and a multipart upload needs both (S3 decrypts the data key for each part and to complete).
+    /// </summary>
+    private static string[] ObjectKeyUse(string operation) => operation switch
+    {
+        "PutObject" => ["kms:GenerateDataKey"],
+        "InitiateMultipartUpload" or "UploadPart" or "CompleteMultipartUpload" => ["kms:GenerateDataKey", "kms:Decrypt"],
+        "GetObject" or "CopyObject" => ["kms:Decrypt"],
+        _ => [],
+    };
 
     /// <summary>The template's logical id of the table behind a <see cref="StoreTables"/> property (StoreTables.LogicalIds).</summary>
     private static string TableLogicalId(string property) =>

@@ -303,6 +303,7 @@ public sealed class ServerState
     public void InsertDocument(WriteContext ctx, Collection collection, byte[] raw, BsonValue? id)
     {
         CheckCreator(ctx, collection);
+        Validate(ctx, collection, raw, null);
         if (ctx.Reader is { } txn)
         {
             var key = id ?? throw CommandException.BadValue("a document inserted in a transaction needs an _id");
@@ -335,6 +336,7 @@ public sealed class ServerState
     public void ReplaceDocument(WriteContext ctx, Collection collection, DocumentVersion target, byte[] newRaw, BsonDocument decodedNew, ReadOnlySpan<byte> o)
     {
         var id = target.Id ?? BsonNull.Value;
+        Validate(ctx, collection, newRaw, target.Stored?.Raw);
         if (ctx.Reader is { } txn)
         {
             RequireVersioned(collection);
@@ -362,6 +364,34 @@ public sealed class ServerState
             var current = stored.Id is not null ? collection.FindById(stored.Id) ?? stored : stored;
             collection.Replace(current, oldRaw);
         });
+    }
+
+    /// <summary>
+    /// The collection's validator, as MongoDB applies it: a query filter the new document must match, unless the command
+    /// bypasses validation, the level is off or the action warn; with level moderate an update of a document that
+    /// already failed it is not checked. A validator the filter engine does not know ($jsonSchema, $expr) fails loudly.
+    /// </summary>
+    private static void Validate(WriteContext ctx, Collection collection, byte[] raw, byte[]? before)
+    {
+        if (ctx.BypassDocumentValidation || !collection.Options.TryGetValue("validator", out var value) || value is not BsonDocument { ElementCount: > 0 } validator)
+        {
+            return;
+        }
+        string level = collection.Options.TryGetValue("validationLevel", out var l) ? l.AsString : "strict";
+        string action = collection.Options.TryGetValue("validationAction", out var a) ? a.AsString : "error";
+        if (level == "off" || action == "warn")
+        {
+            return;
+        }
+        var filter = Query.Filter.Parse(validator);
+        if (level == "moderate" && before is not null && !filter.Matches(RawBson.Decode(before)))
+        {
+            return;
+        }
+        if (!filter.Matches(RawBson.Decode(raw)))
+        {
+            throw new CommandException(121, "DocumentValidationFailure", $"Document failed validation of {collection.FullName}");
+        }
     }
 
     public void DeleteDocument(WriteContext ctx, Collection collection, DocumentVersion target)

@@ -46,7 +46,7 @@ public static class ApplyOpsCommand
             if (atomic)
             {
                 var batch = new Transaction(null);
-                var batchContext = context.WithWrite(new WriteContext(null, batch));
+                var batchContext = context.WithWrite(new WriteContext(null, batch) { BypassDocumentValidation = context.Write.BypassDocumentValidation });
                 results.Clear();
                 try
                 {
@@ -69,7 +69,7 @@ public static class ApplyOpsCommand
                 server.CommitAtomicBatch(batch);
                 return CommandContext.Ok(new BsonDocument { { "applied", parsed.Count }, { "results", results } });
             }
-            var plain = context.WithWrite(WriteContext.Plain);
+            var plain = context.WithWrite(new WriteContext(null, null) { BypassDocumentValidation = context.Write.BypassDocumentValidation });
             for (; next < parsed.Count; next++)
             {
                 try

@@ -67,6 +67,10 @@ public sealed class CommandDispatcher
                 throw new CommandException(263, "OperationNotSupportedInTransaction", $"Cannot run '{request.Name}' in a multi-document transaction.");
             }
             var (write, txn) = SessionContext(request);
+            if (request.Body.TryGetValue("bypassDocumentValidation", out var bypass) && bypass.ToBoolean())
+            {
+                write = new WriteContext(write.Retryable, write.Transaction) { BypassDocumentValidation = true };
+            }
             transaction = TransactionCommands.Contains(request.Name) ? null : txn;
             var context = new CommandContext(_server, write, connectionId, member, cancellationToken);
             return await handler(request, context, cancellationToken).ConfigureAwait(false);

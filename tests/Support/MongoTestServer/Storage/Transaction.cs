@@ -74,6 +74,9 @@ public sealed class WriteContext
 
     public SessionInfo? Retryable { get; }
 
+    /// <summary>The command said <c>bypassDocumentValidation: true</c>: collection validators are not applied to its writes.</summary>
+    public bool BypassDocumentValidation { get; init; }
+
     public Transaction? Transaction { get; }
 
     /// <summary>The client transaction whose snapshot and own writes this command reads (null: newest committed).</summary>

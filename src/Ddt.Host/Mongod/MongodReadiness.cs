@@ -1,0 +1,163 @@
+using System.Security.Cryptography.X509Certificates;
+using MongoDB.Bson;
+using MongoDB.Driver;
+
+namespace WapBackup.Ddt.Mongod;
+
+/// <summary>The administrator the services' authorization is enabled for; a secret, never logged.</summary>
+public sealed record MongodCredentials(string Username, string Password);
+
+/// <summary>What waiting for one service found.</summary>
+/// <param name="Initiated">True when this run initiated its replica set (first start).</param>
+/// <param name="UserCreated">True when this run created the administrator (first start with authorization).</param>
+public sealed record MongodReady(bool Initiated, bool UserCreated);
+
+/// <summary>
+/// Waits until a service answers <c>hello</c> as the writable primary of its single-member replica set:
+/// initiates the set once when the service has none yet (a fresh dbPath), refuses a service that belongs to
+/// another set, and with authorization creates the administrator through the localhost exception once.
+/// Connects to 127.0.0.1 directly: the verb runs on the host.
+/// </summary>
+public sealed class MongodReadiness
+{
+    private readonly TimeProvider _clock;
+    private readonly TimeSpan _poll;
+
+    public MongodReadiness(TimeProvider clock, TimeSpan poll)
+    {
+        _clock = clock;
+        _poll = poll;
+    }
+
+    public async Task<MongodReady> WaitAsync(MongodService service, MongodAccess access, MongodCredentials? credentials, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        var until = _clock.GetUtcNow() + deadline;
+        using var client = new MongoClient(Settings(service, access, null));
+        var admin = client.GetDatabase("admin");
+        bool initiated = false;
+        while (true)
+        {
+            BsonDocument? hello = null;
+            try
+            {
+                hello = await admin.RunCommandAsync<BsonDocument>(new BsonDocument("hello", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is MongoConnectionException or TimeoutException && _clock.GetUtcNow() < until)
+            {
+                // Not listening yet (starting, or recovering its journal).
+            }
+            catch (Exception e) when (e is MongoConnectionException or TimeoutException)
+            {
+                throw new MongodSetupException($"the {service.Description} did not answer on 127.0.0.1:{service.Port} within {deadline.TotalSeconds:0} s ({e.Message}); see journalctl -u {service.UnitName}", e);
+            }
+            if (hello is not null)
+            {
+                string? setName = hello.GetValue("setName", BsonNull.Value) is { IsString: true } name ? name.AsString : null;
+                if (setName is null && !initiated)
+                {
+                    await InitiateAsync(admin, service, cancellationToken).ConfigureAwait(false);
+                    initiated = true;
+                }
+                else if (setName is not null && setName != service.ReplicaSetName)
+                {
+                    throw new MongodSetupException(
+                        $"the service on 127.0.0.1:{service.Port} is a member of replica set {setName}, its config says {service.ReplicaSetName}: "
+                        + $"another mongod owns this port or its dbPath {service.DbPath} belongs to another set; nothing was changed in it");
+                }
+                else if (hello.GetValue("isWritablePrimary", false).ToBoolean())
+                {
+                    bool created = credentials is not null && await EnsureAdministratorAsync(admin, service, access, credentials, cancellationToken).ConfigureAwait(false);
+                    return new MongodReady(initiated, created);
+                }
+            }
+            if (_clock.GetUtcNow() >= until)
+            {
+                throw new MongodSetupException($"the {service.Description} on 127.0.0.1:{service.Port} did not become the primary of {service.ReplicaSetName} within {deadline.TotalSeconds:0} s; see journalctl -u {service.UnitName}");
+            }
+            await Task.Delay(_poll, _clock, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task InitiateAsync(IMongoDatabase admin, MongodService service, CancellationToken cancellationToken)
+    {
+        var config = new BsonDocument
+        {
+            { "_id", service.ReplicaSetName },
+            { "members", new BsonArray { new BsonDocument { { "_id", 0 }, { "host", $"127.0.0.1:{service.Port}" } } } },
+        };
+        try
+        {
+            await admin.RunCommandAsync<BsonDocument>(new BsonDocument("replSetInitiate", config), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (MongoCommandException e) when (e.CodeName == "AlreadyInitialized")
+        {
+            // Initiated between our hello and this call (a concurrent run): the same set.
+        }
+    }
+
+    /// <returns>True when the administrator was created now.</returns>
+    private static async Task<bool> EnsureAdministratorAsync(IMongoDatabase admin, MongodService service, MongodAccess access, MongodCredentials credentials, CancellationToken cancellationToken)
+    {
+        using (var authenticated = new MongoClient(Settings(service, access, credentials)))
+        {
+            try
+            {
+                await authenticated.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
+                return false;
+            }
+            catch (MongoAuthenticationException)
+            {
+                // No such user yet (first start), or another password: the localhost exception tells which.
+            }
+        }
+        try
+        {
+            await admin.RunCommandAsync<BsonDocument>(new BsonDocument
+            {
+                { "createUser", credentials.Username },
+                { "pwd", credentials.Password },
+                { "roles", new BsonArray { new BsonDocument { { "role", "root" }, { "db", "admin" } } } },
+            }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (MongoCommandException e) when (e.CodeName == "Unauthorized")
+        {
+            throw new MongodSetupException(
+                $"the {service.Description} already has users and the credentials in the SSM parameter {access.CredentialsParameter} do not authenticate: "
+                + "put the right ones in the parameter (or change the user's password on the service) and run ddt mongod again");
+        }
+    }
+
+    private static MongoClientSettings Settings(MongodService service, MongodAccess access, MongodCredentials? credentials)
+    {
+        var settings = MongoClientSettings.FromConnectionString($"mongodb://127.0.0.1:{service.Port}/?directConnection=true");
+        settings.ServerSelectionTimeout = TimeSpan.FromSeconds(2);
+        settings.ConnectTimeout = TimeSpan.FromSeconds(2);
+        if (credentials is not null)
+        {
+            settings.Credential = MongoCredential.CreateCredential("admin", credentials.Username, credentials.Password);
+        }
+        if (access.Tls is { } tls)
+        {
+            settings.UseTls = true;
+            // The certificate names the host as others reach it, not 127.0.0.1: trust the configured CA, not the name.
+            var ca = X509CertificateLoader.LoadCertificateFromFile(tls.CaFile);
+            settings.SslSettings = new SslSettings
+            {
+                ServerCertificateValidationCallback = (_, certificate, _, _) =>
+                {
+                    if (certificate is null)
+                    {
+                        return false;
+                    }
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                },
+            };
+        }
+        return settings;
+    }
+}
