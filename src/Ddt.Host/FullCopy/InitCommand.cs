@@ -6,6 +6,8 @@ using WapBackup.Aws;
 using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Storage;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
@@ -79,6 +81,9 @@ public sealed class InitCommand : ICliCommand
             await console.Error.WriteLineAsync("ddt init: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
+        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), services.Repositories,
+            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, services.Secrets, ct).ConfigureAwait(false), location.Bucket), TimeProvider.System);
+        console = taskLog.Console;
         var options = parsed.GetValue<int?>(CaptureDeadlineOption) is { } seconds
             ? services.Options with { CaptureDeadline = TimeSpan.FromSeconds(seconds) }
             : services.Options;

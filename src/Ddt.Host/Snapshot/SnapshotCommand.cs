@@ -1,5 +1,6 @@
 using System.CommandLine;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Archive;
 
 namespace WapBackup.Ddt.Snapshot;
@@ -58,6 +59,8 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
             await console.Error.WriteLineAsync("ddt snapshot: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
+        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), resolved.Repositories, resolved.ObjectStorage, TimeProvider.System);
+        console = taskLog.Console;
         SnapshotResult result;
         await using (var terminal = TerminalProgress.ForConsole($"snapshot {repositoryId}", json))
         {
