@@ -1,6 +1,9 @@
 using System.Text.Json;
 using Amazon.DynamoDBv2;
+using Amazon.SimpleSystemsManagement;
 using WapBackup.Aws;
+using WapBackup.Aws.Parameters;
+using WapBackup.Aws.StepFunctions;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
 using WapBackup.Shared.Logging;
@@ -18,14 +21,17 @@ public sealed class ApiFunction
     private readonly ApiHandler _handler;
 
     /// <summary>
-    /// Used by the Lambda runtime: tables, stage and backup buckets from the environment
-    /// (template.yaml), DynamoDB from the execution role.
+    /// Used by the Lambda runtime: tables, stage, backup buckets and the workflows' ARNs from the environment
+    /// (template.yaml), DynamoDB, Step Functions, SSM and S3 from the execution role.
     /// </summary>
     public ApiFunction()
         : this(CreateHandler(
             new AmazonDynamoDBClient(CreateDynamoConfig()),
             StoreTables.FromEnvironment(Environment.GetEnvironmentVariable),
-            DeploymentScope.FromEnvironment(Environment.GetEnvironmentVariable)))
+            DeploymentScope.FromEnvironment(Environment.GetEnvironmentVariable),
+            StepFunctionsWorkflowExecutions.FromEnvironment(StepFunctionsClient.FromEnvironment(new HttpClient(), Environment.GetEnvironmentVariable), Environment.GetEnvironmentVariable),
+            new S3TaskLogObjects(new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
+                AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout))))))
     {
     }
 
@@ -34,14 +40,18 @@ public sealed class ApiFunction
     /// <summary>The SDK's standard retry mode with a request timeout, as every AWS client of the product (AwsClientDefaults).</summary>
     public static AmazonDynamoDBConfig CreateDynamoConfig() => AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout);
 
-    /// <summary>The API over the DynamoDB store, logging to stdout.</summary>
-    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope) =>
-        new(new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            new DynamoTaskStore(dynamo, tables),
-            new DynamoTaskEventLog(dynamo, tables),
-            scope,
-            TimeProvider.System,
-            new JsonLineLogger(Console.Out, TimeProvider.System, "api"));
+    /// <summary>The API over the DynamoDB store, starting <paramref name="workflows"/>, logging to stdout.</summary>
+    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope, IWorkflowExecutions workflows, ITaskLogObjects taskLogs)
+    {
+        var repositories = new DynamoRepositoryStore(dynamo, tables, TimeProvider.System);
+        var tasks = new DynamoTaskStore(dynamo, tables);
+        var events = new DynamoTaskEventLog(dynamo, tables);
+        var snapshots = new DynamoSnapshotCatalog(dynamo, tables);
+        var log = new JsonLineLogger(Console.Out, TimeProvider.System, "api");
+        // Seam: the recovery-window check (branch window) replaces RecoveryWindowNotCheckedHere when merged.
+        var requests = new TaskRequests(repositories, tasks, events, snapshots, workflows, new RecoveryWindowNotCheckedHere(), TimeProvider.System, log);
+        return new(repositories, tasks, events, scope, TimeProvider.System, log, requests, snapshots, new TaskLogReader(taskLogs));
+    }
 
     public async Task<Stream> HandleAsync(Stream input)
     {

@@ -7,8 +7,10 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using WapBackup.Aws.StepFunctions;
 using WapBackup.Aws.Store;
 using WapBackup.Functions;
+using WapBackup.Functions.Api;
 using WapBackup.Local.Api;
 using WapBackup.Local.Host;
 using WapBackup.Local.Servers;
@@ -19,6 +21,7 @@ using WapBackup.Local.Workflows;
 using WapBackup.Functions.Workflows;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Local;
 
@@ -36,6 +39,14 @@ public sealed class LocalStack : IAsyncDisposable
 
     /// <summary>How often the local agent looks at the repositories (a real host's is 15 s): a new repository is picked up quickly.</summary>
     public static readonly TimeSpan LocalAgentInterval = TimeSpan.FromSeconds(5);
+    /// <summary>The template's state machine of each kind the API starts.</summary>
+    private static readonly IReadOnlyDictionary<TaskKind, string> LocalStateMachineIds = new Dictionary<TaskKind, string>
+    {
+        [TaskKind.Init] = "InitStateMachine",
+        [TaskKind.Snapshot] = "SnapshotStateMachine",
+        [TaskKind.Dump] = "DumpStateMachine",
+        [TaskKind.Restore] = "RestoreStateMachine",
+    };
 
     private readonly NodeServerProcess _dynalite;
     private readonly NodeServerProcess _s3rver;
@@ -112,12 +123,6 @@ public sealed class LocalStack : IAsyncDisposable
             LocalSsmHost ssm = await LocalSsmHost.StartAsync(new ParameterStore(TimeProvider.System), runCommand, cancellationToken).ConfigureAwait(false);
             started.Add(ssm);
 
-            // The local API accepts what the local stack serves: parameters of stage "local", the local bucket.
-            var scope = new DeploymentScope(Stage, [Bucket]);
-            var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope)));
-            WebApplication app = await LocalHttp.StartAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
-            started.Add(app);
-
             AmazonDynamoDBClient tablesClient = dynamo;
             var functions = new Dictionary<string, LambdaHandler>
             {
@@ -125,6 +130,19 @@ public sealed class LocalStack : IAsyncDisposable
                     _ => new WorkflowFunction(WorkflowFunction.Create(tablesClient, tables, TimeProvider.System))),
             };
             LocalWorkflows engine = await LocalWorkflows.StartAsync(root, ssm.Url, functions, workflows ?? LocalWorkflowOptions.Interactive, cancellationToken).ConfigureAwait(false);
+
+            // The local API accepts what the local stack serves (parameters of stage "local", the local bucket),
+            // starts the workflows on the local engine and reads task logs from s3rver.
+            var scope = new DeploymentScope(Stage, [Bucket]);
+            var executions = new StepFunctionsWorkflowExecutions(
+                new StepFunctionsClient(new HttpClient(), new Uri(engine.Url), "us-east-1", _ => Task.FromResult(new ImmutableCredentials("local", "local", null)), TimeProvider.System),
+                StepFunctionsWorkflowExecutions.ArnVariables.ToDictionary(p => p.Key, p => engine.StateMachines[LocalStateMachineIds[p.Key]]));
+            IAmazonS3 logsClient = new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"),
+                new AmazonS3Config { ServiceURL = s3rver.Url, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
+            var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope, executions,
+                new S3TaskLogObjects(_ => Task.FromResult(logsClient)))));
+            WebApplication app = await LocalHttp.StartAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
+            started.Add(app);
             started.Clear();
             stack = new LocalStack(dynalite, s3rver, dynamo, ssm, app, port, engine, ddtHost);
             return stack;

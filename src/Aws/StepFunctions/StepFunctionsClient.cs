@@ -3,10 +3,13 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Amazon;
 using Amazon.Runtime;
 using Amazon.Runtime.Credentials;
 using Amazon.Runtime.Internal.Auth;
 using Amazon.Util;
+using Polly;
+using Polly.Retry;
 
 namespace WapBackup.Aws.StepFunctions;
 
@@ -25,8 +28,11 @@ public sealed class StepFunctionsClient
     private readonly string _region;
     private readonly Func<CancellationToken, Task<ImmutableCredentials>> _credentials;
     private readonly TimeProvider _time;
+    private readonly ResiliencePipeline _retries;
 
-    public StepFunctionsClient(HttpClient http, Uri endpoint, string region, Func<CancellationToken, Task<ImmutableCredentials>> credentials, TimeProvider time)
+    /// <param name="firstRetryDelay">The first retry's delay (doubling, jittered); tests shorten it.</param>
+    public StepFunctionsClient(HttpClient http, Uri endpoint, string region, Func<CancellationToken, Task<ImmutableCredentials>> credentials, TimeProvider time,
+        TimeSpan? firstRetryDelay = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(region);
         _http = http;
@@ -34,18 +40,44 @@ public sealed class StepFunctionsClient
         _region = region;
         _credentials = credentials;
         _time = time;
+        // Not an SDK client, so not the SDK's standard retry mode: the same budget (AwsClientDefaults.MaxErrorRetry)
+        // with exponential backoff and jitter, for the failures the SDK would retry (network, timeouts, 5xx, throttling).
+        _retries = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            MaxRetryAttempts = AwsClientDefaults.MaxErrorRetry,
+            Delay = firstRetryDelay ?? TimeSpan.FromMilliseconds(200),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsTransient(e, args.Context.CancellationToken)),
+        }).Build();
     }
+
+    /// <summary>What the SDKs retry: network failures, timeouts (not the caller's cancellation), 5xx and throttling.</summary>
+    internal static bool IsTransient(Exception error, CancellationToken callerToken) => error switch
+    {
+        HttpRequestException => true,
+        OperationCanceledException => !callerToken.IsCancellationRequested,
+        StepFunctionsException sfn => (int)sfn.Status >= 500 || sfn.Status == HttpStatusCode.TooManyRequests
+            || sfn.ErrorType is "ThrottlingException" or "ServiceUnavailable" or "InternalFailure",
+        _ => false,
+    };
 
     /// <summary>
     /// From the environment as the AWS SDKs read it: <c>AWS_ENDPOINT_URL_SFN</c>, else <c>AWS_ENDPOINT_URL</c>,
-    /// else the regional endpoint of <c>AWS_REGION</c> (or <c>AWS_DEFAULT_REGION</c>); credentials from the
-    /// SDK's default chain (environment, profile, instance or Lambda role).
+    /// else the regional endpoint of the SDK's region chain (<see cref="FallbackRegionFactory"/>: <c>AWS_REGION</c>,
+    /// <c>AWS_DEFAULT_REGION</c>, the profile, instance metadata); credentials from the SDK's default chain
+    /// (environment, profile, instance or Lambda role).
     /// </summary>
-    public static StepFunctionsClient FromEnvironment(HttpClient http, Func<string, string?> environment)
+    public static StepFunctionsClient FromEnvironment(HttpClient http, Func<string, string?> environment) =>
+        FromEnvironment(http, environment, () => FallbackRegionFactory.GetRegionEndpoint()?.SystemName);
+
+    /// <param name="regionChain">The SDK's region chain; injected by tests.</param>
+    internal static StepFunctionsClient FromEnvironment(HttpClient http, Func<string, string?> environment, Func<string?> regionChain)
     {
-        string region = environment("AWS_REGION") is { Length: > 0 } r ? r
-            : environment("AWS_DEFAULT_REGION") is { Length: > 0 } d ? d
-            : throw new InvalidOperationException("AWS_REGION is not set: the Step Functions client needs the region to sign for");
+        string region = regionChain() is { Length: > 0 } r ? r
+            : throw new InvalidOperationException(
+                "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile region); the Step Functions client needs the region to sign for");
         string endpoint = environment("AWS_ENDPOINT_URL_SFN") is { Length: > 0 } sfn ? sfn
             : environment("AWS_ENDPOINT_URL") is { Length: > 0 } all ? all
             : $"https://states.{region}.amazonaws.com";
@@ -65,6 +97,11 @@ public sealed class StepFunctionsClient
             StepFunctionsJsonContext.Default.DescribeExecutionRequest, StepFunctionsJsonContext.Default.ExecutionDescription, cancellationToken);
 
     private async Task<TResponse> CallAsync<TRequest, TResponse>(
+        string operation, TRequest body, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken) =>
+        await _retries.ExecuteAsync(
+            async ct => await CallOnceAsync(operation, body, requestType, responseType, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    private async Task<TResponse> CallOnceAsync<TRequest, TResponse>(
         string operation, TRequest body, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
     {
         byte[] payload = JsonSerializer.SerializeToUtf8Bytes(body, requestType);

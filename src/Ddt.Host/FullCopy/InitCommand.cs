@@ -7,6 +7,8 @@ using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Logging;
+using WapBackup.Ddt.Storage;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
@@ -84,6 +86,9 @@ public sealed class InitCommand : ICliCommand
         {
             return limited;
         }
+        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), services.Repositories,
+            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, services.Secrets, ct).ConfigureAwait(false), location.Bucket), TimeProvider.System);
+        console = taskLog.Console;
         var options = parsed.GetValue<int?>(CaptureDeadlineOption) is { } seconds
             ? services.Options with { CaptureDeadline = TimeSpan.FromSeconds(seconds) }
             : services.Options;

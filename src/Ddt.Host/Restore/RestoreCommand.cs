@@ -11,6 +11,7 @@ using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Storage;
+using WapBackup.Ddt.Tasks;
 
 namespace WapBackup.Ddt.Restore;
 
@@ -74,6 +75,8 @@ public sealed class RestoreCommand : ICliCommand
             await console.Error.WriteLineAsync("ddt restore: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
+        await using var taskLog = TaskLog.Start(console, request.RepositoryId, request.TaskId, services.Repositories, services.ObjectStore, services.Time);
+        console = taskLog.Console;
         var log = new JsonLineLogger(console.Error, services.Time, "restore");
         if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, request.RepositoryId, m => m.Replay, log, cancellationToken).ConfigureAwait(false) is { } limited)
         {

@@ -44,7 +44,7 @@ public sealed class RestoreNamespaces
             int equals = rename.IndexOf('=', StringComparison.Ordinal);
             string from = equals < 0 ? "" : rename[..equals];
             string to = equals < 0 ? "" : rename[(equals + 1)..];
-            if (!NamespacePattern.IsValid(from) || !NamespacePattern.IsValid(to) || from.Contains('.', StringComparison.Ordinal) != to.Contains('.', StringComparison.Ordinal))
+            if (!NamespacePattern.IsValidRename(from, to))
             {
                 throw new ArgumentException($"--rename '{rename}' must be FROM=TO, both db or both db.collection ({NamespacePattern.Rule})");
             }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Archive;
 using WapBackup.Shared.Logging;
 
@@ -63,6 +64,8 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         {
             return limited;
         }
+        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), resolved.Repositories, resolved.ObjectStorage, TimeProvider.System);
+        console = taskLog.Console;
         SnapshotResult result;
         await using (var terminal = TerminalProgress.ForConsole($"snapshot {repositoryId}", json))
         {

@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using System.Text.RegularExpressions;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Storage;
 using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Functions.Api;
@@ -17,17 +16,21 @@ namespace WapBackup.Functions.Api;
 /// the service itself (e.g. DynamoDB unreachable). Request bodies are never logged. The
 /// deployment's <see cref="DeploymentScope"/> bounds the parameter names and buckets a policy may use.
 /// </summary>
-public sealed partial class ApiHandler(
+public sealed class ApiHandler(
     IRepositoryStore repositories,
     ITaskStore tasks,
     ITaskEventLog events,
     DeploymentScope scope,
     TimeProvider clock,
-    JsonLineLogger log)
+    JsonLineLogger log,
+    TaskRequests requests,
+    ISnapshotCatalog snapshots,
+    TaskLogReader taskLogs)
 {
-    public const int MaxBodyBytes = 64 * 1024;
+    /// <summary>The most lines one page of a task log returns (<c>limit</c>); the default is 200.</summary>
+    public const int MaxLogLines = 1000;
 
-    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32, AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow };
+    public const int MaxBodyBytes = ApiBody.MaxBytes;
 
     public async Task<ProxyResponse> HandleAsync(ProxyRequest request, CancellationToken cancellationToken)
     {
@@ -78,6 +81,11 @@ public sealed partial class ApiHandler(
             ApiOperation.ListRepositoryTasks => await ListRepositoryTasksAsync(RepositoryId(match.Id), query, ct).ConfigureAwait(false),
             ApiOperation.GetTask => await GetTaskAsync(TaskId(match.Id), query, ct).ConfigureAwait(false),
             ApiOperation.ListTaskEvents => await ListTaskEventsAsync(TaskId(match.Id), query, ct).ConfigureAwait(false),
+            ApiOperation.StartInit => Accepted(await requests.InitAsync(NoQueryNoBody(request, query, RepositoryId(match.Id)), ct).ConfigureAwait(false)),
+            ApiOperation.StartSnapshot => Accepted(await requests.SnapshotAsync(NoQueryNoBody(request, query, RepositoryId(match.Id)), ct).ConfigureAwait(false)),
+            ApiOperation.ListSnapshots => await ListSnapshotsAsync(RepositoryId(match.Id), query, ct).ConfigureAwait(false),
+            ApiOperation.StartRestore => Accepted(await requests.RestoreAsync(ReadRestoreBody(request, query), ct).ConfigureAwait(false)),
+            ApiOperation.GetTaskLog => await GetTaskLogAsync(TaskId(match.Id), query, ct).ConfigureAwait(false),
             _ => throw new UnreachableException(route.Operation.ToString()),
         };
     }
@@ -171,79 +179,59 @@ public sealed partial class ApiHandler(
         return Json(HttpStatusCode.OK, view, ApiJson.Context.PageViewTaskEventView);
     }
 
+    private async Task<ProxyResponse> ListSnapshotsAsync(string id, QueryParameters query, CancellationToken ct)
+    {
+        PageRequest page = query.Page();
+        await FindRepositoryAsync(id, ct).ConfigureAwait(false);
+        // The catalog lists every status; a page keeps the verified ones (it may hold fewer than limit: follow nextToken).
+        Page<SnapshotCatalogEntry> result = await WithPageToken(() => snapshots.ListAsync(id, page, ct)).ConfigureAwait(false);
+        var view = new PageView<SnapshotView>([.. result.Items.Where(e => e.Status == SnapshotStatus.Verified).Select(SnapshotView.From)], result.NextToken);
+        return Json(HttpStatusCode.OK, view, ApiJson.Context.PageViewSnapshotView);
+    }
+
+    private async Task<ProxyResponse> GetTaskLogAsync(string id, QueryParameters query, CancellationToken ct)
+    {
+        PageRequest page = query.Page(MaxLogLines, 200);
+        BackupTask task = await tasks.FindAsync(id, ct).ConfigureAwait(false) ?? throw ApiError.NotFound($"task '{id}' was not found");
+        BackupRepository repository = await FindRepositoryAsync(task.RepositoryId, ct).ConfigureAwait(false);
+        StorageLocation storage = repository.Policy.Storage;
+        TaskLogPage log = await taskLogs.ReadAsync(storage, RepositoryLayout.TaskLogKey(storage.Prefix, repository.Id, task.Id), page.Limit, page.Token, ct).ConfigureAwait(false);
+        return Json(HttpStatusCode.OK, new TaskLogView(task.Id, log.Lines, log.NextToken, log.Bytes), ApiJson.Context.TaskLogView);
+    }
+
+    private RestoreRequest ReadRestoreBody(ProxyRequest request, QueryParameters query)
+    {
+        query.ExpectNone();
+        (RestoreRequest? restore, IReadOnlyList<FieldError> errors) = ApiBody.Read(request, root => RestoreRequestReader.Read(root, scope));
+        return restore ?? throw ApiError.Validation(errors);
+    }
+
+    /// <summary>Init and snapshot requests carry everything in the path (<paramref name="id"/>, returned): no query, no body (or an empty JSON object).</summary>
+    private static string NoQueryNoBody(ProxyRequest request, QueryParameters query, string id)
+    {
+        query.ExpectNone();
+        if (!string.IsNullOrEmpty(request.Body))
+        {
+            ApiBody.Read(request, root => root.ValueKind == JsonValueKind.Object && !root.EnumerateObject().Any()
+                ? true
+                : throw ApiError.Validation([new FieldError("$", "this request takes no body (or an empty JSON object)")]));
+        }
+        return id;
+    }
+
+    private static ProxyResponse Accepted(BackupTask task)
+    {
+        ProxyResponse response = Json(HttpStatusCode.Accepted, TaskView.From(task), ApiJson.Context.TaskView);
+        response.Headers["Location"] = $"/tasks/{task.Id}";
+        return response;
+    }
+
     private async Task<BackupRepository> FindRepositoryAsync(string id, CancellationToken ct) =>
         await repositories.FindAsync(id, ct).ConfigureAwait(false)
             ?? throw ApiError.NotFound($"repository '{id}' was not found");
 
-    /// <summary>Reads and shape-checks a JSON body: content type, size, syntax, then the fields.</summary>
-    private static RepositoryRequestBody ReadRepositoryBody(ProxyRequest request, bool versionExpected)
-    {
-        string? contentType = Header(request, "Content-Type");
-        if (contentType is null || !IsJson(contentType))
-        {
-            throw new ApiError(HttpStatusCode.BadRequest, "unsupported_content_type", "the body must be sent with Content-Type: application/json");
-        }
-        byte[] bytes;
-        if (request.IsBase64Encoded)
-        {
-            if ((long)(request.Body?.Length ?? 0) * 3 / 4 > MaxBodyBytes + 3)
-            {
-                throw TooLarge();
-            }
-            try
-            {
-                bytes = Convert.FromBase64String(request.Body ?? "");
-            }
-            catch (FormatException)
-            {
-                throw ApiError.Malformed("the body is not valid base64");
-            }
-        }
-        else
-        {
-            if ((request.Body?.Length ?? 0) > MaxBodyBytes)
-            {
-                throw TooLarge();
-            }
-            bytes = Encoding.UTF8.GetBytes(request.Body ?? "");
-        }
-        if (bytes.Length > MaxBodyBytes)
-        {
-            throw TooLarge();
-        }
-        if (bytes.Length == 0)
-        {
-            throw ApiError.Malformed("a JSON body is required");
-        }
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(bytes, DocumentOptions);
-            return RepositoryDraftReader.Read(document.RootElement, versionExpected);
-        }
-        catch (JsonException e)
-        {
-            string where = e.LineNumber is { } line ? $" at line {line + 1}, byte {e.BytePositionInLine + 1}" : "";
-            throw ApiError.Malformed($"the body is not valid JSON{where}");
-        }
-    }
-
-    private static ApiError TooLarge() =>
-        new(HttpStatusCode.BadRequest, "body_too_large", $"the body is larger than {MaxBodyBytes} bytes");
-
-    private static bool IsJson(string contentType)
-    {
-        string[] parts = contentType.Split(';');
-        if (!string.Equals(parts[0].Trim(), "application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-        return parts.Skip(1).All(p =>
-        {
-            string[] kv = p.Split('=', 2);
-            return kv.Length == 2 && string.Equals(kv[0].Trim(), "charset", StringComparison.OrdinalIgnoreCase)
-                && string.Equals(kv[1].Trim().Trim('"'), "utf-8", StringComparison.OrdinalIgnoreCase);
-        });
-    }
+    private static RepositoryRequestBody ReadRepositoryBody(ProxyRequest request, bool versionExpected) =>
+        ApiBody.Read(request, root => RepositoryDraftReader.Read(root, versionExpected));
 
     private static void ThrowIfInvalid(RepositoryRequestBody body, PolicyValidation validation)
     {
@@ -301,18 +289,11 @@ public sealed partial class ApiHandler(
         }
     }
 
-    /// <summary>Ids the store issued have one shape; anything else cannot exist (and never reaches DynamoDB).</summary>
     private static string RepositoryId(string? id) =>
-        id is not null && RepositoryIdPattern().IsMatch(id) ? id : throw ApiError.NotFound("no repository has this id");
+        id is not null && ApiIds.IsRepositoryId(id) ? id : throw ApiError.NotFound("no repository has this id");
 
     private static string TaskId(string? id) =>
-        id is not null && TaskIdPattern().IsMatch(id) ? id : throw ApiError.NotFound("no task has this id");
-
-    [GeneratedRegex("^repo-[0-9a-f]{32}$")]
-    private static partial Regex RepositoryIdPattern();
-
-    [GeneratedRegex("^task-[0-9a-f]{32}$")]
-    private static partial Regex TaskIdPattern();
+        id is not null && ApiIds.IsTaskId(id) ? id : throw ApiError.NotFound("no task has this id");
 
     private static readonly Dictionary<string, string> JsonHeaders = new(StringComparer.OrdinalIgnoreCase)
     {

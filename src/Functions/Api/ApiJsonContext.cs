@@ -14,6 +14,10 @@ namespace WapBackup.Functions.Api;
 [JsonSerializable(typeof(PageView<TaskView>))]
 [JsonSerializable(typeof(PageView<TaskEventView>))]
 [JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(PageView<SnapshotView>))]
+[JsonSerializable(typeof(TaskLogView))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(NamespaceRenameBody[]))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>The API's serializer: the generated context with plain escaping (quotes and apostrophes stay readable in messages).</summary>

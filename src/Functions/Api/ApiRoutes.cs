@@ -11,6 +11,11 @@ public enum ApiOperation
     ListRepositoryTasks,
     GetTask,
     ListTaskEvents,
+    StartInit,
+    StartSnapshot,
+    ListSnapshots,
+    StartRestore,
+    GetTaskLog,
 }
 
 /// <summary>One served route: method and path template (OpenAPI style, <c>{id}</c>).</summary>
@@ -32,6 +37,11 @@ public static class ApiRoutes
         new("GET", "/repositories/{id}/tasks", ApiOperation.ListRepositoryTasks),
         new("GET", "/tasks/{id}", ApiOperation.GetTask),
         new("GET", "/tasks/{id}/events", ApiOperation.ListTaskEvents),
+        new("POST", "/repositories/{id}/init", ApiOperation.StartInit),
+        new("POST", "/repositories/{id}/snapshots", ApiOperation.StartSnapshot),
+        new("GET", "/repositories/{id}/snapshots", ApiOperation.ListSnapshots),
+        new("POST", "/restores", ApiOperation.StartRestore),
+        new("GET", "/tasks/{id}/log", ApiOperation.GetTaskLog),
     ];
 
     /// <summary>The template the path fits (whatever the method), or null (404).</summary>

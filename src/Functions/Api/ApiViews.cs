@@ -1,4 +1,6 @@
+using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Snapshots;
 using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Functions.Api;
@@ -70,6 +72,16 @@ public sealed record TaskEventView(string TaskId, long Sequence, DateTime Time, 
 {
     public static TaskEventView From(TaskEvent e) => new(e.TaskId, e.Sequence, e.Time.UtcDateTime, e.Level, e.Message, e.Details);
 }
+
+/// <summary>A verified snapshot (or dump) of the catalog: what a restore may name as <c>snapshotId</c>.</summary>
+public sealed record SnapshotView(string SnapshotId, string RepositoryId, SnapshotKind Kind, string Ts, string TsIso, long Bytes, DateTime CreatedAt, string? TaskId)
+{
+    public static SnapshotView From(SnapshotCatalogEntry e) => new(
+        e.SnapshotId, e.RepositoryId, e.Kind, e.Ts.ToString(), e.Ts.ToIso(), e.Bytes, e.CreatedAt.UtcDateTime, e.TaskId);
+}
+
+/// <summary>A page of a task's log, oldest line first; <c>nextToken</c> gets the lines before them (null: the log's start).</summary>
+public sealed record TaskLogView(string TaskId, IReadOnlyList<string> Lines, string? NextToken, long Bytes);
 
 /// <summary>A page of a listing; pass <c>nextToken</c> back as the query parameter to get the next one.</summary>
 public sealed record PageView<T>(IReadOnlyList<T> Items, string? NextToken);

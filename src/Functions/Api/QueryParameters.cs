@@ -43,15 +43,18 @@ internal sealed class QueryParameters
     public void ExpectNone() => Check([]);
 
     /// <summary>The page a listing asks for: limit 1-100 (default 50) and the nextToken of the previous page.</summary>
-    public PageRequest Page()
+    public PageRequest Page() => Page(PageRequest.MaxLimit, PageRequest.DefaultLimit);
+
+    /// <summary>A page of up to <paramref name="max"/> items (a task log's lines), <paramref name="defaultLimit"/> when not given.</summary>
+    public PageRequest Page(int max, int defaultLimit)
     {
         Check(["limit", "nextToken"]);
-        int limit = PageRequest.DefaultLimit;
+        int limit = defaultLimit;
         if (_values.TryGetValue("limit", out string? text))
         {
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > PageRequest.MaxLimit)
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > max)
             {
-                throw Invalid([new FieldError("query.limit", $"must be a whole number between 1 and {PageRequest.MaxLimit}")]);
+                throw Invalid([new FieldError("query.limit", $"must be a whole number between 1 and {max}")]);
             }
         }
         _values.TryGetValue("nextToken", out string? token);

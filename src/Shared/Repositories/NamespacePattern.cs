@@ -8,6 +8,12 @@ public static class NamespacePattern
 
     private static readonly char[] ForbiddenInDatabase = ['/', '\\', '.', '"', '$', '*', '<', '>', ':', '|', '?', ' ', '\0'];
 
+    public const string RenameRule = "both 'db' or both 'db.collection'";
+
+    /// <summary>A rename maps a database to a database or a collection to a collection, both valid patterns.</summary>
+    public static bool IsValidRename(string from, string to) =>
+        IsValid(from) && IsValid(to) && from.Contains('.', StringComparison.Ordinal) == to.Contains('.', StringComparison.Ordinal);
+
     public static bool IsValid(string pattern)
     {
         int dot = pattern.IndexOf('.', StringComparison.Ordinal);

@@ -191,7 +191,8 @@ public static partial class RepositoryPolicyValidator
     /// The rules of a field holding an SSM SecureString parameter's name: not the secret itself, a
     /// valid name, under the deployment's cluster path (the only parameters the DDT host may read).
     /// </summary>
-    private static void CheckParameterName(string name, string field, string holds, DeploymentScope scope, List<FieldError> errors)
+    /// <remarks>Public: the API checks a restore's target parameter by the same rules.</remarks>
+    public static void CheckParameterName(string name, string field, string holds, DeploymentScope scope, List<FieldError> errors)
     {
         if (SsmParameterName.LooksLikeSecret(name))
         {

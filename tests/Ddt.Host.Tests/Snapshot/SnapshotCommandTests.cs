@@ -88,6 +88,30 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
         Assert.Contains("ddt dump", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Snapshot_run_with_a_task_writes_its_output_to_the_task_log_even_when_refused()
+    {
+        var repositories = new InMemoryRepositoryStore();
+        string bucket = await s3.NewBucketAsync();
+        var sample = Samples.Repository(RepositoryType.Dump);
+        var repository = sample with { Policy = sample.Policy with { Storage = sample.Policy.Storage with { Bucket = bucket } } };
+        await repositories.CreateAsync(repository, Ct);
+        var services = new SnapshotServices(repositories, new InMemoryTaskStore(), new InMemoryTaskEventLog(), new FixedSecrets("x", "y"), () => new InMemorySnapshotCatalog(),
+            _ => throw new InvalidOperationException("not reached"), _ => throw new InvalidOperationException("not reached"),
+            (_, _) => Task.FromResult<WapBackup.Shared.Storage.IObjectStore>(new S3ObjectStore(s3.Client, bucket)), TimeProvider.System, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
+        string taskId = WapBackup.Shared.Tasks.BackupTask.NewId();
+
+        var (exit, output, _) = await RunAsync([new SnapshotCommand(() => services)], "snapshot", "--repository", repository.Id, "--task", taskId, "--json");
+
+        Assert.Equal(SnapshotRunner.ExitRefused, exit);
+        string key = WapBackup.Shared.Storage.RepositoryLayout.TaskLogKey(repository.Policy.Storage.Prefix, repository.Id, taskId);
+        using var stored = await s3.Client.GetObjectAsync(bucket, key, Ct);
+        string log = await new StreamReader(stored.ResponseStream).ReadToEndAsync(Ct);
+        // The verb's result line (stdout) is the log's last line, as the console got it.
+        Assert.Equal(output.TrimEnd().Split('\n')[^1], log.TrimEnd().Split('\n')[^1]);
+        Assert.Contains("ddt dump", log, StringComparison.Ordinal);
+    }
+
     private static async Task<(int Exit, string Output, string Logs)> RunAsync(ICliCommand[] verbs, params string[] arguments)
     {
         var output = new StringWriter();

@@ -284,7 +284,8 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
         // Tables that do not exist: DynamoDB answers ResourceNotFound, a fault of the deployment.
         var broken = new ApiHandler(
             new WapBackup.Aws.Store.DynamoRepositoryStore(dynamo.Client, api.Tables.WithPrefix("missing-"), api.Clock),
-            api.Tasks, api.Events, ApiTestHost.Scope, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"));
+            api.Tasks, api.Events, ApiTestHost.Scope, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"),
+            api.Requests, api.Snapshots, new TaskLogReader(api.LogObjects));
         ProxyResponse response = await broken.HandleAsync(new ProxyRequest { HttpMethod = "GET", Path = "/repositories" }, TestContext.Current.CancellationToken);
         Assert.Equal(500, response.StatusCode);
         Assert.Contains("internal_error", response.Body, StringComparison.Ordinal);

@@ -4,6 +4,7 @@ using WapBackup.Aws.Store;
 using WapBackup.Functions.Api;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Tasks;
 using WapBackup.Testing;
 
 namespace WapBackup.Functions.Tests.Api;
@@ -19,7 +20,10 @@ internal sealed class ApiTestHost
         Repositories = new DynamoRepositoryStore(dynamo.Client, tables, clock);
         Tasks = new DynamoTaskStore(dynamo.Client, tables);
         Events = new DynamoTaskEventLog(dynamo.Client, tables);
-        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, new JsonLineLogger(Log, clock, "api"));
+        Snapshots = new DynamoSnapshotCatalog(dynamo.Client, tables);
+        var log = new JsonLineLogger(Log, clock, "api");
+        Requests = new TaskRequests(Repositories, Tasks, Events, Snapshots, Workflows, RecoveryWindow, clock, log);
+        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, log, Requests, Snapshots, new TaskLogReader(LogObjects));
     }
 
     /// <summary>The deployment the tests' API serves: stage prod, two backup buckets.</summary>
@@ -31,6 +35,16 @@ internal sealed class ApiTestHost
     public DynamoRepositoryStore Repositories { get; }
     public DynamoTaskStore Tasks { get; }
     public DynamoTaskEventLog Events { get; }
+    public DynamoSnapshotCatalog Snapshots { get; }
+    public TaskRequests Requests { get; }
+
+    /// <summary>The workflows the API starts: recorded, and made to fail on demand.</summary>
+    public RecordingWorkflows Workflows { get; } = new();
+
+    public FakeRecoveryWindow RecoveryWindow { get; } = new();
+
+    /// <summary>Task log objects in memory (the S3 adapter is tested on s3rver).</summary>
+    public MemoryTaskLogObjects LogObjects { get; } = new();
     public ApiHandler Handler { get; }
     public StringWriter Log { get; } = new();
 
@@ -91,4 +105,54 @@ internal sealed class ApiTestHost
 
     /// <summary>A valid create body (init time a day after the host's clock).</summary>
     public static JsonObject ValidBody(string name = "orders-prod") => RepositoryBodies.Valid(name);
+}
+
+/// <summary>An <see cref="IWorkflowExecutions"/> that records each start and the task as it was stored at that moment.</summary>
+internal sealed class RecordingWorkflows : IWorkflowExecutions
+{
+    public List<BackupTask> Started { get; } = [];
+
+    /// <summary>Thrown by every start while set (the client's retries already spent).</summary>
+    public Exception? Failure { get; set; }
+
+    /// <summary>Runs before the outcome, e.g. to check the task record exists already.</summary>
+    public Func<BackupTask, Task>? OnStart { get; set; }
+
+    public async Task StartAsync(BackupTask task, CancellationToken cancellationToken)
+    {
+        if (OnStart is not null)
+        {
+            await OnStart(task);
+        }
+        if (Failure is not null)
+        {
+            throw Failure;
+        }
+        Started.Add(task);
+    }
+}
+
+internal sealed class FakeRecoveryWindow : IRecoveryWindowCheck
+{
+    public string? Refusal { get; set; }
+
+    public Task<string?> RefusalAsync(BackupRepository repository, WapBackup.Shared.Oplog.OplogTimestamp pointInTime, CancellationToken cancellationToken) =>
+        Task.FromResult(Refusal);
+}
+
+/// <summary>Task log objects by key, with a count of the bytes each read asked for (bounded reads).</summary>
+internal sealed class MemoryTaskLogObjects : ITaskLogObjects
+{
+    public Dictionary<string, byte[]> Objects { get; } = new(StringComparer.Ordinal);
+
+    public long LargestRead { get; private set; }
+
+    public Task<long?> SizeAsync(StorageLocation storage, string key, CancellationToken cancellationToken) =>
+        Task.FromResult(Objects.TryGetValue(key, out byte[]? bytes) ? (long?)bytes.Length : null);
+
+    public Task<byte[]> ReadAsync(StorageLocation storage, string key, long offset, int count, CancellationToken cancellationToken)
+    {
+        LargestRead = Math.Max(LargestRead, count);
+        return Task.FromResult(Objects[key].AsSpan((int)offset, count).ToArray());
+    }
 }

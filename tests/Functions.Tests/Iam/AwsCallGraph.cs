@@ -31,6 +31,9 @@ internal sealed class AwsCallGraph : IDisposable
 {
     private const string StoreTablesType = "WapBackup.Aws.Store.StoreTables";
 
+    /// <summary>Not an SDK client (decision 0800): its public <c>XxxAsync</c> methods are the Step Functions operations Xxx.</summary>
+    private const string StepFunctionsClientType = "WapBackup.Aws.StepFunctions.StepFunctionsClient";
+
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
         .GetFields(BindingFlags.Public | BindingFlags.Static)
         .Select(f => (OpCode)f.GetValue(null)!)
@@ -167,6 +170,14 @@ internal sealed class AwsCallGraph : IDisposable
                                     Unanalysable.Add($"{caller} calls {external.TypeName}.{external.MethodName}");
                                 }
                                 break;
+                        }
+                        if (target is Target.Product { Method: var sfn } && _modules[sfn.Module].FullName(_modules[sfn.Module].Reader.GetMethodDefinition(sfn.Handle).GetDeclaringType()) == StepFunctionsClientType)
+                        {
+                            string name = _modules[sfn.Module].Reader.GetString(_modules[sfn.Module].Reader.GetMethodDefinition(sfn.Handle).Name);
+                            if (name.EndsWith("ExecutionAsync", StringComparison.Ordinal))
+                            {
+                                calls.Add(new AwsCall("StepFunctions", name[..^"Async".Length], null, null, caller));
+                            }
                         }
                         if (target is Target.Product { Method: var m } && _modules[m.Module].FullName(_modules[m.Module].Reader.GetMethodDefinition(m.Handle).GetDeclaringType()) == StoreTablesType)
                         {

@@ -35,6 +35,8 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem", "DescribeTable",
     };
 
+    private const string TaskLogReaderType = "WapBackup.Functions.Api.S3TaskLogObjects";
+
     public string ParameterPathArn => $"arn:aws:ssm:{TemplatePolicies.Region}:{TemplatePolicies.Account}:parameter/wap-backup/{stage}/clusters/*";
 
     /// <summary>What one call needs; a call the map does not know, or a DynamoDB call on no known table, fails.</summary>
@@ -50,6 +52,11 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
                 return [new Grant("dynamodb:" + call.Operation, call.Index is null ? tableArn : $"{tableArn}/index/{call.Index}")];
             case "S3":
                 Assert.True(S3.TryGetValue(call.Operation, out var s3), $"{call.Caller} calls S3 {call.Operation}: map it to its IAM actions in IamNeeds");
+                if (call.Caller.StartsWith(TaskLogReaderType, StringComparison.Ordinal))
+                {
+                    // The API's one S3 reader reads task logs only: <prefix>/<repositoryId>/logs/<taskId>.log.
+                    return s3.Actions.SelectMany(action => buckets.Select(bucket => new Grant(action, $"arn:aws:s3:::{bucket}/*/logs/*")));
+                }
                 return s3.Actions.SelectMany(action => buckets.Select(bucket =>
                     new Grant(action, s3.Level == S3Level.Bucket ? $"arn:aws:s3:::{bucket}" : $"arn:aws:s3:::{bucket}/*")))
                     .Concat(ObjectKeyUse(call.Operation).Select(action => new Grant(action, template.Arn("BackupKey"), $"s3.{TemplatePolicies.Region}.amazonaws.com")));
@@ -61,6 +68,10 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
                     new Grant("ssm:GetParameter", ParameterPathArn),
                     new Grant("kms:Decrypt", template.Arn("DataKey"), $"ssm.{TemplatePolicies.Region}.amazonaws.com"),
                 ];
+            case "StepFunctions":
+                Assert.True(call.Operation == "StartExecution", $"{call.Caller} calls Step Functions {call.Operation}: map it to its IAM actions in IamNeeds");
+                // The product starts the template's workflows only (their ARNs come from its environment).
+                return template.LogicalIdsOfType("AWS::Serverless::StateMachine").Select(machine => new Grant("states:StartExecution", machine));
             default:
                 throw new Xunit.Sdk.XunitException($"{call.Caller} calls {call.Service} {call.Operation}: map the service in IamNeeds");
         }

@@ -38,6 +38,10 @@ internal sealed class TemplatePolicies
 
     public string Arn(string logicalId) => Attribute(logicalId, "Arn");
 
+    /// <summary>The resources of a type, as <c>Ref</c> evaluates them here (their logical ids).</summary>
+    public IEnumerable<string> LogicalIdsOfType(string type) =>
+        _template["Resources"]!.AsObject().Where(r => r.Value?["Type"]?.GetValue<string>() == type).Select(r => r.Key);
+
     /// <summary>
     /// The grants of a list of policy documents (a function's <c>Policies</c>, a managed policy's <c>PolicyDocument</c>).
     /// <paramref name="withoutResourceLevel"/>: actions IAM grants on "*" only (no resource-level permissions).

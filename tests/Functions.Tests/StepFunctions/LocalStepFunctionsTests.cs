@@ -24,6 +24,26 @@ public sealed class LocalStepFunctionsTests(LocalStepFunctionsTests.Engine engin
     private static string MachineArn => $"arn:aws:states:us-east-1:{Account}:stateMachine:retry-catch";
 
     [Fact]
+    public async Task Api_starting_the_same_task_twice_makes_one_execution_named_after_the_task()
+    {
+        _lambda.Reset(failures: 0);
+        var executions = new WapBackup.Functions.Api.StepFunctionsWorkflowExecutions(_client,
+            new Dictionary<WapBackup.Shared.Tasks.TaskKind, string> { [WapBackup.Shared.Tasks.TaskKind.Restore] = MachineArn });
+        var task = WapBackup.Shared.Tasks.BackupTask.CreateNew("repo-0123456789abcdef0123456789abcdef", WapBackup.Shared.Tasks.TaskKind.Restore, DateTimeOffset.UtcNow);
+
+        await executions.StartAsync(task, TestContext.Current.CancellationToken);
+        string arn = $"arn:aws:states:us-east-1:{Account}:execution:retry-catch:{task.Id}";
+        await WaitUntilFinishedAsync(arn);
+        // A retry after the first start went through (its answer lost) is a success, not a second execution.
+        await executions.StartAsync(task, TestContext.Current.CancellationToken);
+
+        var described = await _client.DescribeExecutionAsync(arn, TestContext.Current.CancellationToken);
+        Assert.Equal(task.Id, described.Name);
+        Assert.Equal(WapBackup.Functions.Api.StepFunctionsWorkflowExecutions.Input(task), described.Input);
+        Assert.Equal(1, _lambda.Calls);
+    }
+
+    [Fact]
     public async Task A_task_that_fails_twice_is_retried_then_the_execution_succeeds_and_notifies()
     {
         _lambda.Reset(failures: 2);

@@ -1,6 +1,8 @@
 using System.Globalization;
 using WapBackup.Shared.Oplog;
 
+// In WapBackup.Shared so the API parses pointInTime with this same code (issue 11); the namespace
+// stays the restore verb's so its callers need no change.
 namespace WapBackup.Ddt.Restore.Replay;
 
 /// <summary>
@@ -11,8 +13,11 @@ namespace WapBackup.Ddt.Restore.Replay;
 /// </summary>
 public static class PointInTime
 {
-    public const string Rule =
-        "--at must be an ISO-8601 UTC second (e.g. 2026-12-01T10:00:05Z: every oplog entry of that second) or an oplog timestamp <seconds>:<increment> (that entry included)";
+    /// <summary>The two accepted forms, for an error naming any field (<c>--at</c>, the API's <c>pointInTime</c>).</summary>
+    public const string Forms =
+        "an ISO-8601 UTC second (e.g. 2026-12-01T10:00:05Z: every oplog entry of that second) or an oplog timestamp <seconds>:<increment> (that entry included)";
+
+    public const string Rule = "--at must be " + Forms;
 
     private static readonly string[] IsoFormats = ["yyyy-MM-dd'T'HH:mm:ss'Z'", "yyyy-MM-dd'T'HH:mm:ss'+00:00'"];
 

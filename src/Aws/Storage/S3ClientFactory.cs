@@ -7,6 +7,8 @@ using WapBackup.Aws;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
+// Lives in WapBackup.Aws (the API reads task logs with it too) under its old namespace, so the
+// DDT host's callers (and branches adding more) need no change.
 namespace WapBackup.Ddt.Storage;
 
 /// <summary>Builds the S3 client for a repository's <see cref="StorageLocation"/>: one adapter serves AWS S3 and Linode.</summary>
