@@ -16,4 +16,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(SnapshotVerifyResult))]
 [JsonSerializable(typeof(WorkerMemoryResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.FullCopy.InitResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Recovery.RecoveryWindowResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
