@@ -6,6 +6,7 @@ using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Restore.Replay;
+using WapBackup.Ddt.Restore.UsersAndRoles;
 using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Restore.Verify;
 using WapBackup.Ddt.Tasks;
@@ -133,6 +134,14 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             }
             await stopProgress.CancelAsync().ConfigureAwait(false);
             await recording.ConfigureAwait(false);
+            if (prepared.UsersAndRoles is { } usersAndRoles)
+            {
+                // After the collections and before the oplog, as mongorestore orders them.
+                reached = "restoring users and roles";
+                await new UsersAndRolesRestorer(target).RestoreAsync(usersAndRoles, prepared.Drop, cancellationToken).ConfigureAwait(false);
+                await run.EventAsync(EventLevel.Info, $"users and roles restored: {usersAndRoles.Users.Count} users, {usersAndRoles.Roles.Count} roles{(prepared.Drop ? " (the target's replaced)" : "")}",
+                    new Dictionary<string, string> { ["users"] = usersAndRoles.Users.Count.ToString(CultureInfo.InvariantCulture), ["roles"] = usersAndRoles.Roles.Count.ToString(CultureInfo.InvariantCulture) }, cancellationToken).ConfigureAwait(false);
+            }
             ReplayReport? replayed = null;
             if (prepared.Oplog is { } oplog)
             {
@@ -251,7 +260,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
 
     private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces,
-        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore) : IDisposable
+        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles) : IDisposable
     {
         public void Dispose()
         {
@@ -273,10 +282,6 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             through = PointInTime.TryParse(request.At, out var bound)
                 ? bound
                 : throw new RestoreRefusedException("arguments", $"--at must be an ISO-8601 UTC time (2026-12-01T10:00:05Z: the end of that second) or an oplog ts <seconds>:<increment>, got '{request.At}'");
-        }
-        if (request.UsersAndRoles)
-        {
-            throw new RestoreRefusedException("users-and-roles-unavailable", "--users-and-roles is not in this build: users and roles are never restored by it");
         }
         if (request.OplogSource is not null and not "store" and not "slices")
         {
@@ -401,7 +406,35 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 throw new RestoreRefusedException("oplog-gap", $"the oplog between the base snapshot {manifest.SnapshotId} ({baseTs}) and {end} is not all held: {gap.Message}");
             }
         }
-        return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri), replayMap, oplog, oplogStore);
+        var target = connect(uri);
+        try
+        {
+            var usersAndRoles = request.UsersAndRoles ? await UsersAndRolesAsync(store, manifest, compression, target, drop, cancellationToken).ConfigureAwait(false) : null;
+            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, replayMap, oplog, oplogStore, usersAndRoles);
+        }
+        catch
+        {
+            target.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The snapshot's users and roles, read from the start of its archive and checked against the target (decision 1021).</summary>
+    private static async Task<SnapshotUsersAndRoles> UsersAndRolesAsync(IObjectStore store, SnapshotManifest manifest, ArchiveCompression compression, IMongoClient target, bool drop, CancellationToken cancellationToken)
+    {
+        if (!manifest.UsersAndRoles)
+        {
+            throw new RestoreRefusedException("users-and-roles-absent", $"snapshot {manifest.SnapshotId} holds no users and roles (its manifest says usersAndRoles: false)");
+        }
+        SnapshotUsersAndRoles usersAndRoles;
+        var stream = await store.OpenReadAsync(manifest.Archive.Key, new ObjectChecksum(manifest.Archive.Bytes, manifest.Archive.Sha256), cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            await using var archive = ArchiveStreams.Decompress(stream, compression);
+            usersAndRoles = await SnapshotUsersAndRoles.ReadAsync(archive, manifest, cancellationToken).ConfigureAwait(false);
+        }
+        await new UsersAndRolesRestorer(target).CheckAsync(usersAndRoles, drop, cancellationToken).ConfigureAwait(false);
+        return usersAndRoles;
     }
 
     /// <summary>The host:port of <paramref name="url"/> that is the repository's 47019 or 57019 service, or null.</summary>
