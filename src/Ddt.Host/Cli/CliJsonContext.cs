@@ -17,4 +17,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(WorkerMemoryResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.FullCopy.InitResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Mongod.MongodResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Recovery.RecoveryWindowResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -22,6 +22,7 @@ public static class Verbs
         new Agent.AgentCommand(),
         new FullCopy.InitCommand(),
         new Mongod.MongodCommand(),
+        new Recovery.RecoveryWindowCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

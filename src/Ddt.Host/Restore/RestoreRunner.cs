@@ -6,6 +6,7 @@ using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Restore.Replay;
+using WapBackup.Ddt.Restore.UsersAndRoles;
 using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Restore.Verify;
 using WapBackup.Ddt.Tasks;
@@ -134,6 +135,14 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             }
             await stopProgress.CancelAsync().ConfigureAwait(false);
             await recording.ConfigureAwait(false);
+            if (prepared.UsersAndRoles is { } usersAndRoles)
+            {
+                // After the collections and before the oplog, as mongorestore orders them.
+                reached = "restoring users and roles";
+                await new UsersAndRolesRestorer(target).RestoreAsync(usersAndRoles, prepared.Drop, cancellationToken).ConfigureAwait(false);
+                await run.EventAsync(EventLevel.Info, $"users and roles restored: {usersAndRoles.Users.Count} users, {usersAndRoles.Roles.Count} roles{(prepared.Drop ? " (the target's replaced)" : "")}",
+                    new Dictionary<string, string> { ["users"] = usersAndRoles.Users.Count.ToString(CultureInfo.InvariantCulture), ["roles"] = usersAndRoles.Roles.Count.ToString(CultureInfo.InvariantCulture) }, cancellationToken).ConfigureAwait(false);
+            }
             ReplayReport? replayed = null;
             if (prepared.Oplog is { } oplog)
             {
@@ -252,7 +261,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
 
     private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces,
-        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore) : IDisposable
+        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles) : IDisposable
     {
         public void Dispose()
         {
@@ -274,10 +283,6 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             through = PointInTime.TryParse(request.At, out var bound)
                 ? bound
                 : throw new RestoreRefusedException("arguments", $"--at must be an ISO-8601 UTC time (2026-12-01T10:00:05Z: the end of that second) or an oplog ts <seconds>:<increment>, got '{request.At}'");
-        }
-        if (request.UsersAndRoles)
-        {
-            throw new RestoreRefusedException("users-and-roles-unavailable", "--users-and-roles is not in this build: users and roles are never restored by it");
         }
         if (request.OplogSource is not null and not "store" and not "slices")
         {
@@ -306,9 +311,60 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
             throw new RestoreRefusedException("repository-unknown", $"repository {request.RepositoryId} does not exist");
         }
         var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
-        string snapshotId = request.SnapshotId
-            ?? await RestoreInputs.BaseSnapshotAsync(store, repository, through!.Value, cancellationToken).ConfigureAwait(false)
-            ?? throw new RestoreRefusedException("outside-recovery-window", $"no verified snapshot of {repository.Id} at or before {through} ({through!.Value.ToIso()}): that instant is before the recovery window (ddt recovery-window shows it)");
+        var source = request.OplogSource switch { "store" => ReplaySource.Store, "slices" => ReplaySource.Slices, _ => ReplaySource.Auto };
+        IMongoClient? oplogStore = through is null || source == ReplaySource.Slices || services.OplogStoreUri is null ? null : connect(services.OplogStoreUri(repository));
+        try
+        {
+            string snapshotId = request.SnapshotId ?? await BaseInWindowAsync(repository, store, oplogStore, through!.Value, cancellationToken).ConfigureAwait(false);
+            return await PrepareSnapshotAsync(request, repository, store, snapshotId, namespaces, through, source, oplogStore, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            oplogStore?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The base of a point-in-time restore, by the recovery window (the one computation behind
+    /// <c>ddt recovery-window</c> and the API): TIME inside a window gives the newest verified snapshot at or before
+    /// it; TIME in a gap is refused <c>oplog-gap</c> naming the gap; any other TIME <c>outside-recovery-window</c>
+    /// naming the window. The store's unsealed entries count unless the replay is forced to the slices.
+    /// </summary>
+    private async Task<string> BaseInWindowAsync(BackupRepository repository, IObjectStore store, IMongoClient? oplogStore, OplogTimestamp through, CancellationToken cancellationToken)
+    {
+        Recovery.HostWindow window;
+        try
+        {
+            window = await Recovery.HostRecoveryWindow.ComputeAsync(repository, store, oplogStore, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Shared.Recovery.OplogOverlapException overlap)
+        {
+            throw new RestoreRefusedException("oplog-overlap", overlap.Message);
+        }
+        var report = window.Effective;
+        var at = report.Locate(through);
+        static string Span(Shared.Recovery.RestorableWindow w) => $"{w.Earliest} ({w.Earliest.ToIso()}) .. {w.Latest} ({w.Latest.ToIso()})";
+        string asked = $"{through} ({through.ToIso()})";
+        return at.Kind switch
+        {
+            Shared.Recovery.RecoveryLocationKind.Inside => at.Base!.Id,
+            Shared.Recovery.RecoveryLocationKind.NoWindow => throw new RestoreRefusedException("outside-recovery-window",
+                $"{asked} is outside the recovery window of {repository.Id}: there is none ({report.Reason})"),
+            Shared.Recovery.RecoveryLocationKind.BeforeEarliest => throw new RestoreRefusedException("outside-recovery-window",
+                $"{asked} is before the recovery window of {repository.Id}, whose earliest window is {Span(at.Window!)} (ddt recovery-window shows them all)"),
+            Shared.Recovery.RecoveryLocationKind.AfterLatest => throw new RestoreRefusedException("outside-recovery-window",
+                $"{asked} is after the recovery window of {repository.Id}, whose latest window is {Span(at.Window!)}{(window.WithStore is null ? $" (sealed slices only; 57019 store {window.Store})" : " (57019 store included)")}"),
+            Shared.Recovery.RecoveryLocationKind.InGap => throw new RestoreRefusedException("oplog-gap",
+                $"{asked} is in a gap of the oplog of {repository.Id}: entries after {at.Gap!.Value.After} ({at.Gap.Value.After.ToIso()}) before {at.Gap.Value.Before} ({at.Gap.Value.Before.ToIso()}) are not held (the nearest window is {Span(at.Window!)})"),
+            _ => throw new RestoreRefusedException("outside-recovery-window",
+                $"{asked} is between two windows of {repository.Id}: the oplog is held there but no verified snapshot precedes it in the same range (the window before ends at {Span(at.Window!)})"),
+        };
+    }
+
+    private async Task<Prepared> PrepareSnapshotAsync(RestoreRequest request, BackupRepository repository, IObjectStore store, string snapshotId, RestoreNamespaces namespaces,
+        OplogTimestamp? through, ReplaySource source, IMongoClient? oplogStore, CancellationToken cancellationToken)
+    {
         var manifest = await RestoreInputs.ManifestAsync(store, repository, snapshotId, cancellationToken).ConfigureAwait(false);
         if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null && through is null)
         {
@@ -336,25 +392,50 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
         var replayMap = new NamespaceMap(request.Include, request.Exclude, request.Rename.Select(NamespaceRename.Parse), request.UsersAndRoles);
         RestoreOplogRange? oplog = null;
-        IMongoClient? oplogStore = null;
         if (through is { } end)
         {
             var baseTs = OplogTimestamp.Parse(manifest.Ts);
-            var source = request.OplogSource switch { "store" => ReplaySource.Store, "slices" => ReplaySource.Slices, _ => ReplaySource.Auto };
-            oplogStore = source == ReplaySource.Slices || services.OplogStoreUri is null ? null : connect(services.OplogStoreUri(repository));
             try
             {
+                // The window said the range is held; the chosen source proves it again (a forced source may lack it).
                 oplog = await new RestoreOplogSource(oplogStore is null ? null : new CapturedOplogStore(oplogStore, repository.Id),
                         new OplogSliceStore(store, repository.Policy.Storage.Prefix ?? "", repository.Id))
                     .OpenAsync(baseTs, end, source, cancellationToken).ConfigureAwait(false);
             }
             catch (OplogChainException gap)
             {
-                oplogStore?.Dispose();
                 throw new RestoreRefusedException("oplog-gap", $"the oplog between the base snapshot {manifest.SnapshotId} ({baseTs}) and {end} is not all held: {gap.Message}");
             }
         }
-        return new Prepared(repository, manifest, compression, store, namespaces, drop, connect(uri), replayMap, oplog, oplogStore);
+        var target = connect(uri);
+        try
+        {
+            var usersAndRoles = request.UsersAndRoles ? await UsersAndRolesAsync(store, manifest, compression, target, drop, cancellationToken).ConfigureAwait(false) : null;
+            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, replayMap, oplog, oplogStore, usersAndRoles);
+        }
+        catch
+        {
+            target.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The snapshot's users and roles, read from the start of its archive and checked against the target (decision 1021).</summary>
+    private static async Task<SnapshotUsersAndRoles> UsersAndRolesAsync(IObjectStore store, SnapshotManifest manifest, ArchiveCompression compression, IMongoClient target, bool drop, CancellationToken cancellationToken)
+    {
+        if (!manifest.UsersAndRoles)
+        {
+            throw new RestoreRefusedException("users-and-roles-absent", $"snapshot {manifest.SnapshotId} holds no users and roles (its manifest says usersAndRoles: false)");
+        }
+        SnapshotUsersAndRoles usersAndRoles;
+        var stream = await store.OpenReadAsync(manifest.Archive.Key, new ObjectChecksum(manifest.Archive.Bytes, manifest.Archive.Sha256), cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            await using var archive = ArchiveStreams.Decompress(stream, compression);
+            usersAndRoles = await SnapshotUsersAndRoles.ReadAsync(archive, manifest, cancellationToken).ConfigureAwait(false);
+        }
+        await new UsersAndRolesRestorer(target).CheckAsync(usersAndRoles, drop, cancellationToken).ConfigureAwait(false);
+        return usersAndRoles;
     }
 
     private static IEnumerable<(string Uri, string Service)> ServiceUris(RestoreServices services, BackupRepository repository)

@@ -158,21 +158,8 @@ public sealed class OplogSliceStore
     }
 
     /// <summary>Reads and validates one index: it must describe this repository and the range its name says.</summary>
-    private async Task<OplogSlice> ReadIndexAsync(string indexKey, CancellationToken cancellationToken)
-    {
-        if (!OplogSliceLayout.TryParseRange(indexKey, out var keyFirst, out var keyLast))
-        {
-            throw new ArgumentException($"'{indexKey}' is not an oplog slice index key", nameof(indexKey));
-        }
-        byte[] indexBytes = await _store.GetAsync(indexKey, null, cancellationToken).ConfigureAwait(false);
-        var index = OplogSliceIndex.Parse(Encoding.UTF8.GetString(indexBytes), indexKey);
-        if (index.FirstTs != keyFirst || index.LastTs != keyLast || index.RepositoryId != _repositoryId)
-        {
-            throw new InvalidDataException(
-                $"oplog slice index {indexKey} describes repository {index.RepositoryId} {index.FirstTs}..{index.LastTs}, not what its name says");
-        }
-        return new OplogSlice(indexKey, index);
-    }
+    private async Task<OplogSlice> ReadIndexAsync(string indexKey, CancellationToken cancellationToken) =>
+        new(indexKey, await OplogSliceIndex.ReadAsync(_store, indexKey, _repositoryId, cancellationToken).ConfigureAwait(false));
 
     private static OplogTimestamp Min(OplogTimestamp a, OplogTimestamp b) => a <= b ? a : b;
 

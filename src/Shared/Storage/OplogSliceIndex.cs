@@ -41,6 +41,27 @@ public sealed record OplogSliceIndex(
         return json.ToJsonString();
     }
 
+    /// <summary>
+    /// Reads one index object (its stored checksum verified by the store) and validates it: it must parse and
+    /// describe <paramref name="repositoryId"/> and the range its key names. The one way to read an index.
+    /// </summary>
+    public static async Task<OplogSliceIndex> ReadAsync(IObjectStore store, string indexKey, string repositoryId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (!OplogSliceLayout.TryParseRange(indexKey, out var keyFirst, out var keyLast) || !indexKey.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{indexKey}' is not an oplog slice index key", nameof(indexKey));
+        }
+        byte[] bytes = await store.GetAsync(indexKey, null, cancellationToken).ConfigureAwait(false);
+        var index = Parse(System.Text.Encoding.UTF8.GetString(bytes), indexKey);
+        if (index.FirstTs != keyFirst || index.LastTs != keyLast || index.RepositoryId != repositoryId)
+        {
+            throw new InvalidDataException(
+                $"oplog slice index {indexKey} describes repository {index.RepositoryId} {index.FirstTs}..{index.LastTs}, not what its name says");
+        }
+        return index;
+    }
+
     /// <summary>Parses an index; any missing or malformed field is an error naming the field.</summary>
     public static OplogSliceIndex Parse(string json, string source)
     {

@@ -48,7 +48,7 @@ public sealed class RestoreCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
     [InlineData("namespace-pattern", "--rename", "shop.orders")]
     [InlineData("outside-recovery-window", "--at", "2020-12-01T10:00:05Z")]
     [InlineData("arguments", "--at", "yesterday")]
-    [InlineData("oplog-gap", "--at", "4000000000:1")]
+    [InlineData("outside-recovery-window", "--at", "4000000000:1")]
     [InlineData("target-is-repository-service", "--own-target", "57019")]
     [InlineData("target-is-repository-service", "--own-target", "47019")]
     public async Task Each_refusal_names_its_rule_and_touches_neither_the_target_nor_the_task_store(string rule, string option, string value)

@@ -36,6 +36,7 @@ public sealed class CommandDispatcher
         ApplyOpsCommand.Register(_handlers);
         TransactionCommandHandlers.Register(_handlers);
         OplogNoteCommand.Register(_handlers);
+        AuthzMergeCommand.Register(_handlers);
     }
 
     public async ValueTask<byte[]> DispatchAsync(CommandRequest request, int connectionId, ReplicaSetMember member, CancellationToken cancellationToken)

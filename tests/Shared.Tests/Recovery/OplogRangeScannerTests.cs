@@ -1,0 +1,131 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using CsCheck;
+using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Recovery;
+using WapBackup.Shared.Retention;
+using WapBackup.Shared.Storage;
+
+namespace WapBackup.Shared.Tests.Recovery;
+
+/// <summary>The ranges read from slice indexes: links make ranges, a missing or unlinked slice makes a gap, an overlap is refused.</summary>
+public sealed class OplogRangeScannerTests
+{
+    private const string Repository = "repo-scan";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static readonly ObjectChecksum Any = ObjectChecksum.Of([1]);
+
+    /// <summary>One hour apart per slice, so a chain crosses day folders.</summary>
+    private static OplogTimestamp At(int slice, uint offset) => new(1_796_000_000 + (uint)slice * 3600 + offset, 1);
+
+    private static void Seal(MemoryObjectStore store, OplogTimestamp first, OplogTimestamp last, OplogTimestamp? previous)
+    {
+        var index = new OplogSliceIndex(Repository, first, last, 1, Any, Any, previous);
+        store.Objects[OplogSliceLayout.DataKey("p", Repository, first, last)] = [0];
+        store.Objects[OplogSliceLayout.IndexKey("p", Repository, first, last)] = Encoding.UTF8.GetBytes(index.ToJson());
+    }
+
+    [Fact]
+    public void Random_chains_with_lost_slices_and_new_timelines_scan_to_the_ranges_their_links_make()
+    {
+        // Per slice: 0 = sealed and linked, 1 = lost (deleted, pruned), 2 = sealed starting a new timeline.
+        Gen.Int[0, 9].Select(k => k < 7 ? 0 : k == 7 ? 1 : 2).Array[1, 60].Sample(kinds =>
+        {
+            var store = new MemoryObjectStore();
+            var expected = new List<OplogRange>();
+            OplogTimestamp? previousLast = null;
+            bool linked = false;
+            for (int i = 0; i < kinds.Length; i++)
+            {
+                var (first, last) = (At(i, 0), At(i, 100));
+                if (kinds[i] != 1)
+                {
+                    var link = kinds[i] == 2 ? null : previousLast;
+                    Seal(store, first, last, link);
+                    if (linked && link is not null)
+                    {
+                        expected[^1] = expected[^1] with { Last = last };
+                    }
+                    else
+                    {
+                        expected.Add(new OplogRange(first, last));
+                    }
+                }
+                linked = kinds[i] != 1;
+                previousLast = last; // a lost slice still existed: the next one links to it
+            }
+            var ranges = new OplogRangeScanner(store, readsInFlight: 3).ScanAsync("p", Repository, Ct).GetAwaiter().GetResult();
+            Assert.Equal(expected, ranges);
+        }, iter: 300);
+    }
+
+    [Fact]
+    public async Task Overlapping_slices_are_refused_naming_both()
+    {
+        var store = new MemoryObjectStore();
+        Seal(store, At(0, 0), At(0, 50), null);
+        Seal(store, At(0, 0), At(0, 90), null); // the same start sealed twice: A-B beside A-C
+
+        var e = await Assert.ThrowsAsync<OplogOverlapException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+
+        Assert.Contains(OplogSliceLayout.FormatTimestamp(At(0, 50)), e.Message, StringComparison.Ordinal);
+        Assert.Contains(OplogSliceLayout.FormatTimestamp(At(0, 90)), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_index_of_another_repository_or_range_stops_the_scan()
+    {
+        var store = new MemoryObjectStore();
+        Seal(store, At(0, 0), At(0, 50), null);
+        store.Objects[OplogSliceLayout.IndexKey("p", Repository, At(1, 0), At(1, 50))] = store.Objects[OplogSliceLayout.IndexKey("p", Repository, At(0, 0), At(0, 50))];
+
+        await Assert.ThrowsAsync<InvalidDataException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+    }
+
+    [Fact]
+    public async Task Only_index_objects_count_a_data_object_alone_is_no_slice()
+    {
+        var store = new MemoryObjectStore();
+        Seal(store, At(0, 0), At(0, 50), null);
+        store.Objects[OplogSliceLayout.DataKey("p", Repository, At(1, 0), At(1, 50))] = [0]; // sealing killed before its index
+
+        Assert.Equal([new OplogRange(At(0, 0), At(0, 50))], await new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+    }
+
+    /// <summary>Listing and reading only, in key order as S3 lists.</summary>
+    internal sealed class MemoryObjectStore : IObjectStore
+    {
+        public SortedDictionary<string, byte[]> Objects { get; } = new(StringComparer.Ordinal);
+
+        public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken) =>
+            Objects.TryGetValue(key, out var bytes) ? Task.FromResult(bytes) : throw new ObjectNotFoundException(key);
+
+        public async IAsyncEnumerable<ObjectListing> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            foreach (var (key, bytes) in Objects.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+            {
+                await Task.Yield();
+                yield return new ObjectListing(key, bytes.Length, DateTimeOffset.UnixEpoch);
+            }
+        }
+
+        public Task<StoredObject> PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+        {
+            Objects[key] = content.ToArray();
+            return Task.FromResult(new StoredObject(key, content.Length, ObjectChecksum.Of(content.Span)));
+        }
+
+        public Task<StoredObject> UploadAsync(string key, Stream content, long? expectedSize, CancellationToken cancellationToken) => throw new NotSupportedException("not used by these tests");
+
+        public Task<Stream> OpenReadAsync(string key, ObjectChecksum expected, CancellationToken cancellationToken) => throw new NotSupportedException("not used by these tests");
+
+        public Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+        {
+            foreach (string key in keys)
+            {
+                Objects.Remove(key);
+            }
+            return Task.CompletedTask;
+        }
+    }
+}
