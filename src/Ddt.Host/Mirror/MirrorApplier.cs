@@ -19,6 +19,7 @@ public sealed class MirrorApplier
     private readonly CapturedOplogStore _source;
     private readonly MirrorCheckpointStore _checkpoints;
     private readonly IMirrorTarget _target;
+    private readonly TargetUniqueIndexCatalog _uniqueIndexes;
     private readonly OplogClassifier _classifier;
     private readonly OplogDispatcher _dispatcher;
     private readonly MirrorOptions _options;
@@ -39,6 +40,7 @@ public sealed class MirrorApplier
         {
             _target = new FuzzyCopyTarget(_target, target, fuzzyThrough, Fuzzy, Stats);
         }
+        _uniqueIndexes = new TargetUniqueIndexCatalog(target);
         _dispatcher = new OplogDispatcher(_target, Stats, new ClassifierScope(classifier));
     }
 
@@ -75,7 +77,7 @@ public sealed class MirrorApplier
             && previous.Saved.OpenTransactions.SequenceEqual(checkpoint.OpenTransactions)
             ? previous.Transactions
             : await ResumeTransactionsAsync(checkpoint, cancellationToken).ConfigureAwait(false);
-        await using var workers = new WorkerPool(_target, _options, Stats, cancellationToken);
+        await using var workers = new WorkerPool(_target, _uniqueIndexes, _options, Stats, cancellationToken);
         int sinceCheckpoint = 0;
 
         async Task<MirrorCheckpoint> SaveCheckpointAsync()

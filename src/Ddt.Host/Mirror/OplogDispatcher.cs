@@ -54,6 +54,7 @@ internal sealed class OplogDispatcher
                 {
                     throw conflict.Persisting(); // every earlier entry is applied: nothing can resolve it
                 }
+                workers.ForgetIndexes(); // a DDL command may have created, dropped or converted a unique index
                 break;
             case OplogAction.Transaction:
                 TransactionOutcome outcome;
@@ -143,5 +144,6 @@ internal sealed class OplogDispatcher
         _stats.CountBarrier();
         await _target.ApplyTransactionAsync(operations, cancellationToken).ConfigureAwait(false);
         _stats.CountTransaction();
+        workers.ForgetIndexes(); // a transaction may create collections and indexes
     }
 }

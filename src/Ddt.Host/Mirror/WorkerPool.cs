@@ -4,7 +4,8 @@ using WapBackup.Shared.Oplog;
 namespace WapBackup.Ddt.Mirror;
 
 /// <summary>
-/// N workers, each with a bounded queue; a document's operations always land on the same worker.
+/// N workers, each with a bounded queue; a document's operations always land on the same worker, and
+/// all of a namespace's when the target collection has a unique secondary index (decision 1030).
 /// A unique-index conflict (the mirror's own parallelism: B's insert of a key ran before A's update
 /// that freed it) is never skipped: the worker holds the operation and everything queued behind it,
 /// the other workers hold anything dispatched after it, and the next drain applies the held operations
@@ -15,15 +16,21 @@ internal sealed class WorkerPool : IAsyncDisposable
     private readonly Channel<WorkItem>[] _queues;
     private readonly Task[] _workers;
     private readonly IMirrorTarget _target;
+    private readonly IUniqueIndexCatalog _uniqueIndexes;
     private readonly MirrorStats _stats;
     private readonly int _batchSize;
     private readonly CancellationToken _cancellationToken;
     private long _sequence; // dispatch order; written by the single dispatching caller only
     private long _conflictFloor = long.MaxValue; // the earliest operation that met a conflict since the last drain
+    // Namespaces with a unique secondary index on the target, as last asked (dispatching caller only).
+    private readonly Dictionary<string, bool> _uniqueNamespaces = new(StringComparer.Ordinal);
+    private byte[]? _lastNamespace; // consecutive operations mostly share one namespace: skip the string and the lookup
+    private bool _lastNamespaceUnique;
 
-    public WorkerPool(IMirrorTarget target, MirrorOptions options, MirrorStats stats, CancellationToken cancellationToken)
+    public WorkerPool(IMirrorTarget target, IUniqueIndexCatalog uniqueIndexes, MirrorOptions options, MirrorStats stats, CancellationToken cancellationToken)
     {
         _target = target;
+        _uniqueIndexes = uniqueIndexes;
         _stats = stats;
         _batchSize = options.BatchSize;
         _cancellationToken = cancellationToken;
@@ -45,8 +52,21 @@ internal sealed class WorkerPool : IAsyncDisposable
     /// <summary>True once a worker met a unique-index conflict that the next <see cref="DrainAsync"/> retries.</summary>
     public bool HasConflicts => Volatile.Read(ref _conflictFloor) != long.MaxValue;
 
-    public ValueTask EnqueueAsync(ReplayOperation operation) =>
-        _queues[WorkerOf(operation.Entry)].Writer.WriteAsync(new WorkItem(new Sequenced(++_sequence, operation), null), _cancellationToken);
+    public async ValueTask EnqueueAsync(ReplayOperation operation)
+    {
+        int worker = await WorkerOfAsync(operation).ConfigureAwait(false);
+        await _queues[worker].Writer.WriteAsync(new WorkItem(new Sequenced(++_sequence, operation), null), _cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Forgets what the target's indexes were: called after every command and transaction (DDL creates,
+    /// drops and converts unique indexes), so the next operation of each namespace asks again.
+    /// </summary>
+    public void ForgetIndexes()
+    {
+        _uniqueNamespaces.Clear();
+        _lastNamespace = null;
+    }
 
     /// <summary>
     /// Waits until every worker has applied (or held) everything queued before, then applies the held
@@ -77,16 +97,55 @@ internal sealed class WorkerPool : IAsyncDisposable
         }
     }
 
-    private int WorkerOf(in OplogEntry entry)
+    /// <summary>
+    /// The worker <paramref name="operation"/> goes to: by namespace alone when the target collection has a
+    /// unique secondary index (decision 1030: its operations then apply in oplog order, so no key is taken
+    /// out of order), else by namespace and <c>_id</c>.
+    /// </summary>
+    internal async ValueTask<int> WorkerOfAsync(ReplayOperation operation)
     {
         if (_queues.Length == 1)
         {
             return 0;
         }
-        var idHolder = entry.Operation == OplogOperation.Update ? entry.Object2 : entry.Object;
-        var id = idHolder?.Find("_id"u8) ?? default;
+        bool wholeNamespace = await HasUniqueSecondaryIndexAsync(operation.Entry).ConfigureAwait(false);
+        return WorkerOf(operation.Entry, wholeNamespace);
+    }
+
+    private ValueTask<bool> HasUniqueSecondaryIndexAsync(OplogEntry entry)
+    {
+        if (_lastNamespace is { } last && entry.NamespaceUtf8.SequenceEqual(last))
+        {
+            return new(_lastNamespaceUnique);
+        }
+        string ns = entry.Namespace;
+        return _uniqueNamespaces.TryGetValue(ns, out bool unique) ? new(Remember(ns, unique)) : AskAsync(ns);
+
+        async ValueTask<bool> AskAsync(string ns)
+        {
+            bool unique = await _uniqueIndexes.HasUniqueSecondaryIndexAsync(ns, _cancellationToken).ConfigureAwait(false);
+            _uniqueNamespaces[ns] = unique;
+            return Remember(ns, unique);
+        }
+    }
+
+    private bool Remember(string ns, bool unique)
+    {
+        _lastNamespace = System.Text.Encoding.UTF8.GetBytes(ns);
+        _lastNamespaceUnique = unique;
+        return unique;
+    }
+
+    private int WorkerOf(in OplogEntry entry, bool wholeNamespace)
+    {
         var hash = new HashCode();
         hash.AddBytes(entry.NamespaceUtf8);
+        if (wholeNamespace)
+        {
+            return (int)((uint)hash.ToHashCode() % (uint)_queues.Length);
+        }
+        var idHolder = entry.Operation == OplogOperation.Update ? entry.Object2 : entry.Object;
+        var id = idHolder?.Find("_id"u8) ?? default;
         if (id.Exists)
         {
             hash.Add((int)id.Type);

@@ -182,13 +182,11 @@ public sealed class ReplayRoundTripTests(S3Fixture s3) : IClassFixture<S3Fixture
     }
 
     /// <summary>
-    /// KNOWN BUG (engine shared with the mirror, WorkerPool): with parallel workers a unique-key swap can
-    /// fail as a "persisting" conflict. A worker reads the conflict floor before its round trip, so an
-    /// operation dispatched after a held one (e->tmp) can be applied while the held one (c->tmp) waits;
-    /// the retry then meets a key taken out of order. Seen under load (load average 40). Until the pool
-    /// orders operations by unique key too, unique swaps are tested with one worker (Unique_key_swaps...).
+    /// Swaps through a shared "tmp" key with 4 workers: the people collection has a unique email index, so
+    /// the pool sends all of its operations to one worker (decision 1030) and no key is taken out of order.
+    /// The interleaving that once failed here under load is forced in WorkerPoolTests.
     /// </summary>
-    [Fact(Skip = "known bug: parallel workers can apply an operation past a held unique-key conflict (see summary)")]
+    [Fact]
     public Task Unique_key_swaps_replay_with_parallel_workers() => RoundTripAsync(ReplaySource.Store, MirrorMode.ApplyOps, 4, swaps: true);
 
     [Fact]
