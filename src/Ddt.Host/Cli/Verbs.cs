@@ -21,6 +21,7 @@ public static class Verbs
         new WorkerMemoryCommand(),
         new Agent.AgentCommand(),
         new FullCopy.InitCommand(),
+        new Dump.DumpCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>
