@@ -111,7 +111,7 @@ public sealed class SnapshotPipeline(IObjectStore store, ISnapshotCatalog catalo
         }
     }
 
-    private static ArchivePrelude Prelude(SnapshotRequest request, IReadOnlyList<SourceNamespace> namespaces)
+    internal static ArchivePrelude Prelude(SnapshotRequest request, IReadOnlyList<SourceNamespace> namespaces)
     {
         var collections = namespaces.Select(n => n.Entry).ToList();
         if (request.Oplog is not null)

@@ -41,6 +41,8 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await orders.InsertManyAsync(Enumerable.Range(0, 300).Select(Order), cancellationToken: Ct);
         await shop.CreateCollectionAsync("log", new CreateCollectionOptions { Capped = true, MaxSize = 1024 * 1024 }, Ct);
         await shop.GetCollection<BsonDocument>("log").InsertManyAsync(Enumerable.Range(0, 50).Select(i => new BsonDocument { { "_id", i }, { "line", $"started {i}" } }), cancellationToken: Ct);
+        var viewPipeline = new BsonArray { new BsonDocument("$match", new BsonDocument("total", new BsonDocument("$gt", 100))) };
+        await shop.RunCommandAsync<BsonDocument>(new BsonDocument { { "create", "big_orders" }, { "viewOn", "orders" }, { "pipeline", viewPipeline } }, cancellationToken: Ct);
         await sourceClient.GetDatabase("crm").GetCollection<BsonDocument>("people").InsertManyAsync(
             Enumerable.Range(0, 40).Select(i => new BsonDocument { { "_id", ObjectId.GenerateNewId() }, { "n", i }, { "tags", new BsonArray { "a", i } } }), cancellationToken: Ct);
 
@@ -94,7 +96,9 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal(SnapshotKind.Dump, manifest.Kind);
         Assert.Equal((first.ToString(), end.ToString()), (manifest.Oplog!.First, manifest.Oplog.Last));
         Assert.Equal(result.GetProperty("oplogEntries").GetInt64(), manifest.Oplog.Entries);
-        Assert.Equal(["crm.people", "shop.log", "shop.orders"], manifest.Namespaces.Select(n => n.Namespace));
+        Assert.Equal(["crm.people", "shop.big_orders", "shop.log", "shop.orders"], manifest.Namespaces.Select(n => n.Namespace));
+        var view = manifest.Namespaces.Single(n => n.Namespace == "shop.big_orders");
+        Assert.Equal(("view", 0L, "orders"), (view.Type, view.Documents, view.Options.GetProperty("viewOn").GetString()));
         var catalogued = Assert.Single(harness.Catalog.All);
         Assert.Equal((snapshotId, SnapshotKind.Dump, SnapshotStatus.Verified), (catalogued.SnapshotId, catalogued.Kind, catalogued.Status));
         var (verifyExit, verify, _) = await RunAsync([new SnapshotVerifyCommand(() => services)], "snapshot", "verify", "--repository", harness.Repository.Id, "--snapshot", snapshotId);
@@ -117,6 +121,9 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             Assert.Equal(await DocumentsAsync(sourceClient, db, collection), await DocumentsAsync(targetClient, db, collection));
         }
         Assert.Contains("code_unique", await IndexNamesAsync(targetClient, "shop", "orders"));
+        var restoredView = await (await targetClient.GetDatabase("shop").ListCollectionsAsync(new ListCollectionsOptions { Filter = new BsonDocument("name", "big_orders") }, Ct)).SingleAsync(Ct);
+        Assert.Equal("view", restoredView["type"].AsString);
+        Assert.Equal(new BsonDocument { { "viewOn", "orders" }, { "pipeline", viewPipeline } }, restoredView["options"].AsBsonDocument);
     }
 
     [Fact]
