@@ -23,6 +23,7 @@ public static class Verbs
         new FullCopy.InitCommand(),
         new Mongod.MongodCommand(),
         new Recovery.RecoveryWindowCommand(),
+        new Dump.DumpCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

@@ -11,9 +11,10 @@ public sealed record DumpProgress(int NamespacesDone, int Namespaces, long Docum
 /// Writes the documents of <see cref="SourceNamespace"/>s into an <see cref="ArchiveWriter"/>: the authz namespaces
 /// first, one at a time, then the rest with <c>parallelism</c> collections at once (<c>dumpRestoreWorkNum</c>),
 /// each read in natural order as raw BSON (nothing decoded, one copy per document). The caller owns the
-/// writer's output and completes it. Any read or write failure fails the whole dump.
+/// writer's output and completes it. Any read or write failure fails the whole dump. <c>readPreference</c>: the
+/// source's secondaryPreferred for <c>ddt dump</c> (as init reads it); 47019 is read from its primary.
 /// </summary>
-public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batchSize = 1000)
+public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batchSize = 1000, ReadPreference? readPreference = null)
 {
     private long _documents;
     private int _done;
@@ -40,7 +41,7 @@ public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batc
         var output = writer.Open(ns.Entry.DataNamespace(writer.Prelude.Header.ServerVersion));
         if (!ns.IsView)
         {
-            var collection = client.GetDatabase(ns.Read.Db).GetCollection<RawBson>(ns.Read.Collection);
+            var collection = client.GetDatabase(ns.Read.Db).GetCollection<RawBson>(ns.Read.Collection).WithReadPreference(readPreference ?? ReadPreference.Primary);
             using var cursor = await collection.FindAsync(FilterDefinition<RawBson>.Empty, new FindOptions<RawBson> { BatchSize = batchSize }, cancellationToken).ConfigureAwait(false);
             while (await cursor.MoveNextAsync(cancellationToken).ConfigureAwait(false))
             {

@@ -75,6 +75,35 @@ public static class ArchiveNamespaces
         return result;
     }
 
+    /// <summary>
+    /// What a dump archives from the source: exactly the namespaces init would copy (<paramref name="plan"/>, from
+    /// <c>CopyPlan.ListAsync</c>: the repository's filter and the never-copied namespaces), described as listCollections
+    /// and listIndexes give them (every index, uuid). Users, roles and <c>admin.system.version</c> first, in mongodump's
+    /// order, read and archived under their own <c>admin.system.*</c> names; the rest in the plan's order.
+    /// </summary>
+    public static async Task<IReadOnlyList<SourceNamespace>> ForSourceAsync(IMongoClient source, IReadOnlyList<FullCopy.CopyNamespace> plan, CancellationToken cancellationToken)
+    {
+        var listed = new Dictionary<string, List<Listed>>(StringComparer.Ordinal);
+        foreach (string db in plan.Select(n => n.Database).Distinct(StringComparer.Ordinal))
+        {
+            listed[db] = await ListDatabaseAsync(source, db, cancellationToken).ConfigureAwait(false);
+        }
+        SourceNamespace Of(FullCopy.CopyNamespace ns)
+        {
+            var found = listed[ns.Database].FirstOrDefault(c => c.Name == ns.Collection)
+                ?? throw new InvalidOperationException($"{ns.Name} was listed by the copy plan but is gone from listCollections: dropped while the dump started; run the dump again");
+            var name = new ArchiveNamespace(ns.Database, ns.Collection);
+            return Describe(name, name, found);
+        }
+        var result = new List<SourceNamespace>();
+        foreach (var (fullCopy, _) in AuthzCollections)
+        {
+            result.AddRange(plan.Where(n => n.TargetDatabase == AuthzDatabase && n.TargetCollection == fullCopy).Select(Of));
+        }
+        result.AddRange(plan.Where(n => n.TargetDatabase != AuthzDatabase).Select(Of));
+        return result;
+    }
+
     private sealed record Listed(string Name, string Type, RawDocument Options, string? Uuid, IReadOnlyList<RawDocument> Indexes);
 
     private static async Task<List<Listed>> ListDatabaseAsync(IMongoClient client, string db, CancellationToken cancellationToken)

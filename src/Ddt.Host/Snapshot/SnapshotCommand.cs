@@ -26,26 +26,33 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         + "Environment: as ddt capture, plus DDT_FULL_COPY_URI optional. Exit 0 verified, 1 failed, 2 refused";
 
     public IReadOnlyList<Symbol> CreateSymbols() =>
-    [
-        CliOutput.RepositoryOption(),
-        CliOutput.TaskOption(),
-        new Option<string>(CompressionOption)
-        {
-            HelpName = "zstd|gzip",
-            Description = "the archive's compression: zstd (zstd -dc archive.zst | mongorestore --archive) or gzip (mongorestore --archive --gzip)",
-            DefaultValueFactory = _ => "zstd",
-            Validators = { result =>
-            {
-                if (result.GetValueOrDefault<string>() is not ("zstd" or "gzip"))
-                {
-                    result.AddError($"--compression must be zstd or gzip, got '{result.GetValueOrDefault<string>()}'");
-                }
-            } },
-        },
-        CliOutput.JsonOption(),
-    ];
+        [CliOutput.RepositoryOption(), CliOutput.TaskOption(), CompressionOptionSymbol(), CliOutput.JsonOption()];
 
-    public async Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken)
+    public Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken) =>
+        RunArchiveVerbAsync("snapshot", parsed, console, services,
+            (resolved, repositoryId, taskId, compression, terminal, ct) => new SnapshotRunner(resolved, console.Error).RunAsync(repositoryId, taskId, compression, terminal, ct),
+            cancellationToken);
+
+    /// <summary><c>--compression zstd|gzip</c> of the verbs that write an archive.</summary>
+    internal static Option<string> CompressionOptionSymbol() => new(CompressionOption)
+    {
+        HelpName = "zstd|gzip",
+        Description = "the archive's compression: zstd (zstd -dc archive.zst | mongorestore --archive) or gzip (mongorestore --archive --gzip)",
+        DefaultValueFactory = _ => "zstd",
+        Validators = { result =>
+        {
+            if (result.GetValueOrDefault<string>() is not ("zstd" or "gzip"))
+            {
+                result.AddError($"--compression must be zstd or gzip, got '{result.GetValueOrDefault<string>()}'");
+            }
+        } },
+    };
+
+    /// <summary>What a runner of an archive verb is called with: services, repository, task, compression, terminal bar.</summary>
+    internal delegate Task<SnapshotResult> ArchiveVerbRun(SnapshotServices services, string repositoryId, string? taskId, ArchiveCompression compression, TerminalProgress terminal, CancellationToken cancellationToken);
+
+    /// <summary>The shared body of <c>ddt snapshot</c> and <c>ddt dump</c>: services, the runner under a progress bar, then the <c>--json</c> line or one readable line.</summary>
+    internal static async Task<int> RunArchiveVerbAsync(string verb, ParseResult parsed, CliConsole console, Func<SnapshotServices> services, ArchiveVerbRun run, CancellationToken cancellationToken)
     {
         string repositoryId = parsed.GetRequiredValue<string>(CliOutput.Repository);
         bool json = parsed.GetValue<bool>(CliOutput.Json);
@@ -57,7 +64,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         }
         catch (InvalidOperationException e)
         {
-            await console.Error.WriteLineAsync("ddt snapshot: " + e.Message).ConfigureAwait(false);
+            await console.Error.WriteLineAsync($"ddt {verb}: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
         if (await WorkerHeapLimit.RunLimitedAsync(resolved.Repositories, repositoryId, m => m.Full, new JsonLineLogger(console.Error, TimeProvider.System, "snapshot"), cancellationToken).ConfigureAwait(false) is { } limited)
@@ -67,10 +74,9 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), resolved.Repositories, resolved.ObjectStorage, TimeProvider.System);
         console = taskLog.Console;
         SnapshotResult result;
-        await using (var terminal = TerminalProgress.ForConsole($"snapshot {repositoryId}", json))
+        await using (var terminal = TerminalProgress.ForConsole($"{verb} {repositoryId}", json))
         {
-            result = await new SnapshotRunner(resolved, console.Error)
-                .RunAsync(repositoryId, parsed.GetValue<string?>(CliOutput.Task), compression, terminal, cancellationToken).ConfigureAwait(false);
+            result = await run(resolved, repositoryId, parsed.GetValue<string?>(CliOutput.Task), compression, terminal, cancellationToken).ConfigureAwait(false);
         }
         if (json)
         {
@@ -78,12 +84,13 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         }
         else if (result.SnapshotId is not null)
         {
+            string oplog = result.OplogFirst is { } first ? $", oplog {first}..{result.Ts} ({result.OplogEntries} entries)" : "";
             await console.Out.WriteLineAsync(
-                $"snapshot {result.SnapshotId} of {repositoryId} {result.Outcome}: ts {result.Ts} ({result.TsIso}), {result.Namespaces} namespaces, {result.Documents} documents, {result.Bytes} bytes; manifest {result.ManifestKey}; task {result.TaskId}").ConfigureAwait(false);
+                $"{verb} {result.SnapshotId} of {repositoryId} {result.Outcome}: ts {result.Ts} ({result.TsIso}), {result.Namespaces} namespaces, {result.Documents} documents{oplog}, {result.Bytes} bytes; manifest {result.ManifestKey}; task {result.TaskId}").ConfigureAwait(false);
         }
         else
         {
-            await console.Out.WriteLineAsync($"snapshot of {repositoryId} {result.Outcome} (exit {result.ExitCode}): {result.Error}; task {result.TaskId ?? "-"}").ConfigureAwait(false);
+            await console.Out.WriteLineAsync($"{verb} of {repositoryId} {result.Outcome} (exit {result.ExitCode}): {result.Error}; task {result.TaskId ?? "-"}").ConfigureAwait(false);
         }
         return result.ExitCode;
     }

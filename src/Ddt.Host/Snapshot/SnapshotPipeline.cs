@@ -24,7 +24,8 @@ public sealed record SnapshotRequest(
 {
     public string SnapshotId => WapBackup.Shared.Snapshots.SnapshotId.For(Ts);
 
-    public string ArchiveKey => SnapshotLayout.ArchiveKey(Prefix, RepositoryId, SnapshotId, Compression);
+    /// <summary>Where the archive is uploaded: in the snapshot's folder, or for a dump (whose Ts is known only at its end) where <see cref="SnapshotLayout.DumpArchiveKey"/> puts it; <c>with { Ts = ... }</c> keeps it.</summary>
+    public string ArchiveKey { get; init; } = SnapshotLayout.ArchiveKey(Prefix, RepositoryId, WapBackup.Shared.Snapshots.SnapshotId.For(Ts), Compression);
 
     public string ManifestKey => SnapshotLayout.ManifestKey(Prefix, RepositoryId, SnapshotId);
 }
@@ -34,6 +35,12 @@ public sealed record SnapshotOutcome(SnapshotManifest Manifest, string ManifestK
 
 /// <summary>Writes the documents of the namespaces into the archive (and, for a dump, the oplog last); returns every data namespace's summary.</summary>
 public delegate Task<IReadOnlyList<ArchiveNamespaceSummary>> ArchiveContent(ArchiveWriter writer, CancellationToken cancellationToken);
+
+/// <summary>What a source-fed archive's content ends with: its data namespaces and, known only now, the Ts it is consistent at and its oplog range.</summary>
+public sealed record SourceFedContentResult(IReadOnlyList<ArchiveNamespaceSummary> Written, OplogTimestamp Ts, ManifestOplog Oplog);
+
+/// <summary>Writes a dump's namespaces, then its oplog last, into the archive; returns what was written and the end ts.</summary>
+public delegate Task<SourceFedContentResult> SourceFedContent(ArchiveWriter writer, CancellationToken cancellationToken);
 
 /// <summary>
 /// One snapshot from archive to catalog (docs/snapshots.md): the archive written through the codec straight into a
@@ -54,36 +61,82 @@ public sealed class SnapshotPipeline(IObjectStore store, ISnapshotCatalog catalo
             await PutCatalogAsync(request, existing, cancellationToken).ConfigureAwait(false);
             return new SnapshotOutcome(existing, request.ManifestKey, Reused: true);
         }
+        return await KeepOrDeleteAsync(request, async ct =>
+        {
+            var (stored, written) = await UploadAsync(request, Prelude(request, namespaces), content, ct).ConfigureAwait(false);
+            return await VerifyAndRecordAsync(request, namespaces, written, stored, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A dump (decision 0740): the archive streams from the source under <paramref name="staged"/>'s
+    /// <see cref="SnapshotRequest.ArchiveKey"/> (named by the dump's start), its oplog carried last; the Ts and
+    /// the snapshot id come from <paramref name="content"/> at the end. Then as <see cref="RunAsync"/>; when a
+    /// manifest already exists at that Ts (no write on the source since an earlier dump), the new archive is
+    /// deleted and the earlier dump returned.
+    /// </summary>
+    public async Task<SnapshotOutcome> RunSourceFedAsync(SnapshotRequest staged, IReadOnlyList<SourceNamespace> namespaces, SourceFedContent content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(staged.Oplog);
+        return await KeepOrDeleteAsync(staged, async ct =>
+        {
+            SourceFedContentResult? ended = null;
+            var (stored, _) = await UploadAsync(staged, Prelude(staged, namespaces), async (writer, token) =>
+            {
+                ended = await content(writer, token).ConfigureAwait(false);
+                return ended.Written;
+            }, ct).ConfigureAwait(false);
+            var request = staged with { Ts = ended!.Ts, Oplog = ended.Oplog };
+            if (await FindManifestAsync(request, ct).ConfigureAwait(false) is { } existing)
+            {
+                await store.DeleteAsync([request.ArchiveKey], CancellationToken.None).ConfigureAwait(false);
+                await PutCatalogAsync(request, existing, ct).ConfigureAwait(false);
+                return new SnapshotOutcome(existing, request.ManifestKey, Reused: true);
+            }
+            return await VerifyAndRecordAsync(request, namespaces, ended.Written, stored, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<SnapshotOutcome> KeepOrDeleteAsync(SnapshotRequest request, Func<CancellationToken, Task<SnapshotOutcome>> snapshot, CancellationToken cancellationToken)
+    {
         try
         {
-            var collections = namespaces.Select(n => n.Entry).ToList();
-            if (request.Oplog is not null)
-            {
-                collections.Add(ArchiveCollection.Oplog);
-            }
-            var prelude = new ArchivePrelude(new ArchiveHeader(request.Parallelism, request.ServerVersion, ToolVersion), collections);
-            var (stored, written) = await UploadAsync(request, prelude, content, cancellationToken).ConfigureAwait(false);
-
-            var expected = written.Select(s => new ExpectedNamespace(s.Namespace.ToString(), s.Documents, s.Bytes, s.ContentHash.ToString())).ToList();
-            var readBack = await ArchiveReadBack.ReadAsync(store, request.ArchiveKey, stored.Checksum, request.Compression, cancellationToken).ConfigureAwait(false);
-            var differences = ArchiveReadBack.Compare(expected, readBack);
-            if (differences.Count > 0)
-            {
-                throw new SnapshotVerificationException($"the archive read back differs from what was written: {string.Join("; ", differences)}");
-            }
-
-            var manifest = BuildManifest(request, namespaces, written, stored);
-            byte[] json = JsonSerializer.SerializeToUtf8Bytes(manifest, SnapshotJsonContext.Default.SnapshotManifest);
-            await store.PutAsync(request.ManifestKey, json, cancellationToken).ConfigureAwait(false);
-            await PutCatalogAsync(request, manifest, cancellationToken).ConfigureAwait(false);
-            return new SnapshotOutcome(manifest, request.ManifestKey, Reused: false);
+            return await snapshot(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            // Whatever failed (also a cancellation), no half snapshot stays behind; the manifest is never written before the catalog check passed.
+            // Whatever failed (also a cancellation), no half snapshot stays behind; the manifest is never written before the check passed.
             await store.DeleteAsync([request.ArchiveKey], CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+    }
+
+    internal static ArchivePrelude Prelude(SnapshotRequest request, IReadOnlyList<SourceNamespace> namespaces)
+    {
+        var collections = namespaces.Select(n => n.Entry).ToList();
+        if (request.Oplog is not null)
+        {
+            collections.Add(ArchiveCollection.Oplog);
+        }
+        return new ArchivePrelude(new ArchiveHeader(request.Parallelism, request.ServerVersion, ToolVersion), collections);
+    }
+
+    private async Task<SnapshotOutcome> VerifyAndRecordAsync(
+        SnapshotRequest request, IReadOnlyList<SourceNamespace> namespaces, IReadOnlyList<ArchiveNamespaceSummary> written, StoredObject stored, CancellationToken cancellationToken)
+    {
+        var expected = written.Select(s => new ExpectedNamespace(s.Namespace.ToString(), s.Documents, s.Bytes, s.ContentHash.ToString())).ToList();
+        var readBack = await ArchiveReadBack.ReadAsync(store, request.ArchiveKey, stored.Checksum, request.Compression, cancellationToken).ConfigureAwait(false);
+        var differences = ArchiveReadBack.Compare(expected, readBack);
+        if (differences.Count > 0)
+        {
+            throw new SnapshotVerificationException($"the archive read back differs from what was written: {string.Join("; ", differences)}");
+        }
+
+        var manifest = BuildManifest(request, namespaces, written, stored);
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(manifest, SnapshotJsonContext.Default.SnapshotManifest);
+        await store.PutAsync(request.ManifestKey, json, cancellationToken).ConfigureAwait(false);
+        await PutCatalogAsync(request, manifest, cancellationToken).ConfigureAwait(false);
+        return new SnapshotOutcome(manifest, request.ManifestKey, Reused: false);
     }
 
     /// <summary>The tool version the archive header names (mongorestore only logs it).</summary>

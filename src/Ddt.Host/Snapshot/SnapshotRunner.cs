@@ -1,4 +1,3 @@
-using System.Globalization;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
@@ -31,12 +30,28 @@ public sealed record SnapshotServices(
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStorage,
     TimeProvider Time,
     TimeSpan ReachDeadline,
-    TimeSpan PollInterval);
+    TimeSpan PollInterval)
+{
+    /// <summary>
+    /// Called at a dump's step boundaries (<c>reading</c>: start found and its oplog tailed, no collection read yet;
+    /// <c>read</c>: every collection read, the end ts not yet read): where tests write to the source during the dump.
+    /// </summary>
+    public Func<string, CancellationToken, Task>? OnStep { get; init; }
+}
 
 /// <summary>What <c>ddt snapshot --json</c> prints: the snapshot, or why there is none (<paramref name="Outcome"/> <c>verified</c>, <c>reused</c>, <c>failed</c>, <c>refused</c>).</summary>
 public sealed record SnapshotResult(
     string Repository, string? TaskId, string? SnapshotId, string? Ts, string? TsIso, long? Bytes, int? Namespaces, long? Documents,
-    string? ManifestKey, string Outcome, string? Error, int ExitCode);
+    string? ManifestKey, string Outcome, string? Error, int ExitCode)
+{
+    /// <summary>A dump's start ts: its archive's oplog runs from here through <see cref="Ts"/> (absent for a snapshot).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? OplogFirst { get; init; }
+
+    /// <summary>How many oplog entries a dump's archive carries (absent for a snapshot).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public long? OplogEntries { get; init; }
+}
 
 /// <summary>
 /// One <c>ddt snapshot</c>: the task (kind snapshot, heartbeat, progress), the snapshot point (source's majority-committed
@@ -49,74 +64,11 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
     public const int ExitFailed = 1;
     public const int ExitRefused = 2;
 
-    /// <summary>How often the task record gets the dump's figures.</summary>
-    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
-
     private readonly JsonLineLogger _logger = new(log, services.Time, "snapshot");
 
-    public async Task<SnapshotResult> RunAsync(string repositoryId, string? taskId, ArchiveCompression compression, TerminalProgress terminal, CancellationToken cancellationToken)
-    {
-        var repository = await services.Repositories.FindAsync(repositoryId, cancellationToken).ConfigureAwait(false);
-        if (repository is null)
-        {
-            return Refused(repositoryId, null, $"repository '{repositoryId}' does not exist");
-        }
-        if (repository.Policy.Type != RepositoryType.Ddt)
-        {
-            return Refused(repositoryId, null, $"repository '{repositoryId}' is of type {WireEnum<RepositoryType>.ToWire(repository.Policy.Type)}: it has no full copy to snapshot; use ddt dump");
-        }
-        ISnapshotCatalog catalog;
-        try
-        {
-            catalog = services.Catalog();
-        }
-        catch (InvalidOperationException e)
-        {
-            return Refused(repositoryId, taskId, e.Message);
-        }
-        var lifecycle = new TaskLifecycle(services.Tasks, services.Events, services.Time, _logger.For("tasks"));
-        TaskRun run;
-        try
-        {
-            run = await lifecycle.StartAsync(repositoryId, TaskKind.Snapshot, taskId, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TaskRefusedException e)
-        {
-            return Refused(repositoryId, taskId, e.Message);
-        }
-
-        await using var heartbeat = run.StartHeartbeat(TaskRun.HeartbeatInterval, cancellationToken);
-        var progress = new DumpProgressSink(terminal);
-        using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var progressLoop = ReportProgressAsync(run, progress, stopProgress.Token);
-        try
-        {
-            var outcome = await SnapshotAsync(repository, run, catalog, compression, progress, cancellationToken).ConfigureAwait(false);
-            await stopProgress.CancelAsync().ConfigureAwait(false);
-            await progressLoop.ConfigureAwait(false);
-            var manifest = outcome.Manifest;
-            long documents = manifest.Namespaces.Sum(n => n.Documents);
-            string message = string.Create(CultureInfo.InvariantCulture,
-                $"snapshot {manifest.SnapshotId} at {manifest.Ts} ({manifest.TsIso}) {(outcome.Reused ? "already existed, verified earlier" : "verified")}: {manifest.Namespaces.Count} namespaces, {documents} documents, {manifest.Archive.Bytes} bytes ({manifest.Archive.Compression})");
-            _logger.Info(message);
-            await run.FinishAsync(BackupTaskStatus.Succeeded, EventLevel.Info, message,
-                new Dictionary<string, string> { ["snapshotId"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["manifestKey"] = outcome.ManifestKey },
-                p => p with { Percent = 100, BytesDone = manifest.Archive.Bytes }).ConfigureAwait(false);
-            return new SnapshotResult(repositoryId, run.Id, manifest.SnapshotId, manifest.Ts, manifest.TsIso, manifest.Archive.Bytes, manifest.Namespaces.Count, documents,
-                outcome.ManifestKey, outcome.Reused ? "reused" : "verified", null, ExitOk);
-        }
-        catch (Exception e)
-        {
-            await stopProgress.CancelAsync().ConfigureAwait(false);
-            await progressLoop.ConfigureAwait(false);
-            string reason = e is OperationCanceledException && cancellationToken.IsCancellationRequested
-                ? "snapshot cancelled (SIGTERM): nothing kept, the next snapshot starts over"
-                : $"snapshot failed: {e.GetType().Name}: {e.Message}{(e.InnerException is { } inner ? $" ({inner.GetType().Name}: {inner.Message})" : "")}; nothing kept, the next snapshot starts over";
-            _logger.Error(reason);
-            await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, reason).ConfigureAwait(false);
-            return new SnapshotResult(repositoryId, run.Id, null, null, null, null, null, null, null, "failed", SecretRedaction.Redact(reason), ExitFailed);
-        }
-    }
+    public Task<SnapshotResult> RunAsync(string repositoryId, string? taskId, ArchiveCompression compression, TerminalProgress terminal, CancellationToken cancellationToken) =>
+        new ArchiveTask(services, _logger, "snapshot").RunAsync(repositoryId, taskId, TaskKind.Snapshot, RepositoryType.Ddt, "it has no full copy to snapshot; use ddt dump", terminal,
+            (repository, catalog, run, progress, ct) => SnapshotAsync(repository, run, catalog, compression, progress, ct), cancellationToken);
 
     /// <summary>How long the verb waits for the agent to hand the mirror over.</summary>
     public static readonly TimeSpan MirrorHandoffDeadline = TimeSpan.FromMinutes(2);
@@ -169,58 +121,5 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
     {
         var info = await client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("buildInfo", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
         return info["version"].AsString;
-    }
-
-    private async Task ReportProgressAsync(TaskRun run, DumpProgressSink progress, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(ProgressInterval, services.Time, cancellationToken).ConfigureAwait(false);
-                if (progress.Latest is { } p)
-                {
-                    await run.ProgressAsync(t => t with { Percent = progress.Percent, BytesDone = p.Bytes, Message = progress.Detail }, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            // Progress is informative: a failed write is logged, the snapshot goes on.
-            _logger.Warn($"task progress could not be written: {e.GetType().Name}: {e.Message}");
-        }
-    }
-
-    private SnapshotResult Refused(string repositoryId, string? taskId, string message)
-    {
-        _logger.Error(message);
-        return new SnapshotResult(repositoryId, taskId, null, null, null, null, null, null, null, "refused", message, ExitRefused);
-    }
-
-    /// <summary>The dump's latest figures, for the terminal bar (every report) and the task record (every <see cref="ProgressInterval"/>).</summary>
-    private sealed class DumpProgressSink(TerminalProgress terminal) : IProgress<DumpProgress>
-    {
-        private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
-        private DumpProgress? _latest;
-
-        public string Stage { get; set; } = "starting";
-
-        public DumpProgress? Latest => Volatile.Read(ref _latest);
-
-        public double? Percent => Latest is { Namespaces: > 0 } p ? 100.0 * p.NamespacesDone / p.Namespaces : null;
-
-        public string Detail => Latest is { } p
-            ? string.Create(CultureInfo.InvariantCulture,
-                $"{Stage}: {p.NamespacesDone}/{p.Namespaces} namespaces, {p.Documents} documents, {p.Bytes / 1048576.0:0.0} MiB, {p.Bytes / 1048576.0 / Math.Max(0.001, System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalSeconds):0.0} MiB/s")
-            : Stage;
-
-        public void Report(DumpProgress value)
-        {
-            Volatile.Write(ref _latest, value);
-            terminal.Report(new ProgressReport(Stage, Percent, Detail));
-        }
     }
 }

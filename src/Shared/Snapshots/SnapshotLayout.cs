@@ -26,7 +26,23 @@ public static class SnapshotLayout
         Folder(prefix, repositoryId, snapshotId) + ManifestName;
 
     public static string ArchiveKey(string? prefix, string repositoryId, string snapshotId, ArchiveCompression compression) =>
-        Folder(prefix, repositoryId, snapshotId) + compression switch
+        Folder(prefix, repositoryId, snapshotId) + ArchiveName(compression);
+
+    /// <summary>
+    /// A dump's archive (decision 0740): <c>&lt;prefix&gt;/&lt;repositoryId&gt;/dumps/&lt;id of its start ts&gt;/&lt;taskId&gt;/archive.*</c>.
+    /// It streams before the dump's end ts (its snapshot id) is known, so it cannot live in the snapshot's folder;
+    /// its manifest there names it (<c>archive.key</c>), and whoever deletes the snapshot deletes that key too.
+    /// One folder per task, so a rerun never overwrites an archive a manifest already names.
+    /// </summary>
+    public static string DumpArchiveKey(string? prefix, string repositoryId, string startSnapshotId, string taskId, ArchiveCompression compression)
+    {
+        SnapshotId.Parse(startSnapshotId);
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        return RepositoryLayout.Folder(prefix, repositoryId) + "dumps/" + startSnapshotId + "/" + taskId + "/" + ArchiveName(compression);
+    }
+
+    private static string ArchiveName(ArchiveCompression compression) =>
+        compression switch
         {
             ArchiveCompression.Zstd => "archive.zst",
             ArchiveCompression.Gzip => "archive.gz",

@@ -250,7 +250,7 @@ public sealed class SnapshotPipelineTests(S3Fixture s3) : IClassFixture<S3Fixtur
     }
 
     /// <summary>Object storage whose upload stream breaks after some bytes, as a connection lost mid-upload.</summary>
-    private sealed class MidUploadFailingStore(IObjectStore inner, long failAfterBytes) : IObjectStore
+    internal sealed class MidUploadFailingStore(IObjectStore inner, long failAfterBytes) : IObjectStore
     {
         public bool Failed { get; private set; }
 

@@ -25,6 +25,7 @@ public static class AggregateCommand
             throw CommandException.NotImplemented("database-level aggregate (aggregate: 1)");
         }
         string name = request.Argument.AsString;
+        CatalogCommands.RefuseView(context.Server, request.Database, name, "aggregate");
         var pipeline = request.Body.TryGetValue("pipeline", out var p) && p is BsonArray stages ? stages : throw CommandException.FailedToParse("aggregate needs a 'pipeline' array");
         int? batchSize = request.Body.TryGetValue("cursor", out var c) && c is BsonDocument cursorSpec && cursorSpec.TryGetValue("batchSize", out var bs) ? bs.ToInt32() : null;
         if (!request.Body.Contains("cursor") && !request.Body.Contains("explain"))

@@ -48,6 +48,10 @@ public static class CatalogCommands
     internal static byte[] Create(CommandContext context, string database, BsonDocument body, Guid? uuid)
     {
         string name = body[0].IsString ? body[0].AsString : throw CommandException.TypeMismatch("create: the collection name must be a string");
+        if (body.Contains("viewOn"))
+        {
+            return CreateView(context, database, name, body);
+        }
         var options = new BsonDocument();
         foreach (var e in body.Skip(1))
         {
@@ -55,7 +59,7 @@ public static class CatalogCommands
             {
                 continue;
             }
-            if (e.Name is "viewOn" or "pipeline" or "timeseries" or "clusteredIndex" or "encryptedFields")
+            if (e.Name is "pipeline" or "timeseries" or "clusteredIndex" or "encryptedFields")
             {
                 throw CommandException.NotImplemented($"create with '{e.Name}'");
             }
@@ -82,10 +86,83 @@ public static class CatalogCommands
         return CommandContext.Ok();
     }
 
+    /// <summary>
+    /// <c>create</c> with <c>viewOn</c>: as MongoDB, the definition <c>{_id: "db.view", viewOn, pipeline[, collation]}</c>
+    /// is inserted into <c>db.system.views</c> (created first if missing; both replicated as a create and an insert).
+    /// That collection is the one record of views: listCollections, drop and a replayed insert all go through it.
+    /// </summary>
+    private static byte[] CreateView(CommandContext context, string database, string name, BsonDocument body)
+    {
+        var definition = new BsonDocument("_id", $"{database}.{name}");
+        foreach (var e in body.Skip(1))
+        {
+            if (GenericFields.Contains(e.Name))
+            {
+                continue;
+            }
+            switch (e.Name)
+            {
+                case "viewOn" when e.Value is BsonString { Value.Length: > 0 }:
+                    definition["viewOn"] = e.Value;
+                    break;
+                case "viewOn":
+                    throw CommandException.TypeMismatch("create: 'viewOn' must be a non-empty string");
+                case "pipeline" when e.Value is BsonArray stages && stages.All(v => v.IsBsonDocument):
+                    definition["pipeline"] = e.Value;
+                    break;
+                case "pipeline":
+                    throw CommandException.TypeMismatch("create: 'pipeline' must be an array of stage documents");
+                case "collation" when e.Value.IsBsonDocument:
+                    definition["collation"] = e.Value;
+                    break;
+                default:
+                    throw CommandException.NotImplemented($"create of a view with '{e.Name}'");
+            }
+        }
+        if (!definition.Contains("pipeline"))
+        {
+            definition.InsertAt(2, new BsonElement("pipeline", new BsonArray()));
+        }
+        Catalog.ValidateName(database, name);
+        var server = context.Server;
+        if (server.Catalog.Find(database, name) is not null || ViewDefinition(server, database, name) is not null)
+        {
+            throw CommandException.NamespaceExists($"Collection {database}.{name} already exists.");
+        }
+        var views = server.GetOrCreate(context.Write, database, SystemViews);
+        server.InsertDocument(context.Write, views, definition.ToBson(), definition["_id"]);
+        return CommandContext.Ok();
+    }
+
+    private const string SystemViews = "system.views";
+
+    /// <summary>The committed definitions in <c>db.system.views</c>, in natural order.</summary>
+    internal static IEnumerable<BsonDocument> ViewDefinitions(ServerState server, string database) =>
+        server.Catalog.Find(database, SystemViews)?.Visible(null).Select(v => v.Decode()) ?? [];
+
+    internal static BsonDocument? ViewDefinition(ServerState server, string database, string name) =>
+        ViewDefinitions(server, database).FirstOrDefault(d => d["_id"] == $"{database}.{name}");
+
+    /// <summary>Reading a view (aggregating its pipeline) is not implemented: refused loudly, never an empty result.</summary>
+    internal static void RefuseView(ServerState server, string database, string name, string command)
+    {
+        if (server.Catalog.Find(database, name) is null && ViewDefinition(server, database, name) is not null)
+        {
+            throw CommandException.NotImplemented($"{command} on the view {database}.{name}");
+        }
+    }
+
     internal static byte[] Drop(CommandContext context, string database, string name)
     {
         var server = context.Server;
         var collection = server.Catalog.Find(database, name);
+        if (collection is null && server.Catalog.Find(database, SystemViews) is { } views
+            && views.Visible(null).FirstOrDefault(v => v.Decode()["_id"] == $"{database}.{name}") is { Raw: not null } view)
+        {
+            // A view: its definition leaves system.views (a replicated delete), as MongoDB drops it.
+            server.DeleteDocument(context.Write, views, view);
+            return CommandContext.Ok(new BsonDocument { { "nIndexesWas", 0 }, { "ns", $"{database}.{name}" } });
+        }
         if (collection is null)
         {
             // 7.0: dropping a missing collection succeeds.
@@ -405,6 +482,20 @@ public static class CatalogCommands
                 continue;
             }
             batch.Add((nameOnly ? new BsonDocument { { "name", c.Name }, { "type", "collection" } } : full).ToBson());
+        }
+        foreach (var definition in ViewDefinitions(context.Server, database))
+        {
+            var options = new BsonDocument { { "viewOn", definition["viewOn"] }, { "pipeline", definition["pipeline"] } };
+            if (definition.TryGetValue("collation", out var collation))
+            {
+                options["collation"] = collation;
+            }
+            string name = definition["_id"].AsString[(database.Length + 1)..];
+            var full = new BsonDocument { { "name", name }, { "type", "view" }, { "options", options }, { "info", new BsonDocument("readOnly", true) } };
+            if (filter.Matches(full))
+            {
+                batch.Add((nameOnly ? new BsonDocument { { "name", name }, { "type", "view" } } : full).ToBson());
+            }
         }
         return CommandContext.CursorReply("firstBatch", batch, 0, database + ".$cmd.listCollections");
     }

@@ -33,6 +33,7 @@ public static class ReadCommands
     private static byte[] Find(CommandRequest request, CommandContext context)
     {
         string name = CommandContext.RequireString(request);
+        CatalogCommands.RefuseView(context.Server, request.Database, name, "find");
         var body = request.Body;
         foreach (var field in body.Names)
         {
@@ -322,6 +323,7 @@ public static class ReadCommands
     private static byte[] Count(CommandRequest request, CommandContext context)
     {
         string name = CommandContext.RequireString(request);
+        CatalogCommands.RefuseView(context.Server, request.Database, name, "count");
         var query = CommandContext.OptionalDocument(request.Body, "query");
         long skip = request.Body.TryGetValue("skip", out var sk) ? sk.ToInt64() : 0;
         long limit = request.Body.TryGetValue("limit", out var li) ? Math.Abs(li.ToInt64()) : 0;
@@ -348,6 +350,7 @@ public static class ReadCommands
     private static byte[] Distinct(CommandRequest request, CommandContext context)
     {
         string name = CommandContext.RequireString(request);
+        CatalogCommands.RefuseView(context.Server, request.Database, name, "distinct");
         string key = request.Body.TryGetValue("key", out var k) && k.IsString ? k.AsString : throw CommandException.FailedToParse("distinct needs a string 'key'");
         var query = CommandContext.OptionalDocument(request.Body, "query");
         var values = new List<BsonValue>();
