@@ -21,16 +21,27 @@ public enum ScheduledJob
 
 /// <summary>
 /// What the ledger holds for one (repository, job): the newest slot started, the task that runs it,
-/// that task's status (read from the task store; null when the task record is gone), and until when its
-/// lease makes the run count as live even when its task never becomes final (a workflow that died before
-/// taking it: the lease is the ceiling, so one lost execution cannot block the job for ever).
+/// that task's status (read from the task store; null while the record does not exist yet), when it was
+/// claimed, and until when its lease makes the run count as live even when its task never becomes final
+/// (a workflow that died before taking it: the lease is the ceiling, so one lost execution cannot block
+/// the job for ever).
 /// </summary>
 public sealed record JobLedgerEntry(DateTimeOffset LastSlot, string TaskId, DateTimeOffset LeaseExpiresAt, BackupTaskStatus? TaskStatus)
 {
+    /// <summary>
+    /// How long a claim whose task record does not exist counts as live: the claiming step creates the task
+    /// right after the claim, and its retries (minutes) resume it; past this the claim was abandoned.
+    /// </summary>
+    public static readonly TimeSpan MissingTaskGrace = TimeSpan.FromHours(1);
+
+    /// <summary>When the run was claimed (MinValue: unknown, so a missing task gets no grace).</summary>
+    public DateTimeOffset ClaimedAt { get; init; } = DateTimeOffset.MinValue;
+
     public bool TaskFinished => TaskStatus is BackupTaskStatus.Succeeded or BackupTaskStatus.Failed;
 
-    /// <summary>A run is live until its task is final or its lease has expired.</summary>
-    public bool IsLive(DateTimeOffset now) => !TaskFinished && now < LeaseExpiresAt;
+    /// <summary>A run is live until its task is final or its lease has expired (a claim without its task: for the grace).</summary>
+    public bool IsLive(DateTimeOffset now) =>
+        !TaskFinished && now < LeaseExpiresAt && (TaskStatus is not null || now < ClaimedAt + MissingTaskGrace);
 }
 
 /// <summary>
