@@ -43,6 +43,7 @@ public sealed class LocalEnvironmentFile
             new("TASKS_TABLE", tables.Tasks),
             new("TASK_EVENTS_TABLE", tables.TaskEvents),
             new("SNAPSHOTS_TABLE", tables.Snapshots),
+            new("SCHEDULES_TABLE", tables.Schedules!),
             new("WAP_API_URL", stack.ApiUrl),
             new("WAP_LOCAL_BUCKET", LocalStack.Bucket),
             new("WAP_BACKUP_BUCKETS", LocalStack.Bucket),

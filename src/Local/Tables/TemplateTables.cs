@@ -27,6 +27,10 @@ public static class TemplateTables
             [StoreTables.LogicalIds.TaskEvents] = tables.TaskEvents,
             [StoreTables.LogicalIds.Snapshots] = tables.Snapshots,
         };
+        if (tables.Schedules is { } schedules)
+        {
+            names[StoreTables.LogicalIds.Schedules!] = schedules;
+        }
         foreach ((string logicalId, string name) in names)
         {
             if (!Definitions.TryGetValue(logicalId, out CreateTableRequest? definition))

@@ -35,6 +35,19 @@ public static class SnapshotSchedule
         return first.AddTicks(periodsPassed * period);
     }
 
+    /// <summary>The newest instant of the series at or before <paramref name="now"/>, or null when the series starts later.</summary>
+    public static DateTimeOffset? LatestAtOrBefore(DateTimeOffset initTime, int triggerHourUtc, int everyDays, DateTimeOffset now)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(everyDays, 1);
+        DateTimeOffset first = FirstSnapshotAt(initTime, triggerHourUtc);
+        if (first > now)
+        {
+            return null;
+        }
+        long period = TimeSpan.FromDays(everyDays).Ticks;
+        return first.AddTicks((now - first).Ticks / period * period);
+    }
+
     /// <summary>The next snapshot instant of a repository's policy strictly after <paramref name="after"/>.</summary>
     public static DateTimeOffset NextAfter(RepositoryPolicy policy, DateTimeOffset after) =>
         NextAfter(policy.InitTime, policy.TriggerHourUtc, policy.SnapshotEveryDays, after);

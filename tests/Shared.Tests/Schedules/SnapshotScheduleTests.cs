@@ -66,4 +66,23 @@ public sealed class SnapshotScheduleTests
     [InlineData(24)]
     public void Trigger_hour_outside_the_day_is_refused(int hour) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => SnapshotSchedule.FirstSnapshotAt(Epoch, hour));
+
+    [Fact]
+    public void Latest_at_or_before_is_the_grid_point_just_before_next_after()
+    {
+        Gen.Select(Instant, Gen.Int[0, 23], Gen.Int[1, 30], Gen.Long[0, 200L * 24 * 3600])
+            .Sample((init, hour, every, offsetSeconds) =>
+            {
+                DateTimeOffset now = init.AddSeconds(offsetSeconds);
+                DateTimeOffset? latest = SnapshotSchedule.LatestAtOrBefore(init, hour, every, now);
+                DateTimeOffset next = SnapshotSchedule.NextAfter(init, hour, every, now);
+                if (latest is null)
+                {
+                    Assert.Equal(SnapshotSchedule.FirstSnapshotAt(init, hour), next);
+                    return;
+                }
+                Assert.True(latest <= now, $"latest {latest:O} is after {now:O}");
+                Assert.Equal(next, latest.Value.AddDays(every));
+            });
+    }
 }
