@@ -109,7 +109,18 @@ public sealed class RecoveryWindowCommand : ICliCommand
             return (2, Failed(repositoryId, $"repository {repositoryId} does not exist"));
         }
         var objects = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
-        using IMongoClient? store = services.OplogStoreUri is { } uri ? _connect(WithTimeout(uri(repository))) : null;
+        string? storeUri;
+        try
+        {
+            storeUri = services.OplogStoreUri?.Invoke(repository);
+        }
+        catch (InvalidOperationException e)
+        {
+            // No MongoDB host for the store: the sealed window is still the answer.
+            log.Warn("57019 store not asked: " + e.Message);
+            storeUri = null;
+        }
+        using IMongoClient? store = storeUri is null ? null : _connect(WithTimeout(storeUri));
         HostWindow window;
         try
         {

@@ -342,6 +342,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         {
             throw new RestoreRefusedException("oplog-overlap", overlap.Message);
         }
+        catch (Exception unreadable) when (unreadable is InvalidDataException or FormatException)
+        {
+            throw new RestoreRefusedException("oplog-unreadable", $"the oplog slices of {repository.Id} cannot be read, so the recovery window is unknown: {unreadable.Message}");
+        }
         var report = window.Effective;
         var at = report.Locate(through);
         static string Span(Shared.Recovery.RestorableWindow w) => $"{w.Earliest} ({w.Earliest.ToIso()}) .. {w.Latest} ({w.Latest.ToIso()})";

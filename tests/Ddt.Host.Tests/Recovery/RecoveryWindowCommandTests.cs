@@ -131,6 +131,27 @@ public sealed class RecoveryWindowCommandTests(S3Fixture s3) : IClassFixture<S3F
     }
 
     [Fact]
+    public async Task Overlapping_slices_exit_1_naming_both_and_restore_at_is_refused()
+    {
+        await using var h = await RestoreHarness.StartAsync(s3);
+        await h.UploadAsync();
+        var slices = new OplogSliceStore(h.Store, h.Repository.Policy.Storage.Prefix ?? "", h.Repository.Id);
+        await slices.SealAsync(Stream(Entries(At(0, 3), At(0, 4))), null, Ct);
+        // The same start sealed twice (A-B beside A-C): a sealer bug or a foreign writer.
+        var twice = await new OplogSliceStore(h.Store, h.Repository.Policy.Storage.Prefix ?? "", h.Repository.Id).SealAsync(Stream(Entries(At(0, 3), At(0, 4), At(0, 5))), null, Ct);
+
+        var (exit, json, text) = await RunVerbAsync(h.Repository, h.Store);
+
+        Assert.Equal(1, exit);
+        Assert.Contains(OplogSliceLayout.FormatTimestamp(twice.LastTs), json.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains(OplogSliceLayout.FormatTimestamp(At(0, 4)), json.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("unknown", text, StringComparison.Ordinal);
+        var (restoreExit, result) = await h.RunAsync("restore", "--at", At(0, 4).ToString(), "--drop");
+        Assert.Equal(2, restoreExit);
+        Assert.Equal("oplog-overlap", result.GetProperty("rule").GetString());
+    }
+
+    [Fact]
     public async Task Latest_in_store_extends_the_sealed_window_with_the_entries_not_yet_sealed()
     {
         await using var h = await RestoreHarness.StartAsync(s3);
