@@ -30,7 +30,7 @@ public sealed class ApiFunction
             StoreTables.FromEnvironment(Environment.GetEnvironmentVariable),
             DeploymentScope.FromEnvironment(Environment.GetEnvironmentVariable),
             StepFunctionsWorkflowExecutions.FromEnvironment(StepFunctionsClient.FromEnvironment(new HttpClient(), Environment.GetEnvironmentVariable), Environment.GetEnvironmentVariable),
-            new S3TaskLogObjects(new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
+            new RepositoryStorage(new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
                 AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout))))))
     {
     }
@@ -41,16 +41,16 @@ public sealed class ApiFunction
     public static AmazonDynamoDBConfig CreateDynamoConfig() => AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout);
 
     /// <summary>The API over the DynamoDB store, starting <paramref name="workflows"/>, logging to stdout.</summary>
-    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope, IWorkflowExecutions workflows, ITaskLogObjects taskLogs)
+    public static ApiHandler CreateHandler(IAmazonDynamoDB dynamo, StoreTables tables, DeploymentScope scope, IWorkflowExecutions workflows, RepositoryStorage storage)
     {
         var repositories = new DynamoRepositoryStore(dynamo, tables, TimeProvider.System);
         var tasks = new DynamoTaskStore(dynamo, tables);
         var events = new DynamoTaskEventLog(dynamo, tables);
         var snapshots = new DynamoSnapshotCatalog(dynamo, tables);
         var log = new JsonLineLogger(Console.Out, TimeProvider.System, "api");
-        // Seam: the recovery-window check (branch window) replaces RecoveryWindowNotCheckedHere when merged.
-        var requests = new TaskRequests(repositories, tasks, events, snapshots, workflows, new RecoveryWindowNotCheckedHere(), TimeProvider.System, log);
-        return new(repositories, tasks, events, scope, TimeProvider.System, log, requests, snapshots, new TaskLogReader(taskLogs));
+        var windows = new ObjectStorageRecoveryWindows(storage);
+        var requests = new TaskRequests(repositories, tasks, events, snapshots, workflows, new RecoveryWindowCheck(windows, TimeProvider.System), TimeProvider.System, log);
+        return new(repositories, tasks, events, scope, TimeProvider.System, log, requests, snapshots, new TaskLogReader(new S3TaskLogObjects(storage)), windows);
     }
 
     public async Task<Stream> HandleAsync(Stream input)

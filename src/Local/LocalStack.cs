@@ -140,7 +140,7 @@ public sealed class LocalStack : IAsyncDisposable
             IAmazonS3 logsClient = new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"),
                 new AmazonS3Config { ServiceURL = s3rver.Url, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
             var bridge = new ProxyEventBridge(new ApiFunction(ApiFunction.CreateHandler(dynamo, tables, scope, executions,
-                new S3TaskLogObjects(_ => Task.FromResult(logsClient)))));
+                new RepositoryStorage(_ => Task.FromResult(logsClient)))));
             WebApplication app = await LocalHttp.StartAsync($"http://127.0.0.1:{port}", bridge.HandleAsync, cancellationToken).ConfigureAwait(false);
             started.Add(app);
             started.Clear();

@@ -25,7 +25,8 @@ public sealed class ApiHandler(
     JsonLineLogger log,
     TaskRequests requests,
     ISnapshotCatalog snapshots,
-    TaskLogReader taskLogs)
+    TaskLogReader taskLogs,
+    IRecoveryWindowSource recoveryWindows)
 {
     /// <summary>The most lines one page of a task log returns (<c>limit</c>); the default is 200.</summary>
     public const int MaxLogLines = 1000;
@@ -86,6 +87,7 @@ public sealed class ApiHandler(
             ApiOperation.ListSnapshots => await ListSnapshotsAsync(RepositoryId(match.Id), query, ct).ConfigureAwait(false),
             ApiOperation.StartRestore => Accepted(await requests.RestoreAsync(ReadRestoreBody(request, query), ct).ConfigureAwait(false)),
             ApiOperation.GetTaskLog => await GetTaskLogAsync(TaskId(match.Id), query, ct).ConfigureAwait(false),
+            ApiOperation.GetRecoveryWindow => await GetRecoveryWindowAsync(RepositoryId(match.Id), query, ct).ConfigureAwait(false),
             _ => throw new UnreachableException(route.Operation.ToString()),
         };
     }
@@ -197,6 +199,14 @@ public sealed class ApiHandler(
         StorageLocation storage = repository.Policy.Storage;
         TaskLogPage log = await taskLogs.ReadAsync(storage, RepositoryLayout.TaskLogKey(storage.Prefix, repository.Id, task.Id), page.Limit, page.Token, ct).ConfigureAwait(false);
         return Json(HttpStatusCode.OK, new TaskLogView(task.Id, log.Lines, log.NextToken, log.Bytes), ApiJson.Context.TaskLogView);
+    }
+
+    private async Task<ProxyResponse> GetRecoveryWindowAsync(string id, QueryParameters query, CancellationToken ct)
+    {
+        query.ExpectNone();
+        BackupRepository repository = await FindRepositoryAsync(id, ct).ConfigureAwait(false);
+        var report = await recoveryWindows.ComputeAsync(repository, ct).ConfigureAwait(false);
+        return Json(HttpStatusCode.OK, RecoveryWindowView.From(report), ApiJson.Context.RecoveryWindowView);
     }
 
     private RestoreRequest ReadRestoreBody(ProxyRequest request, QueryParameters query)

@@ -15,6 +15,7 @@ namespace WapBackup.Functions.Api;
 [JsonSerializable(typeof(PageView<TaskEventView>))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(PageView<SnapshotView>))]
+[JsonSerializable(typeof(RecoveryWindowView))]
 [JsonSerializable(typeof(TaskLogView))]
 [JsonSerializable(typeof(string[]))]
 [JsonSerializable(typeof(NamespaceRenameBody[]))]

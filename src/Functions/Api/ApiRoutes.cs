@@ -16,6 +16,7 @@ public enum ApiOperation
     ListSnapshots,
     StartRestore,
     GetTaskLog,
+    GetRecoveryWindow,
 }
 
 /// <summary>One served route: method and path template (OpenAPI style, <c>{id}</c>).</summary>
@@ -42,6 +43,7 @@ public static class ApiRoutes
         new("GET", "/repositories/{id}/snapshots", ApiOperation.ListSnapshots),
         new("POST", "/restores", ApiOperation.StartRestore),
         new("GET", "/tasks/{id}/log", ApiOperation.GetTaskLog),
+        new("GET", "/repositories/{id}/recovery-window", ApiOperation.GetRecoveryWindow),
     ];
 
     /// <summary>The template the path fits (whatever the method), or null (404).</summary>

@@ -88,3 +88,32 @@ public sealed record PageView<T>(IReadOnlyList<T> Items, string? NextToken);
 
 /// <summary>Every error response: a code, a sentence, and the violated rules per field.</summary>
 public sealed record ErrorBody(string Error, string Message, IReadOnlyList<FieldError> Errors);
+
+/// <summary>An instant as both forms the API takes: the oplog ts (<c>"&lt;seconds&gt;:&lt;increment&gt;"</c>) and ISO-8601 UTC.</summary>
+public sealed record InstantView(string Ts, string Iso)
+{
+    public static InstantView Of(WapBackup.Shared.Oplog.OplogTimestamp ts) => new(ts.ToString(), ts.ToIso());
+}
+
+public sealed record WindowView(InstantView Earliest, InstantView Latest, string BaseSnapshotId);
+
+public sealed record GapView(InstantView After, InstantView Before);
+
+public sealed record SkippedSnapshotView(string SnapshotId, string Reason);
+
+/// <summary>
+/// <c>GET /repositories/{id}/recovery-window</c>: the sealed windows (object storage only), every gap, the
+/// manifests not counted, and why there is no window. The DDT host's 57019 store may hold newer entries: a
+/// restore after <c>latest</c> is left to the host (<c>ddt recovery-window</c> shows it).
+/// </summary>
+public sealed record RecoveryWindowView(string RepositoryId, bool SealedOnly, IReadOnlyList<WindowView> Windows, IReadOnlyList<GapView> Gaps,
+    IReadOnlyList<SkippedSnapshotView> SkippedSnapshots, string? Reason)
+{
+    public static RecoveryWindowView From(WapBackup.Shared.Recovery.RecoveryWindowReport report) => new(
+        report.RepositoryId,
+        true,
+        [.. report.Windows.Select(w => new WindowView(InstantView.Of(w.Earliest), InstantView.Of(w.Latest), w.BaseSnapshotId))],
+        [.. report.Gaps.Select(g => new GapView(InstantView.Of(g.After), InstantView.Of(g.Before)))],
+        [.. report.Skipped.Select(s => new SkippedSnapshotView(s.SnapshotId, s.Reason))],
+        report.Reason);
+}

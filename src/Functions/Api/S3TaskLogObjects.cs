@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -12,16 +11,18 @@ namespace WapBackup.Functions.Api;
 /// Task log ranges from the repository's own storage (AWS S3 or Linode) through the same client factory as the
 /// DDT host: the storage keys of <c>storage.credentialsParameter</c> when it names one, else the function's role.
 /// </summary>
-public sealed class S3TaskLogObjects(Func<StorageLocation, Task<IAmazonS3>> clientFor) : ITaskLogObjects
+public sealed class S3TaskLogObjects(RepositoryStorage repositoryStorage) : ITaskLogObjects
 {
     /// <summary>Clients as the DDT host builds them (<see cref="S3ClientFactory"/>), storage keys read through <paramref name="secrets"/>.</summary>
     public S3TaskLogObjects(ISecretParameters secrets)
-        : this(location => S3ClientFactory.CreateAsync(location, secrets, CancellationToken.None))
+        : this(new RepositoryStorage(secrets))
     {
     }
 
-    // One client per storage location for the life of the function instance (a warm Lambda reuses them).
-    private readonly ConcurrentDictionary<StorageLocation, Lazy<Task<IAmazonS3>>> _clients = new();
+    public S3TaskLogObjects(Func<StorageLocation, Task<IAmazonS3>> clientFor)
+        : this(new RepositoryStorage(clientFor))
+    {
+    }
 
     public async Task<long?> SizeAsync(StorageLocation storage, string key, CancellationToken cancellationToken)
     {
@@ -60,17 +61,5 @@ public sealed class S3TaskLogObjects(Func<StorageLocation, Task<IAmazonS3>> clie
         return read == count ? bytes : bytes[..read];
     }
 
-    private async Task<IAmazonS3> ClientAsync(StorageLocation storage, CancellationToken cancellationToken)
-    {
-        Lazy<Task<IAmazonS3>> client = _clients.GetOrAdd(storage, s => new Lazy<Task<IAmazonS3>>(() => clientFor(s)));
-        try
-        {
-            return await client.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (client.Value.IsFaulted)
-        {
-            _clients.TryRemove(new KeyValuePair<StorageLocation, Lazy<Task<IAmazonS3>>>(storage, client)); // a missing secret may be created later
-            throw;
-        }
-    }
+    private Task<IAmazonS3> ClientAsync(StorageLocation location, CancellationToken cancellationToken) => repositoryStorage.ClientAsync(location, cancellationToken);
 }

@@ -285,7 +285,7 @@ public sealed class ApiHandlerTests(DynamoFixture dynamo)
         var broken = new ApiHandler(
             new WapBackup.Aws.Store.DynamoRepositoryStore(dynamo.Client, api.Tables.WithPrefix("missing-"), api.Clock),
             api.Tasks, api.Events, ApiTestHost.Scope, api.Clock, new WapBackup.Shared.Logging.JsonLineLogger(api.Log, api.Clock, "api"),
-            api.Requests, api.Snapshots, new TaskLogReader(api.LogObjects));
+            api.Requests, api.Snapshots, new TaskLogReader(api.LogObjects), api.Windows);
         ProxyResponse response = await broken.HandleAsync(new ProxyRequest { HttpMethod = "GET", Path = "/repositories" }, TestContext.Current.CancellationToken);
         Assert.Equal(500, response.StatusCode);
         Assert.Contains("internal_error", response.Body, StringComparison.Ordinal);

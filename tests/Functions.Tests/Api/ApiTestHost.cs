@@ -23,7 +23,7 @@ internal sealed class ApiTestHost
         Snapshots = new DynamoSnapshotCatalog(dynamo.Client, tables);
         var log = new JsonLineLogger(Log, clock, "api");
         Requests = new TaskRequests(Repositories, Tasks, Events, Snapshots, Workflows, RecoveryWindow, clock, log);
-        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, log, Requests, Snapshots, new TaskLogReader(LogObjects));
+        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, log, Requests, Snapshots, new TaskLogReader(LogObjects), Windows);
     }
 
     /// <summary>The deployment the tests' API serves: stage prod, two backup buckets.</summary>
@@ -42,6 +42,9 @@ internal sealed class ApiTestHost
     public RecordingWorkflows Workflows { get; } = new();
 
     public FakeRecoveryWindow RecoveryWindow { get; } = new();
+
+    /// <summary>The sealed recovery window GET /repositories/{id}/recovery-window answers (the computation is tested in Shared).</summary>
+    public FakeRecoveryWindowSource Windows { get; } = new();
 
     /// <summary>Task log objects in memory (the S3 adapter is tested on s3rver).</summary>
     public MemoryTaskLogObjects LogObjects { get; } = new();
@@ -138,6 +141,14 @@ internal sealed class FakeRecoveryWindow : IRecoveryWindowCheck
 
     public Task<string?> RefusalAsync(BackupRepository repository, WapBackup.Shared.Oplog.OplogTimestamp pointInTime, CancellationToken cancellationToken) =>
         Task.FromResult(Refusal);
+}
+
+internal sealed class FakeRecoveryWindowSource : IRecoveryWindowSource
+{
+    public WapBackup.Shared.Recovery.RecoveryWindowReport? Report { get; set; }
+
+    public Task<WapBackup.Shared.Recovery.RecoveryWindowReport> ComputeAsync(BackupRepository repository, CancellationToken cancellationToken) =>
+        Task.FromResult(Report ?? WapBackup.Shared.Recovery.RecoveryWindowCalculator.Compute(repository.Id, [], [], []));
 }
 
 /// <summary>Task log objects by key, with a count of the bytes each read asked for (bounded reads).</summary>

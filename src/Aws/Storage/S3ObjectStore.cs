@@ -8,6 +8,8 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using WapBackup.Shared.Storage;
 
+// Lives in WapBackup.Aws (the API reads repositories' storage with it too) under its old namespace, as
+// S3ClientFactory does, so the DDT host's callers need no change.
 namespace WapBackup.Ddt.Storage;
 
 /// <summary>
