@@ -11,11 +11,12 @@ public sealed class BenchReport
     public BenchReport(TextWriter output) => _output = output;
 
     /// <summary>A result beside its reference, measured in the same run; ratio = value / referenceValue.</summary>
-    public void Result(string name, double value, string unit, string reference, double referenceValue)
+    /// <param name="extra">Further <c>key=value</c> fields appended to the line (e.g. <c>peak_mib=212</c>).</param>
+    public void Result(string name, double value, string unit, string reference, double referenceValue, string? extra = null)
     {
         double ratio = referenceValue == 0 ? 0 : value / referenceValue;
         _output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"BENCH name={name} value={value:0.###} unit={unit} reference={reference} ratio={ratio:0.###}"));
+            $"BENCH name={name} value={value:0.###} unit={unit} reference={reference} ratio={ratio:0.###}{(extra is null ? "" : " " + extra)}"));
         _output.Flush();
     }
 

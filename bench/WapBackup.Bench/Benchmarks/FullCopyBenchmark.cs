@@ -67,7 +67,8 @@ public sealed class FullCopyBenchmark : IBenchmark
         report.Note($"full-copy: {documents} documents of {averageBytes:0} bytes; peak working set {BenchReport.PeakWorkingSetMiB():0} MiB (three test servers and the copier in one process)");
     }
 
-    private static BsonDocument Document(int i) => new()
+    /// <summary>A ~140-byte order document (also restore-load's).</summary>
+    internal static BsonDocument Document(int i) => new()
     {
         { "_id", i },
         { "customer", $"customer-{i % 1000:D5}" },

@@ -19,7 +19,7 @@ public sealed class MirrorApplier
     private readonly CapturedOplogStore _source;
     private readonly MirrorCheckpointStore _checkpoints;
     private readonly IMirrorTarget _target;
-    private readonly TargetUniqueIndexCatalog _uniqueIndexes;
+    private readonly TargetNamespaceOrderCatalog _uniqueIndexes;
     private readonly OplogClassifier _classifier;
     private readonly OplogDispatcher _dispatcher;
     private readonly MirrorOptions _options;
@@ -40,7 +40,7 @@ public sealed class MirrorApplier
         {
             _target = new FuzzyCopyTarget(_target, target, fuzzyThrough, Fuzzy, Stats);
         }
-        _uniqueIndexes = new TargetUniqueIndexCatalog(target);
+        _uniqueIndexes = new TargetNamespaceOrderCatalog(target);
         _dispatcher = new OplogDispatcher(_target, Stats, new ClassifierScope(classifier));
     }
 

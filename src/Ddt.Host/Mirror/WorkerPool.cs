@@ -5,7 +5,7 @@ namespace WapBackup.Ddt.Mirror;
 
 /// <summary>
 /// N workers, each with a bounded queue; a document's operations always land on the same worker, and
-/// all of a namespace's when the target collection has a unique secondary index (decision 1030).
+/// all of a namespace's when the target collection has a unique secondary index or is capped (decision 1030).
 /// A unique-index conflict (the mirror's own parallelism: B's insert of a key ran before A's update
 /// that freed it) is never skipped: the worker holds the operation and everything queued behind it,
 /// the other workers hold anything dispatched after it, and the next drain applies the held operations
@@ -16,21 +16,21 @@ internal sealed class WorkerPool : IAsyncDisposable
     private readonly Channel<WorkItem>[] _queues;
     private readonly Task[] _workers;
     private readonly IMirrorTarget _target;
-    private readonly IUniqueIndexCatalog _uniqueIndexes;
+    private readonly INamespaceOrderCatalog _orderCatalog;
     private readonly MirrorStats _stats;
     private readonly int _batchSize;
     private readonly CancellationToken _cancellationToken;
     private long _sequence; // dispatch order; written by the single dispatching caller only
     private long _conflictFloor = long.MaxValue; // the earliest operation that met a conflict since the last drain
-    // Namespaces with a unique secondary index on the target, as last asked (dispatching caller only).
-    private readonly Dictionary<string, bool> _uniqueNamespaces = new(StringComparer.Ordinal);
+    // Namespaces whose operations depend on their order across documents, as the target last said (dispatching caller only).
+    private readonly Dictionary<string, bool> _orderSensitive = new(StringComparer.Ordinal);
     private byte[]? _lastNamespace; // consecutive operations mostly share one namespace: skip the string and the lookup
-    private bool _lastNamespaceUnique;
+    private bool _lastNamespaceOrderSensitive;
 
-    public WorkerPool(IMirrorTarget target, IUniqueIndexCatalog uniqueIndexes, MirrorOptions options, MirrorStats stats, CancellationToken cancellationToken)
+    public WorkerPool(IMirrorTarget target, INamespaceOrderCatalog orderCatalog, MirrorOptions options, MirrorStats stats, CancellationToken cancellationToken)
     {
         _target = target;
-        _uniqueIndexes = uniqueIndexes;
+        _orderCatalog = orderCatalog;
         _stats = stats;
         _batchSize = options.BatchSize;
         _cancellationToken = cancellationToken;
@@ -59,12 +59,12 @@ internal sealed class WorkerPool : IAsyncDisposable
     }
 
     /// <summary>
-    /// Forgets what the target's indexes were: called after every command and transaction (DDL creates,
-    /// drops and converts unique indexes), so the next operation of each namespace asks again.
+    /// Forgets what the target's indexes and collection options were: called after every command and transaction
+    /// (DDL creates, drops and converts unique indexes and capped collections), so the next operation of each namespace asks again.
     /// </summary>
     public void ForgetIndexes()
     {
-        _uniqueNamespaces.Clear();
+        _orderSensitive.Clear();
         _lastNamespace = null;
     }
 
@@ -98,60 +98,51 @@ internal sealed class WorkerPool : IAsyncDisposable
     }
 
     /// <summary>
-    /// The worker <paramref name="operation"/> goes to: by namespace alone when the target collection has a
-    /// unique secondary index (decision 1030: its operations then apply in oplog order, so no key is taken
-    /// out of order), else by namespace and <c>_id</c>.
+    /// The worker <paramref name="operation"/> goes to: by namespace alone when the target collection is order
+    /// sensitive (a unique secondary index, or capped; decision 1030: its operations then apply in oplog order,
+    /// so no key is taken out of order and inserts keep their order), else by namespace and <c>_id</c>.
     /// </summary>
-    internal async ValueTask<int> WorkerOfAsync(ReplayOperation operation)
-    {
-        if (_queues.Length == 1)
-        {
-            return 0;
-        }
-        bool wholeNamespace = await HasUniqueSecondaryIndexAsync(operation.Entry).ConfigureAwait(false);
-        return WorkerOf(operation.Entry, wholeNamespace);
-    }
+    internal async ValueTask<int> WorkerOfAsync(ReplayOperation operation) =>
+        _queues.Length == 1 ? 0 : WorkerOf(operation.Entry, await IsOrderSensitiveAsync(operation.Entry).ConfigureAwait(false));
 
-    private ValueTask<bool> HasUniqueSecondaryIndexAsync(OplogEntry entry)
+    private ValueTask<bool> IsOrderSensitiveAsync(OplogEntry entry)
     {
         if (_lastNamespace is { } last && entry.NamespaceUtf8.SequenceEqual(last))
         {
-            return new(_lastNamespaceUnique);
+            return new(_lastNamespaceOrderSensitive);
         }
         string ns = entry.Namespace;
-        return _uniqueNamespaces.TryGetValue(ns, out bool unique) ? new(Remember(ns, unique)) : AskAsync(ns);
+        return _orderSensitive.TryGetValue(ns, out bool sensitive) ? new(Remember(ns, sensitive)) : AskAsync(ns);
 
         async ValueTask<bool> AskAsync(string ns)
         {
-            bool unique = await _uniqueIndexes.HasUniqueSecondaryIndexAsync(ns, _cancellationToken).ConfigureAwait(false);
-            _uniqueNamespaces[ns] = unique;
-            return Remember(ns, unique);
+            bool sensitive = await _orderCatalog.IsOrderSensitiveAsync(ns, _cancellationToken).ConfigureAwait(false);
+            _orderSensitive[ns] = sensitive;
+            return Remember(ns, sensitive);
         }
     }
 
-    private bool Remember(string ns, bool unique)
+    private bool Remember(string ns, bool sensitive)
     {
         _lastNamespace = System.Text.Encoding.UTF8.GetBytes(ns);
-        _lastNamespaceUnique = unique;
-        return unique;
+        _lastNamespaceOrderSensitive = sensitive;
+        return sensitive;
     }
 
     private int WorkerOf(in OplogEntry entry, bool wholeNamespace)
     {
-        var hash = new HashCode();
-        hash.AddBytes(entry.NamespaceUtf8);
+        int key;
         if (wholeNamespace)
         {
-            return (int)((uint)hash.ToHashCode() % (uint)_queues.Length);
+            var hash = new HashCode();
+            hash.AddBytes(entry.NamespaceUtf8);
+            key = hash.ToHashCode();
         }
-        var idHolder = entry.Operation == OplogOperation.Update ? entry.Object2 : entry.Object;
-        var id = idHolder?.Find("_id"u8) ?? default;
-        if (id.Exists)
+        else
         {
-            hash.Add((int)id.Type);
-            hash.AddBytes(id.ValueSpan);
+            key = DocumentKey(entry);
         }
-        return (int)((uint)hash.ToHashCode() % (uint)_queues.Length);
+        return (int)((uint)key % (uint)_queues.Length);
     }
 
     private async Task RunAsync(ChannelReader<WorkItem> queue)
@@ -231,6 +222,21 @@ internal sealed class WorkerPool : IAsyncDisposable
         {
             held.Add(batch[i]);
         }
+    }
+
+    /// <summary>Hash of (namespace, _id): the per-document routing key.</summary>
+    private static int DocumentKey(in OplogEntry entry)
+    {
+        var idHolder = entry.Operation == OplogOperation.Update ? entry.Object2 : entry.Object;
+        var id = idHolder?.Find("_id"u8) ?? default;
+        var hash = new HashCode();
+        hash.AddBytes(entry.NamespaceUtf8);
+        if (id.Exists)
+        {
+            hash.Add((int)id.Type);
+            hash.AddBytes(id.ValueSpan);
+        }
+        return hash.ToHashCode();
     }
 
     private void LowerConflictFloor(long sequence)

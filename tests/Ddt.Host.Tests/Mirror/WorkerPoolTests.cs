@@ -100,7 +100,7 @@ public sealed class WorkerPoolTests
     /// One collection with a unique <c>email</c> index, in memory; <c>$v: 2</c> updates of <c>email</c> only.
     /// Records when each operation (by ts increment) reached the target, was tried, was applied.
     /// </summary>
-    private sealed class ScriptedTarget(Dictionary<string, string> emails) : IMirrorTarget, IUniqueIndexCatalog
+    private sealed class ScriptedTarget(Dictionary<string, string> emails) : IMirrorTarget, INamespaceOrderCatalog
     {
         private readonly Lock _lock = new();
         private readonly Dictionary<string, string> _emails = emails; // document name -> email
@@ -133,7 +133,7 @@ public sealed class WorkerPoolTests
         public int IndexQueries => Volatile.Read(ref _indexQueries);
         private int _indexQueries;
 
-        public Task<bool> HasUniqueSecondaryIndexAsync(string ns, CancellationToken cancellationToken)
+        public Task<bool> IsOrderSensitiveAsync(string ns, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _indexQueries);
             return Task.FromResult(ns == Ns);

@@ -82,7 +82,7 @@ public sealed class OplogReplayer
         var previous = after;
         try
         {
-            await using (var workers = new WorkerPool(target, new TargetUniqueIndexCatalog(_target), mirrorOptions, stats, cancellationToken))
+            await using (var workers = new WorkerPool(target, new TargetNamespaceOrderCatalog(_target), mirrorOptions, stats, cancellationToken))
             {
                 await foreach (var captured in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
                 {

@@ -5,13 +5,13 @@ using WapBackup.Testing.Mongo;
 
 namespace WapBackup.Ddt.Host.Tests.Mirror;
 
-/// <summary>What the pool's routing asks the target (decision 1030): which collections enforce a unique key besides _id.</summary>
-public sealed class TargetUniqueIndexCatalogTests
+/// <summary>What the pool's routing asks the target (decision 1030): which collections depend on the order of operations across documents.</summary>
+public sealed class TargetNamespaceOrderCatalogTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Only_a_collection_with_a_unique_secondary_index_is_routed_as_a_whole()
+    public async Task Only_capped_collections_and_those_with_a_unique_secondary_index_are_order_sensitive()
     {
         string db = MongoEndpoint.UniqueDatabaseName("catalog");
         await using var target = await MirrorTarget.StartAsync(Shared.Repositories.BackupRepository.NewId(), [db]);
@@ -21,11 +21,13 @@ public sealed class TargetUniqueIndexCatalogTests
         await indexed.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("n", 1)), cancellationToken: Ct);
         var unique = database.GetCollection<BsonDocument>("unique");
         await unique.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("email", 1), new CreateIndexOptions { Unique = true }), cancellationToken: Ct);
-        var catalog = new TargetUniqueIndexCatalog(target.Client);
+        await database.CreateCollectionAsync("capped", new CreateCollectionOptions { Capped = true, MaxSize = 1 << 20 }, Ct);
+        var catalog = new TargetNamespaceOrderCatalog(target.Client);
 
-        Assert.False(await catalog.HasUniqueSecondaryIndexAsync(db + ".missing", Ct)); // created later by a command, which makes the pool ask again
-        Assert.False(await catalog.HasUniqueSecondaryIndexAsync(db + ".plain", Ct)); // _id_ alone
-        Assert.False(await catalog.HasUniqueSecondaryIndexAsync(db + ".indexed", Ct));
-        Assert.True(await catalog.HasUniqueSecondaryIndexAsync(db + ".unique", Ct));
+        Assert.False(await catalog.IsOrderSensitiveAsync(db + ".missing", Ct)); // created later by a command, which makes the pool ask again
+        Assert.False(await catalog.IsOrderSensitiveAsync(db + ".plain", Ct)); // _id_ alone
+        Assert.False(await catalog.IsOrderSensitiveAsync(db + ".indexed", Ct));
+        Assert.True(await catalog.IsOrderSensitiveAsync(db + ".unique", Ct));
+        Assert.True(await catalog.IsOrderSensitiveAsync(db + ".capped", Ct));
     }
 }
