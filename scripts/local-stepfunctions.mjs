@@ -154,7 +154,13 @@ function handlerFor(resource) {
   const child = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/.exec(resource);
   if (child) {
     return async (input) => {
-      const started = startExecution({ stateMachineArn: input.StateMachineArn, name: input.Name, input: typeof input.Input === 'string' ? input.Input : JSON.stringify(input.Input ?? {}) });
+      let started;
+      try {
+        started = startExecution({ stateMachineArn: input.StateMachineArn, name: input.Name, input: typeof input.Input === 'string' ? input.Input : JSON.stringify(input.Input ?? {}) });
+      } catch (e) {
+        // As AWS names a service integration's error: StepFunctions.<Code>Exception.
+        throw e instanceof ApiError ? new TaskError(`StepFunctions.${e.type}Exception`, e.message) : e;
+      }
       if (!child[1]) {
         return { ExecutionArn: started.executionArn, StartDate: started.startDate };
       }
@@ -362,6 +368,10 @@ const server = http.createServer((req, res) => {
   });
 });
 
+// Above .NET's pooled-connection idle timeout (60 s): with Node's default 5 s, a client reusing a connection the
+// server just closed gets "connection reset" on a POST, which it does not retry (seen with concurrent executions).
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
 server.listen(Number(args.port), '127.0.0.1', () => {
   console.log(JSON.stringify({ level: 'info', component: 'local-stepfunctions', message: 'listening', port: server.address().port, stateMachines: [...machines.keys()] }));
 });

@@ -19,6 +19,7 @@ using WapBackup.Local.Lambda;
 using WapBackup.Local.Tables;
 using WapBackup.Local.Workflows;
 using WapBackup.Functions.Workflows;
+using WapBackup.Functions.Schedule;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -128,6 +129,8 @@ public sealed class LocalStack : IAsyncDisposable
             {
                 ["WorkflowFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"],
                     _ => new WorkflowFunction(WorkflowFunction.Create(tablesClient, tables, TimeProvider.System))),
+                ["ScheduleFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["ScheduleFunction"],
+                    _ => new ScheduleFunction(ScheduleFunction.Create(tablesClient, tables, TimeProvider.System, Console.Error, Console.Error))),
             };
             LocalWorkflows engine = await LocalWorkflows.StartAsync(root, ssm.Url, functions, workflows ?? LocalWorkflowOptions.Interactive, cancellationToken).ConfigureAwait(false);
 
@@ -203,7 +206,20 @@ public sealed class LocalStack : IAsyncDisposable
                 string services = string.Join(", ", host.Services.Select(s => $"{s.Role} on 127.0.0.1:{s.Port} ({(s.Started ? "test server started" : "already listening, used")})"));
                 await output.WriteLineAsync($"DDT host: {services}; {(ddt is null ? "no ddt agent (no --ddt)" : "ddt agent --all-hosts running")}").ConfigureAwait(false);
             }
+            // The schedule as deployed (EventBridge Scheduler -> ScheduleStateMachine), on a local interval.
+            using var http = new HttpClient();
+            using var stopTicks = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Task ticks = Task.CompletedTask;
+            if (LocalScheduleTicker.IntervalFrom(Environment.GetEnvironmentVariable) is { } interval)
+            {
+                var ticker = new LocalScheduleTicker(LocalScheduleTicker.LocalClient(http, stack.StepFunctionsUrl),
+                    stack.StateMachines["ScheduleStateMachine"], interval, log.For("schedule"));
+                ticks = ticker.RunAsync(stopTicks.Token);
+                log.Info("local schedule on", new Dictionary<string, string> { ["intervalSeconds"] = ((int)interval.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            }
             await stack._app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+            await stopTicks.CancelAsync().ConfigureAwait(false);
+            await ticks.ConfigureAwait(false);
             log.Info("local stack stopping");
         }
         finally

@@ -11,16 +11,17 @@ namespace WapBackup.Aws.Store;
 /// </summary>
 public sealed class DynamoScheduleLedger(IAmazonDynamoDB dynamo, StoreTables tables) : IScheduleLedger
 {
-    private string Table => tables.Schedules
-        ?? throw new InvalidOperationException("environment variable SCHEDULES_TABLE is not set (template.yaml sets it)");
+    // Read in each method (not through a property): the IAM check names the table by the StoreTables property read before the call.
+    private static InvalidOperationException NoTable() => new("environment variable SCHEDULES_TABLE is not set (template.yaml sets it)");
 
     public async Task<IReadOnlyList<LedgerRecord>> ListAsync(CancellationToken cancellationToken)
     {
+        string table = tables.Schedules ?? throw NoTable();
         var records = new List<LedgerRecord>();
         Dictionary<string, AttributeValue>? start = null;
         do
         {
-            var response = await dynamo.ScanAsync(new ScanRequest { TableName = Table, ConsistentRead = true, ExclusiveStartKey = start }, cancellationToken)
+            var response = await dynamo.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true, ExclusiveStartKey = start }, cancellationToken)
                 .ConfigureAwait(false);
             records.AddRange((response.Items ?? []).Select(Read));
             start = response.LastEvaluatedKey is { Count: > 0 } next ? next : null;
@@ -32,9 +33,10 @@ public sealed class DynamoScheduleLedger(IAmazonDynamoDB dynamo, StoreTables tab
     public async Task<bool> TryClaimAsync(LedgerRecord claim, string? previousTaskId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
+        string table = tables.Schedules ?? throw NoTable();
         var request = new PutItemRequest
         {
-            TableName = Table,
+            TableName = table,
             Item = new Dictionary<string, AttributeValue>
             {
                 ["repositoryId"] = Attributes.S(claim.RepositoryId),
@@ -72,9 +74,10 @@ public sealed class DynamoScheduleLedger(IAmazonDynamoDB dynamo, StoreTables tab
 
     public async Task DeleteRepositoryAsync(string repositoryId, CancellationToken cancellationToken)
     {
+        string table = tables.Schedules ?? throw NoTable();
         var response = await dynamo.QueryAsync(new QueryRequest
         {
-            TableName = Table,
+            TableName = table,
             KeyConditionExpression = "repositoryId = :repository",
             ExpressionAttributeValues = new() { [":repository"] = Attributes.S(repositoryId) },
             ConsistentRead = true,
@@ -83,7 +86,7 @@ public sealed class DynamoScheduleLedger(IAmazonDynamoDB dynamo, StoreTables tab
         {
             await dynamo.DeleteItemAsync(new DeleteItemRequest
             {
-                TableName = Table,
+                TableName = table,
                 Key = new() { ["repositoryId"] = item["repositoryId"], ["job"] = item["job"] },
             }, cancellationToken).ConfigureAwait(false);
         }

@@ -92,6 +92,9 @@ public sealed class TemplateWorkflows
                 return ((YamlMappingNode)parameter).Children.TryGetValue(new YamlScalarNode("Default"), out YamlNode? d)
                     ? ((YamlScalarNode)d).Value!
                     : throw new InvalidOperationException($"{where}: parameter {text} has no default and no local value");
+            case "!Ref" when Of("AWS::Serverless::StateMachine").Any(m => m.LogicalId == text):
+                // A state machine's Ref is its ARN; the local engine names each machine by its logical id.
+                return $"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:stateMachine:{text}";
             case "!Ref" when _resources.Children.ContainsKey(new YamlScalarNode(text)):
                 return text;
             case "!GetAtt" when text.EndsWith(".Arn", StringComparison.Ordinal) && Of("AWS::Serverless::Function").Any(f => f.LogicalId == text[..^4]):

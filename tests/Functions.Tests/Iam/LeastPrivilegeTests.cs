@@ -92,6 +92,21 @@ public sealed class LeastPrivilegeTests
     }
 
     [Fact]
+    public async Task Schedule_function_policy_grants_exactly_the_calls_of_its_tick()
+    {
+        JsonNode json = await TemplateTests.ParseTemplateAsync();
+        TemplatePolicies template = await TemplateAsync();
+        using AwsCallGraph graph = LoadGraph();
+        string[] handler = json["Resources"]!["ScheduleFunction"]!["Properties"]!["Handler"]!.GetValue<string>().Split("::");
+        IReadOnlyList<AwsCall> calls = graph.CallsFrom(graph.Methods(handler[1], ".ctor").Concat(graph.Methods(handler[1], handler[2])));
+        Assert.Empty(graph.Unanalysable);
+        Assert.Contains(calls, c => c is { Service: "DynamoDB", Operation: "PutItem", Table: "Schedules" });
+        Assert.Contains(calls, c => c is { Service: "DynamoDB", Operation: "Scan", Table: "Repositories" });
+        (HashSet<Grant> needed, List<string> why) = Needs(template, calls);
+        AssertExactly("ScheduleFunction", template.Grants("ScheduleFunction", template.PolicyDocuments("ScheduleFunction")), needed, why);
+    }
+
+    [Fact]
     public async Task Ddt_host_policy_grants_exactly_the_calls_of_the_ddt_verbs()
     {
         TemplatePolicies template = await TemplateAsync();

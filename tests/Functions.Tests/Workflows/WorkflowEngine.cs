@@ -5,6 +5,7 @@ using WapBackup.Aws.StepFunctions;
 using WapBackup.Aws.Store;
 using WapBackup.Functions.Tests.Store;
 using WapBackup.Functions.Workflows;
+using WapBackup.Functions.Schedule;
 using WapBackup.Local.Lambda;
 using WapBackup.Local.Ssm;
 using WapBackup.Local.Workflows;
@@ -27,7 +28,11 @@ public sealed class WorkflowEngine : IAsyncLifetime
     private LocalWorkflows _workflows = null!;
     private LambdaHandler _steps = null!;
 
-    public WorkflowEngine(DynamoFixture dynamo) => _dynamo = dynamo;
+    public WorkflowEngine(DynamoFixture dynamo)
+    {
+        _dynamo = dynamo;
+        Metrics = TextWriter.Synchronized(_metrics);
+    }
 
     public SimulatedClock Clock { get; } = new(StoreSamples.Now);
 
@@ -52,6 +57,25 @@ public sealed class WorkflowEngine : IAsyncLifetime
     /// <summary>Called before each check step with the task id (the fake host beats or finishes there).</summary>
     public Func<string, Task>? BeforeCheck { get; set; }
 
+    /// <summary>The schedule step's EMF lines.</summary>
+    public TextWriter Metrics { get; }
+
+    private readonly StringWriter _metrics = new();
+
+    /// <summary>What the schedule step wrote to <see cref="Metrics"/> so far.</summary>
+    public string MetricLines
+    {
+        get
+        {
+            lock (Metrics) // the synchronized writer locks on itself
+            {
+                return _metrics.ToString();
+            }
+        }
+    }
+
+    public DynamoScheduleLedger Ledger => new(_dynamo.Client, Tables);
+
     public string Arn(string logicalId) => _workflows.StateMachines[logicalId];
 
     public string Url => _workflows.Url;
@@ -69,9 +93,15 @@ public sealed class WorkflowEngine : IAsyncLifetime
         _ssm = await LocalSsmHost.StartAsync(new ParameterStore(Clock), runCommand, ct);
         var function = new WorkflowFunction(WorkflowFunction.Create(_dynamo.Client, Tables, Clock));
         _steps = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"], _ => function);
-        string[] taskStates = ["TakeTask", "RenderCommand", "SendCommand", "GetCommandInvocation", "CheckTask", "RecordResult", "MarkFailed"];
+        string[] taskStates = ["TakeTask", "RenderCommand", "SendCommand", "GetCommandInvocation", "CheckTask", "RecordResult", "MarkFailed",
+            "DecideAndClaim", "StartChild", "MarkNotStarted"];
+        var schedule = new ScheduleFunction(ScheduleFunction.Create(_dynamo.Client, Tables, Clock, Metrics, TextWriter.Null));
         _workflows = await LocalWorkflows.StartAsync(RepositoryRoot.Path, _ssm.Url,
-            new Dictionary<string, LambdaHandler> { ["WorkflowFunction"] = StepAsync },
+            new Dictionary<string, LambdaHandler>
+            {
+                ["WorkflowFunction"] = StepAsync,
+                ["ScheduleFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["ScheduleFunction"], _ => schedule),
+            },
             new LocalWorkflowOptions
             {
                 WaitTimeOverrides = new Dictionary<string, int> { ["WaitForCommand"] = 1, ["WaitForTask"] = 1 },
@@ -122,6 +152,14 @@ public sealed class WorkflowEngine : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         var started = await Client.StartExecutionAsync(Arn(machine), "x-" + Guid.NewGuid().ToString("N"), input, ct);
+        return await WaitAsync(started.ExecutionArn);
+    }
+
+    /// <summary>The execution once it is no longer running (bounded).</summary>
+    public async Task<ExecutionDescription> WaitAsync(string executionArn)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var started = new { ExecutionArn = executionArn };
         // Bounded: a workflow that loops forever fails the test instead of hanging it.
         for (int i = 0; i < 3000; i++)
         {

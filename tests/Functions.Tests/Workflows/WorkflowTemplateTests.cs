@@ -17,6 +17,9 @@ public sealed partial class WorkflowTemplateTests
 {
     private static readonly string[] Machines = ["InitStateMachine", "SnapshotStateMachine", "DumpStateMachine", "RestoreStateMachine"];
 
+    /// <summary>The four task workflows and the schedule that starts them.</summary>
+    private static readonly string[] AllMachines = [.. Machines, "ScheduleStateMachine"];
+
     private static async Task<(JsonNode Template, Dictionary<string, (JsonNode Resource, JsonNode Asl, string Text)> Machines)> LoadAsync()
     {
         JsonNode template = await TemplateTests.ParseTemplateAsync();
@@ -32,14 +35,33 @@ public sealed partial class WorkflowTemplateTests
         return (template, machines);
     }
 
-    private static IEnumerable<JsonObject> TaskStates(JsonNode asl) =>
-        asl["States"]!.AsObject().Select(s => s.Value!.AsObject()).Where(s => s["Type"]!.GetValue<string>() == "Task");
+    private static IEnumerable<JsonObject> TaskStates(JsonNode asl) => NamedTaskStates(asl).Select(s => s.State);
+
+    // Top-level states and those inside Map item processors (the schedule starts its children in one).
+    private static IEnumerable<(string Name, JsonObject State)> NamedTaskStates(JsonNode asl)
+    {
+        foreach ((string name, JsonNode? node) in asl["States"]!.AsObject())
+        {
+            JsonObject state = node!.AsObject();
+            if (state["Type"]!.GetValue<string>() == "Task")
+            {
+                yield return (name, state);
+            }
+            if (state["ItemProcessor"] is { } processor)
+            {
+                foreach (var nested in NamedTaskStates(processor))
+                {
+                    yield return nested;
+                }
+            }
+        }
+    }
 
     [Fact]
     public async Task The_four_workflows_are_state_machines_of_the_template()
     {
         var (_, machines) = await LoadAsync();
-        Assert.Equal(Machines.Order(), machines.Keys.Order());
+        Assert.Equal(AllMachines.Order(), machines.Keys.Order());
         Assert.All(machines.Values, m => Assert.Equal("STANDARD", m.Resource["Properties"]!["Type"]!.GetValue<string>()));
     }
 
@@ -100,6 +122,14 @@ public sealed partial class WorkflowTemplateTests
                     var declared = resources[document]!["Properties"]!["Content"]!["parameters"]!.AsObject().Select(p => p.Key).Order();
                     Assert.Equal(declared, sent);
                 }
+                else if (resource == "arn:aws:states:::states:startExecution")
+                {
+                    // The schedule's children: the ARN comes from the tick, which takes it from these substitutions.
+                    Assert.Equal("$.stateMachineArn", state["Parameters"]!["StateMachineArn.$"]!.GetValue<string>());
+                    var children = substitutions.Where(p => p.Key.EndsWith("StateMachineArn", StringComparison.Ordinal)).ToList();
+                    Assert.NotEmpty(children);
+                    Assert.All(children, c => Assert.Equal("AWS::Serverless::StateMachine", resources[c.Value!["Ref"]!.GetValue<string>()]?["Type"]?.GetValue<string>()));
+                }
                 else
                 {
                     Assert.Equal("arn:aws:states:::aws-sdk:ssm:getCommandInvocation", resource);
@@ -137,6 +167,13 @@ public sealed partial class WorkflowTemplateTests
                 {
                     needed.Add(new Grant("ssm:GetCommandInvocation", "*"));
                 }
+                else if (resource == "arn:aws:states:::states:startExecution")
+                {
+                    foreach (var child in substitutions.Where(p => p.Key.EndsWith("StateMachineArn", StringComparison.Ordinal)))
+                    {
+                        needed.Add(new Grant("states:StartExecution", child.Value!["Ref"]!.GetValue<string>()));
+                    }
+                }
             }
             var granted = template.Grants(id, template.PolicyDocuments(id), new HashSet<string> { "ssm:GetCommandInvocation" }).ToHashSet();
             Assert.True(granted.SetEquals(needed),
@@ -168,13 +205,22 @@ public sealed partial class WorkflowTemplateTests
         var (_, machines) = await LoadAsync();
         foreach ((string id, var machine) in machines)
         {
-            foreach ((string name, JsonNode? state) in machine.Asl["States"]!.AsObject().Where(s => s.Value!["Type"]!.GetValue<string>() == "Task"))
+            foreach ((string name, JsonObject state) in NamedTaskStates(machine.Asl))
             {
-                JsonNode last = state!["Retry"]!.AsArray()[^1]!;
+                JsonNode last = state["Retry"]!.AsArray()[^1]!;
                 Assert.True(last["ErrorEquals"]![0]!.GetValue<string>() == "States.ALL" && last["BackoffRate"]!.GetValue<int>() >= 2
                     && last["JitterStrategy"]!.GetValue<string>() == "FULL" && last["MaxAttempts"]!.GetValue<int>() > 0, $"{id}.{name}: retry");
                 string target = state["Catch"]![0]!["Next"]!.GetValue<string>();
-                string expected = name switch { "TakeTask" => "NoTask", "MarkFailed" => "WorkflowFailed", _ => "MarkFailed" };
+                string expected = (id, name) switch
+                {
+                    // The schedule: a failed decision fails the tick; a child that cannot start gets its task failed.
+                    ("ScheduleStateMachine", "DecideAndClaim") => "TickFailed",
+                    ("ScheduleStateMachine", "StartChild") => "AlreadyStarted",
+                    ("ScheduleStateMachine", "MarkNotStarted") => "ChildNotStarted",
+                    (_, "TakeTask") => "NoTask",
+                    (_, "MarkFailed") => "WorkflowFailed",
+                    _ => "MarkFailed",
+                };
                 Assert.Equal(expected, target);
             }
         }

@@ -1,0 +1,119 @@
+using System.Text.Json.Nodes;
+using WapBackup.Functions.Tests.Store;
+using WapBackup.Local.Ssm;
+using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Schedules;
+using WapBackup.Shared.Tasks;
+
+namespace WapBackup.Functions.Tests.Workflows;
+
+/// <summary>
+/// statemachines/schedule.asl.json on the local engine with the real ScheduleFunction, ledger and child
+/// workflows: a tick starts each due child once, concurrent ticks start one, a missed day is caught up once.
+/// Every test has its own repository (the class shares tables), and asserts about that repository only.
+/// </summary>
+public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture<WorkflowEngine>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>An active ddt repository whose schedule started days ago (daily at 03:00), so a slot is due now.</summary>
+    private async Task<BackupRepository> ActiveRepositoryAsync()
+    {
+        DateTimeOffset created = engine.Clock.GetUtcNow().AddDays(-3);
+        RepositoryPolicy policy = StoreSamples.Policy("sch-" + Guid.NewGuid().ToString("N")[..10]) with { InitTime = created.AddMinutes(5) };
+        BackupRepository repository = BackupRepository.CreateNew(BackupRepository.NewId(), policy, created);
+        await engine.Repositories.CreateAsync(repository, Ct);
+        return await engine.Repositories.SetStatusAsync(repository.Id, RepositoryStatus.Active, engine.Clock.GetUtcNow(), Ct);
+    }
+
+    private async Task<JsonNode> TickAsync()
+    {
+        var done = await engine.RunAsync("ScheduleStateMachine", "{}");
+        Assert.True(done.Status == "SUCCEEDED", $"schedule execution {done.Status}: {done.Error} {done.Cause}");
+        return JsonNode.Parse(done.Output!)!;
+    }
+
+    private static JsonNode[] Started(JsonNode tick, BackupRepository repository) =>
+        [.. tick["start"]!.AsArray().Where(s => s!["repositoryId"]!.GetValue<string>() == repository.Id).Select(s => s!)];
+
+    private async Task<ExecutionDescriptionOf> ChildAsync(JsonNode start)
+    {
+        string arn = $"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:SnapshotStateMachine:{start["taskId"]!.GetValue<string>()}";
+        var done = await engine.WaitAsync(arn);
+        return new ExecutionDescriptionOf(done.Status, await engine.GetTaskAsync(start["taskId"]!.GetValue<string>()));
+    }
+
+    private sealed record ExecutionDescriptionOf(string Status, BackupTask Task);
+
+    // The newest SnapshotOverdue value the schedule step emitted (EMF) for the repository.
+    private int LastOverdue(BackupRepository repository) =>
+        engine.MetricLines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)
+            .Last(m => m["RepositoryId"]!.GetValue<string>() == repository.Id)["SnapshotOverdue"]!.GetValue<int>();
+
+    private static DateTimeOffset LatestSlot(BackupRepository repository, DateTimeOffset now) =>
+        SnapshotSchedule.LatestAtOrBefore(repository.Policy.InitTime, repository.Policy.TriggerHourUtc, repository.Policy.SnapshotEveryDays, now)!.Value;
+
+    [Fact]
+    public async Task A_tick_starts_the_due_child_executions_exactly_once()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        DateTimeOffset now = engine.Clock.GetUtcNow();
+
+        JsonNode first = await TickAsync();
+
+        JsonNode start = Assert.Single(Started(first, repository));
+        Assert.Equal("snapshot", start["job"]!.GetValue<string>());
+        Assert.Equal(LatestSlot(repository, now), DateTimeOffset.Parse(start["slot"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+        ExecutionDescriptionOf child = await ChildAsync(start);
+        Assert.Equal("SUCCEEDED", child.Status);
+        Assert.Equal((TaskKind.Snapshot, BackupTaskStatus.Succeeded), (child.Task.Kind, child.Task.Status));
+        Assert.Equal(start["slot"]!.GetValue<string>(), child.Task.Details["scheduledSlot"]);
+        Assert.Single(engine.Host.Commands, c => c.TaskId == child.Task.Id);
+        // Prune has no workflow yet: reported, not claimed, not pretended.
+        Assert.Contains(first["notStarted"]!.AsArray(), n => n!["repositoryId"]!.GetValue<string>() == repository.Id
+            && n["job"]!.GetValue<string>() == "prune" && n["reason"]!.GetValue<string>() == "no prune workflow yet");
+        // Yesterday's slot never ran (the repository was made active directly): overdue until a newer run succeeds.
+        Assert.Equal(1, LastOverdue(repository));
+
+        // The next tick (the same slot still the newest) starts nothing for it.
+        JsonNode second = await TickAsync();
+        Assert.Empty(Started(second, repository));
+        Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id);
+        Assert.Equal(0, LastOverdue(repository));
+    }
+
+    [Fact]
+    public async Task Two_ticks_at_once_start_one_child()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+
+        var ticks = await Task.WhenAll(engine.RunAsync("ScheduleStateMachine", "{}"), engine.RunAsync("ScheduleStateMachine", "{}"));
+
+        Assert.All(ticks, t => Assert.Equal("SUCCEEDED", t.Status));
+        JsonNode[] starts = [.. ticks.SelectMany(t => Started(JsonNode.Parse(t.Output!)!, repository))];
+        JsonNode start = Assert.Single(starts);
+        Assert.Equal("SUCCEEDED", (await ChildAsync(start)).Status);
+        Assert.Single(engine.Host.Commands, c => c.Arguments.Contains(repository.Id) && c.Verb == "snapshot");
+        LedgerRecord record = Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id && r.Job == ScheduledJob.Snapshot);
+        Assert.Equal(start["taskId"]!.GetValue<string>(), record.TaskId);
+    }
+
+    [Fact]
+    public async Task A_missed_day_is_caught_up_once()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        JsonNode first = Assert.Single(Started(await TickAsync(), repository));
+        Assert.Equal("SUCCEEDED", (await ChildAsync(first)).Status);
+
+        // The scheduler was down for three days: one snapshot, of the newest slot.
+        engine.Clock.Advance(TimeSpan.FromDays(3));
+        DateTimeOffset now = engine.Clock.GetUtcNow();
+        JsonNode tick = await TickAsync();
+
+        JsonNode caughtUp = Assert.Single(Started(tick, repository));
+        Assert.Equal(LatestSlot(repository, now), DateTimeOffset.Parse(caughtUp["slot"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("SUCCEEDED", (await ChildAsync(caughtUp)).Status);
+        Assert.Empty(Started(await TickAsync(), repository));
+        Assert.Equal(2, engine.Host.Commands.Count(c => c.Arguments.Contains(repository.Id) && c.Verb == "snapshot"));
+    }
+}
