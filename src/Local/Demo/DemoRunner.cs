@@ -45,7 +45,8 @@ internal sealed class DemoRunner
         int apiPort = NodeServerProcess.FreeLoopbackPort();
 
         await using var stack = ChildProcess.Start("local stack", "bash", [Path.Combine(_programs.RepositoryRoot, "run.sh"), "up", "--port", apiPort.ToString(CultureInfo.InvariantCulture), "--no-host-services"],
-            new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile }, _programs.RepositoryRoot);
+            // The demo is the operator here: no scheduled init or snapshot of its repository meanwhile.
+            new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile, ["WAP_SCHEDULE_INTERVAL_SECONDS"] = "0" }, _programs.RepositoryRoot);
         var env = await WaitForEnvironmentAsync(envFile, stack, cancellationToken).ConfigureAwait(false);
         // This process talks to the stack like every other client: through the SDKs' standard variables.
         foreach ((string name, string value) in env)

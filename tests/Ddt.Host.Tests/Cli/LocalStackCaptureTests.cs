@@ -35,7 +35,7 @@ public sealed partial class LocalStackCaptureTests
         string scratch = Directory.CreateTempSubdirectory("wap-run-sh-").FullName;
         string envFile = Path.Combine(scratch, "env");
         // Its own env file: a developer's ./run.sh up beside this test keeps its .local/env.
-        var runEnvironment = new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile };
+        var runEnvironment = new Dictionary<string, string> { ["WAP_LOCAL_ENV"] = envFile, ["WAP_SCHEDULE_INTERVAL_SECONDS"] = "0" };
         int apiPort = NodeServerProcess.FreeLoopbackPort(), sourcePort = NodeServerProcess.FreeLoopbackPort(), storePort = NodeServerProcess.FreeLoopbackPort();
 
         // Started together on purpose: the three builds queue on run.sh's lock and the later two find nothing to do.
