@@ -70,8 +70,11 @@ internal sealed class IamNeeds(TemplatePolicies template, IReadOnlyList<string> 
                 ];
             case "StepFunctions":
                 Assert.True(call.Operation == "StartExecution", $"{call.Caller} calls Step Functions {call.Operation}: map it to its IAM actions in IamNeeds");
-                // The product starts the template's workflows only (their ARNs come from its environment).
-                return template.LogicalIdsOfType("AWS::Serverless::StateMachine").Select(machine => new Grant("states:StartExecution", machine));
+                // The product's code starts the workflows its environment names (StepFunctionsWorkflowExecutions.ArnVariables:
+                // init, snapshot, dump, restore); the schedule's children are started by its ASL, under its own role.
+                var environment = template.Environment("ApiFunction");
+                return WapBackup.Functions.Api.StepFunctionsWorkflowExecutions.ArnVariables.Values
+                    .Select(variable => new Grant("states:StartExecution", environment[variable]));
             default:
                 throw new Xunit.Sdk.XunitException($"{call.Caller} calls {call.Service} {call.Operation}: map the service in IamNeeds");
         }
