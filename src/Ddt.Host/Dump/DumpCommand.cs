@@ -27,6 +27,6 @@ public sealed class DumpCommand(Func<SnapshotServices> services) : ICliCommand
 
     public Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken) =>
         SnapshotCommand.RunArchiveVerbAsync("dump", parsed, console, services,
-            (resolved, repositoryId, taskId, compression, terminal, ct) => new DumpRunner(resolved, console.Error).RunAsync(repositoryId, taskId, compression, terminal, ct),
+            (resolved, log, repositoryId, taskId, compression, terminal, ct) => new DumpRunner(resolved, log).RunAsync(repositoryId, taskId, compression, terminal, ct),
             cancellationToken);
 }

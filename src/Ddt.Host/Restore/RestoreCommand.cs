@@ -75,13 +75,14 @@ public sealed class RestoreCommand : ICliCommand
             await console.Error.WriteLineAsync("ddt restore: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
-        await using var taskLog = TaskLog.Start(console, request.RepositoryId, request.TaskId, services.Repositories, services.ObjectStore, services.Time);
-        console = taskLog.Console;
-        var log = new JsonLineLogger(console.Error, services.Time, "restore");
-        if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, request.RepositoryId, m => m.Replay, log, cancellationToken).ConfigureAwait(false) is { } limited)
+        // The heap-limited re-execution first, as init and snapshot do: only the process that does the work keeps the Task Log.
+        if (await WorkerHeapLimit.RunLimitedAsync(services.Repositories, request.RepositoryId, m => m.Replay, new JsonLineLogger(console.Error, services.Time, "restore"), cancellationToken).ConfigureAwait(false) is { } limited)
         {
             return limited;
         }
+        await using var taskLog = TaskLog.Start(console, request.RepositoryId, request.TaskId, services.Repositories, services.ObjectStore, services.Time);
+        console = taskLog.Console;
+        var log = new JsonLineLogger(console.Error, services.Time, "restore");
         RestoreResult result;
         await using (var bar = TerminalProgress.ForConsole("restore", json))
         {

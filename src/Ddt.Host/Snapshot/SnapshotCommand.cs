@@ -30,7 +30,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
 
     public Task<int> RunAsync(ParseResult parsed, CliConsole console, CancellationToken cancellationToken) =>
         RunArchiveVerbAsync("snapshot", parsed, console, services,
-            (resolved, repositoryId, taskId, compression, terminal, ct) => new SnapshotRunner(resolved, console.Error).RunAsync(repositoryId, taskId, compression, terminal, ct),
+            (resolved, log, repositoryId, taskId, compression, terminal, ct) => new SnapshotRunner(resolved, log).RunAsync(repositoryId, taskId, compression, terminal, ct),
             cancellationToken);
 
     /// <summary><c>--compression zstd|gzip</c> of the verbs that write an archive.</summary>
@@ -49,7 +49,8 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
     };
 
     /// <summary>What a runner of an archive verb is called with: services, repository, task, compression, terminal bar.</summary>
-    internal delegate Task<SnapshotResult> ArchiveVerbRun(SnapshotServices services, string repositoryId, string? taskId, ArchiveCompression compression, TerminalProgress terminal, CancellationToken cancellationToken);
+    /// <param name="log">Where the runner logs: the verb's stderr through the Task Log (never the console the verb was given).</param>
+    internal delegate Task<SnapshotResult> ArchiveVerbRun(SnapshotServices services, TextWriter log, string repositoryId, string? taskId, ArchiveCompression compression, TerminalProgress terminal, CancellationToken cancellationToken);
 
     /// <summary>The shared body of <c>ddt snapshot</c> and <c>ddt dump</c>: services, the runner under a progress bar, then the <c>--json</c> line or one readable line.</summary>
     internal static async Task<int> RunArchiveVerbAsync(string verb, ParseResult parsed, CliConsole console, Func<SnapshotServices> services, ArchiveVerbRun run, CancellationToken cancellationToken)
@@ -67,7 +68,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
             await console.Error.WriteLineAsync($"ddt {verb}: " + e.Message).ConfigureAwait(false);
             return VerbDispatcher.UsageError;
         }
-        if (await WorkerHeapLimit.RunLimitedAsync(resolved.Repositories, repositoryId, m => m.Full, new JsonLineLogger(console.Error, TimeProvider.System, "snapshot"), cancellationToken).ConfigureAwait(false) is { } limited)
+        if (await WorkerHeapLimit.RunLimitedAsync(resolved.Repositories, repositoryId, m => m.Full, new JsonLineLogger(console.Error, TimeProvider.System, verb), cancellationToken).ConfigureAwait(false) is { } limited)
         {
             return limited;
         }
@@ -76,7 +77,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         SnapshotResult result;
         await using (var terminal = TerminalProgress.ForConsole($"{verb} {repositoryId}", json))
         {
-            result = await run(resolved, repositoryId, parsed.GetValue<string?>(CliOutput.Task), compression, terminal, cancellationToken).ConfigureAwait(false);
+            result = await run(resolved, console.Error, repositoryId, parsed.GetValue<string?>(CliOutput.Task), compression, terminal, cancellationToken).ConfigureAwait(false);
         }
         if (json)
         {

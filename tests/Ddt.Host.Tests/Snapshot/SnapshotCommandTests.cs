@@ -101,7 +101,7 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
             (_, _) => Task.FromResult<WapBackup.Shared.Storage.IObjectStore>(new S3ObjectStore(s3.Client, bucket)), TimeProvider.System, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
         string taskId = WapBackup.Shared.Tasks.BackupTask.NewId();
 
-        var (exit, output, _) = await RunAsync([new SnapshotCommand(() => services)], "snapshot", "--repository", repository.Id, "--task", taskId, "--json");
+        var (exit, output, logs) = await RunAsync([new SnapshotCommand(() => services)], "snapshot", "--repository", repository.Id, "--task", taskId, "--json");
 
         Assert.Equal(SnapshotRunner.ExitRefused, exit);
         string key = WapBackup.Shared.Storage.RepositoryLayout.TaskLogKey(repository.Policy.Storage.Prefix, repository.Id, taskId);
@@ -110,6 +110,13 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
         // The verb's result line (stdout) is the log's last line, as the console got it.
         Assert.Equal(output.TrimEnd().Split('\n')[^1], log.TrimEnd().Split('\n')[^1]);
         Assert.Contains("ddt dump", log, StringComparison.Ordinal);
+        // Every line the verb logged (its runner's too) is in the Task Log, not only the result; except the heap-limit
+        // decision, made before the Task Log starts (a re-executed verb's child keeps the log itself).
+        Assert.Contains("is of type dump", logs, StringComparison.Ordinal);
+        foreach (string line in logs.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.Contains("heap limit", StringComparison.Ordinal)))
+        {
+            Assert.True(log.Contains(line, StringComparison.Ordinal), $"not in the task log: {line}\ntask log:\n{log}");
+        }
     }
 
     private static async Task<(int Exit, string Output, string Logs)> RunAsync(ICliCommand[] verbs, params string[] arguments)
