@@ -1,11 +1,6 @@
 using System.CommandLine;
-using Amazon.DynamoDBv2;
 using Amazon.S3;
-using Amazon.SimpleSystemsManagement;
 using MongoDB.Driver;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
-using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Storage;
@@ -162,19 +157,14 @@ public sealed class CaptureCommand : ICliCommand
 
     internal static CaptureServices FromEnvironment()
     {
-        // Endpoints, region and credentials: the AWS SDK's own chain (AWS_ENDPOINT_URL_DYNAMODB,
-        // AWS_ENDPOINT_URL_SSM, AWS_REGION, ...; .local/env sets them for the local stack).
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new CaptureServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            new DynamoTaskStore(dynamo, tables),
-            new DynamoTaskEventLog(dynamo, tables),
-            secrets,
+            aws.Repositories,
+            aws.Tasks,
+            aws.Events,
+            aws.Secrets,
             HostServiceUris.OplogStore(),
-            (location, ct) => S3ClientFactory.CreateAsync(location, secrets, ct),
+            (location, ct) => S3ClientFactory.CreateAsync(location, aws.Secrets, ct),
             SealPolicy.Default,
             CaptureOptions.Default);
     }

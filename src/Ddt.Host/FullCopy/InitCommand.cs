@@ -1,13 +1,7 @@
 using System.CommandLine;
-using Amazon.DynamoDBv2;
-using Amazon.SimpleSystemsManagement;
 using MongoDB.Driver;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
-using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Logging;
-using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
@@ -87,7 +81,7 @@ public sealed class InitCommand : ICliCommand
             return limited;
         }
         await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), services.Repositories,
-            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, services.Secrets, ct).ConfigureAwait(false), location.Bucket), TimeProvider.System);
+            HostAwsClients.ObjectStores(services.Secrets), TimeProvider.System);
         console = taskLog.Console;
         var options = parsed.GetValue<int?>(CaptureDeadlineOption) is { } seconds
             ? services.Options with { CaptureDeadline = TimeSpan.FromSeconds(seconds) }
@@ -135,15 +129,12 @@ public sealed class InitCommand : ICliCommand
 
     private static InitServices FromEnvironment()
     {
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new InitServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            new DynamoTaskStore(dynamo, tables),
-            new DynamoTaskEventLog(dynamo, tables),
-            secrets,
+            aws.Repositories,
+            aws.Tasks,
+            aws.Events,
+            aws.Secrets,
             HostServiceUris.OplogStore(),
             HostServiceUris.FullCopy(),
             InitOptions.Default);

@@ -3,11 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Amazon.DynamoDBv2;
-using Amazon.SimpleSystemsManagement;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
-using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
@@ -361,13 +356,10 @@ public sealed class MongodCommand : ICliCommand
 
     private static MongodServices FromEnvironment()
     {
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new MongodServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            secrets,
+            aws.Repositories,
+            aws.Secrets,
             new SystemMongodHost(),
             ServicePorts.FullCopy,
             ServicePorts.OplogStore,

@@ -1,10 +1,5 @@
 using System.CommandLine;
-using Amazon.DynamoDBv2;
-using Amazon.SimpleSystemsManagement;
 using MongoDB.Driver;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
-using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Logging;
@@ -184,13 +179,10 @@ public sealed class RecoveryWindowCommand : ICliCommand
 
     internal static RecoveryWindowServices FromEnvironment()
     {
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new RecoveryWindowServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
+            aws.Repositories,
+            aws.ObjectStore,
             TimeProvider.System,
             HostServiceUris.OplogStore());
     }

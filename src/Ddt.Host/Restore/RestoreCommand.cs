@@ -1,14 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Amazon.DynamoDBv2;
-using Amazon.SimpleSystemsManagement;
 using MongoDB.Driver;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
-using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Restore.Load;
-using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Storage;
 using WapBackup.Ddt.Tasks;
@@ -115,16 +109,13 @@ public sealed class RestoreCommand : ICliCommand
 
     internal static RestoreServices FromEnvironment()
     {
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new RestoreServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            new DynamoTaskStore(dynamo, tables),
-            new DynamoTaskEventLog(dynamo, tables),
-            secrets,
-            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
+            aws.Repositories,
+            aws.Tasks,
+            aws.Events,
+            aws.Secrets,
+            aws.ObjectStore,
             TimeProvider.System,
             HostServiceUris.OplogStore(),
             HostServiceUris.FullCopy());

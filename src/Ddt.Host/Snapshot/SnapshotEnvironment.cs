@@ -1,10 +1,5 @@
-using Amazon.DynamoDBv2;
-using Amazon.SimpleSystemsManagement;
-using WapBackup.Aws;
-using WapBackup.Aws.Parameters;
 using WapBackup.Aws.Store;
 using WapBackup.Ddt.Cli;
-using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 
@@ -18,19 +13,16 @@ public static class SnapshotEnvironment
 
     public static SnapshotServices FromEnvironment()
     {
-        var tables = StoreTables.FromEnvironment(Environment.GetEnvironmentVariable);
-        var dynamo = new AmazonDynamoDBClient(AwsClientDefaults.Apply(new AmazonDynamoDBConfig(), AwsClientDefaults.ApiTimeout));
-        var secrets = new SsmSecretParameters(new AmazonSimpleSystemsManagementClient(
-            AwsClientDefaults.Apply(new AmazonSimpleSystemsManagementConfig(), AwsClientDefaults.ApiTimeout)));
+        var aws = HostAwsClients.FromEnvironment();
         return new SnapshotServices(
-            new DynamoRepositoryStore(dynamo, tables, TimeProvider.System),
-            new DynamoTaskStore(dynamo, tables),
-            new DynamoTaskEventLog(dynamo, tables),
-            secrets,
-            () => new DynamoSnapshotCatalog(dynamo, tables),
+            aws.Repositories,
+            aws.Tasks,
+            aws.Events,
+            aws.Secrets,
+            () => new DynamoSnapshotCatalog(aws.Dynamo, aws.Tables),
             HostServiceUris.FullCopy(),
             HostServiceUris.OplogStore(),
-            async (location, ct) => new S3ObjectStore(await S3ClientFactory.CreateAsync(location, secrets, ct).ConfigureAwait(false), location.Bucket),
+            aws.ObjectStore,
             TimeProvider.System,
             DefaultReachDeadline,
             TimeSpan.FromSeconds(1));
