@@ -344,6 +344,9 @@ public sealed class OplogCaptureTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.FailSourceCommandAsync("getMore", times: 2, errorCode);
         await h.InsertAsync("orders", 10, startId: 11);
         await h.WaitUntilDurableAsync(running);
+        // A getMore already waiting when the fail point was set still succeeds, and a reconnect's find can
+        // return everything written meanwhile: wait until the tail met both failures before the last writes.
+        await h.WaitForNoticesAsync("lost the source", 2);
         Assert.False(running.Task.IsCompleted, "capture ended on a transient source error");
         await h.InsertAsync("orders", 10, startId: 21);
         await running.CatchUpAndStopAsync(h);
