@@ -57,4 +57,39 @@ public sealed class FailCommandTests
 
         Assert.Equal(1, await coll.CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
     }
+
+    [Fact]
+    public async Task Block_connection_holds_the_named_getMore_of_one_namespace_then_runs_it()
+    {
+        await using var endpoint = await MongoEndpoint.StartAsync(options: new MongoTestServerOptions(), cancellationToken: Ct);
+        endpoint.RequireTestServer("a private server, so the fail point meets no other test's commands");
+        using var client = new MongoClient(endpoint.ConnectionString);
+        var db = client.GetDatabase(MongoEndpoint.UniqueDatabaseName("fp"));
+        var slow = db.GetCollection<BsonDocument>("slow");
+        var other = db.GetCollection<BsonDocument>("other");
+        await slow.InsertManyAsync(Enumerable.Range(0, 10).Select(i => new BsonDocument("_id", i)), cancellationToken: Ct);
+        await other.InsertManyAsync(Enumerable.Range(0, 10).Select(i => new BsonDocument("_id", i)), cancellationToken: Ct);
+        await client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
+        {
+            { "configureFailPoint", "failCommand" }, { "mode", new BsonDocument("times", 1) },
+            { "data", new BsonDocument { { "failCommands", new BsonArray { "getMore" } }, { "namespace", $"{db.DatabaseNamespace.DatabaseName}.slow" }, { "blockConnection", true }, { "blockTimeMS", 4_000 } } },
+        }, cancellationToken: Ct);
+
+        // Batches of 2: the find answers at once, its first getMore waits.
+        var blocked = slow.Find(FilterDefinition<BsonDocument>.Empty, new FindOptions { BatchSize = 2 }).ToListAsync(Ct);
+        // Another namespace's getMores are not held, so this ends while the blocked one still waits.
+        var others = await other.Find(FilterDefinition<BsonDocument>.Empty, new FindOptions { BatchSize = 2 }).ToListAsync(Ct);
+        Assert.Equal(10, others.Count);
+        Assert.False(blocked.IsCompleted, "the getMore on the blocked namespace did not wait");
+
+        // Then it runs: every document, in order.
+        Assert.Equal(Enumerable.Range(0, 10), (await blocked).Select(d => d["_id"].AsInt32));
+
+        var bad = await Assert.ThrowsAsync<MongoCommandException>(() => client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
+        {
+            { "configureFailPoint", "failCommand" }, { "mode", "alwaysOn" },
+            { "data", new BsonDocument { { "failCommands", new BsonArray { "find" } }, { "blockConnection", true } } },
+        }, cancellationToken: Ct));
+        Assert.Contains("blockTimeMS", bad.Message, StringComparison.Ordinal);
+    }
 }

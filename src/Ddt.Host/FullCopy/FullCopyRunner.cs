@@ -133,6 +133,13 @@ public sealed class FullCopyRunner
                 $"{done.SkippedByRule.DeletesOfMissing} deletes of missing documents", Details(done), p => p with { Percent = 100, BytesDone = done.Bytes }).ConfigureAwait(false);
             return ExitOk;
         }
+        catch (LeaseHeldException held) when (held.HeldFor(run.Id))
+        {
+            // The live run of this task holds the mirror: it owns the task's end, this run changed nothing.
+            _logger.Error(held.SameTaskRefusal(run.Id));
+            Result = Result with { Status = "refused", Error = held.SameTaskRefusal(run.Id) };
+            return ExitRefused;
+        }
         catch (Exception e)
         {
             string message = e is OperationCanceledException && cancellationToken.IsCancellationRequested

@@ -82,4 +82,12 @@ public sealed class LeaseHeldException(LeaseKey key, string holder, string? task
     public string? HolderTaskId { get; } = taskId;
 
     public DateTimeOffset ExpiresAt { get; } = expiresAt;
+
+    /// <summary>True when the holder runs <paramref name="taskId"/>: this process took over a task another run still holds.</summary>
+    public bool HeldFor(string taskId) => string.Equals(HolderTaskId, taskId, StringComparison.Ordinal);
+
+    /// <summary>Why a run of a task the holder still runs stops without touching the task (see <see cref="HeldFor"/>).</summary>
+    public string SameTaskRefusal(string taskId) =>
+        $"task {taskId} is being run by {Holder} (its {Key} runs until {ExpiresAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ}): "
+        + "wait for that run to end; if its process is gone, run again once that lease expired";
 }

@@ -64,7 +64,9 @@ public sealed class LeaseStore
             {
                 continue; // released between our write and our read: try again
             }
-            if (options.WaitForHandoff is not { } wait || wait == TimeSpan.Zero)
+            // Another run of the same task (a rerun after a kill -9, a second dispatch) never asks for a handoff:
+            // the holder is that task's live run, or a dead one whose lease expires soon.
+            if (options.WaitForHandoff is not { } wait || wait == TimeSpan.Zero || IsSameTask(held, holder))
             {
                 throw Held(key, held);
             }
@@ -176,7 +178,14 @@ public sealed class LeaseStore
         if (before is not null && before["owner"].AsString != holder.Owner)
         {
             _log.Warn($"{key}: took over from {before["owner"].AsString}, whose lease expired at {Iso(before["expiresAt"])}");
-            await EndAbandonedTaskAsync(before, cancellationToken).ConfigureAwait(false);
+            if (IsSameTask(before, holder))
+            {
+                await ResumeAbandonedTaskAsync(before, holder, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await EndAbandonedTaskAsync(before, cancellationToken).ConfigureAwait(false);
+            }
         }
         else
         {
@@ -205,6 +214,25 @@ public sealed class LeaseStore
         _log.Warn($"task {taskId}: {reason}");
         var details = new Dictionary<string, string>(StringComparer.Ordinal) { ["lease"] = lease["_id"].AsString };
         return await new TaskRun(_tasks, task).FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, reason, details).ConfigureAwait(false);
+    }
+
+    private static bool IsSameTask(BsonDocument lease, LeaseHolder holder) =>
+        holder.TaskId is { } taskId && lease.GetValue("taskId", BsonNull.Value) is BsonString { Value: var held } && held == taskId;
+
+    /// <summary>
+    /// The taker runs the very task the dead holder named (it took the unfinished task over): ending that task failed
+    /// would fail the run about to finish it. The task gets a warning event saying who resumes it and why.
+    /// </summary>
+    private async Task ResumeAbandonedTaskAsync(BsonDocument lease, LeaseHolder holder, CancellationToken cancellationToken)
+    {
+        string taskId = lease["taskId"].AsString;
+        string message = $"{holder.Owner} resumes this task: {lease["owner"].AsString} stopped renewing its lease at {Iso(lease["expiresAt"])}; the process died or the host was lost";
+        _log.Warn($"task {taskId}: {message}");
+        var task = await _tasks.Tasks.FindAsync(taskId, cancellationToken).ConfigureAwait(false);
+        if (task is not null && !task.IsFinished)
+        {
+            await new TaskRun(_tasks, task).EventAsync(EventLevel.Warn, message, new Dictionary<string, string>(StringComparer.Ordinal) { ["lease"] = lease["_id"].AsString }, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static TimeSpan PollInterval(LeaseOptions options) => TimeSpan.FromTicks(Math.Clamp(options.Ttl.Ticks / 6, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(1).Ticks));

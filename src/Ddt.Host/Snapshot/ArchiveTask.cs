@@ -1,5 +1,6 @@
 using System.Globalization;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
@@ -79,6 +80,13 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
                 OplogFirst = manifest.Oplog?.First,
                 OplogEntries = manifest.Oplog?.Entries,
             };
+        }
+        catch (LeaseHeldException held) when (held.HeldFor(run.Id))
+        {
+            // The live run of this task holds the mirror: it owns the task's end, this run changed nothing.
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await progressLoop.ConfigureAwait(false);
+            return Refused(repositoryId, run.Id, held.SameTaskRefusal(run.Id));
         }
         catch (Exception e)
         {

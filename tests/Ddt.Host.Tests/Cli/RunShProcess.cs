@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace WapBackup.Ddt.Host.Tests.Cli;
 
 /// <summary>
-/// <c>./run.sh ...</c> as a user starts it, with its output lines collected. run.sh <c>exec</c>s the
+/// <c>./run.sh ...</c> as a user starts it (or the built ddt program: <see cref="StartDdt"/>), with its output lines collected. run.sh <c>exec</c>s the
 /// program, so the process id is the program's: SIGTERM reaches it directly.
 /// </summary>
 internal sealed class RunShProcess : IAsyncDisposable
@@ -41,6 +41,31 @@ internal sealed class RunShProcess : IAsyncDisposable
         }
         return new RunShProcess(Process.Start(start)!);
     }
+
+    /// <summary>The built ddt program (<see cref="CliRunner.DdtPath"/>), as the SSM document or an operator starts it.</summary>
+    public static RunShProcess StartDdt(IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(CliRunner.DdtPath);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach ((string key, string value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        return new RunShProcess(Process.Start(start)!);
+    }
+
+    /// <summary>SIGKILL to the program and everything it started (a heap-limited verb re-executes itself), as systemd or a lost host does.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public bool HasExited => _process.HasExited;
 
     /// <summary>The first stdout line matching, waiting for it while the process runs.</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> match, CancellationToken cancellationToken)

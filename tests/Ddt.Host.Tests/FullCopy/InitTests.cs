@@ -5,8 +5,10 @@ using WapBackup.Ddt.FullCopy;
 using WapBackup.Ddt.Host.Tests.Capture;
 using WapBackup.Ddt.Host.Tests.Storage;
 using WapBackup.Ddt.Host.Tests.Support;
+using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Shared.Archive;
+using WapBackup.Shared.Logging;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
@@ -414,6 +416,28 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.True(exit == FullCopyRunner.ExitOk, world.Log.ToString());
         Assert.Equal(RepositoryStatus.Active, (await world.Repositories.GetAsync(world.Repository.Id, Ct)).Status);
         await AssertSameAsync(world, "orders", "users", "events");
+    }
+
+    [Fact]
+    public async Task Init_run_again_while_its_task_is_still_being_run_is_refused_and_leaves_that_task_running()
+    {
+        // An operator runs ddt init a second time while the first (or a run the workflow dispatched) still holds the
+        // mirror lease for the same unfinished task: the second takes the task over, meets the lease, and must not
+        // fail the task the live run is about to finish.
+        await using var world = await World.StartAsync(s3);
+        var h = world.Harness;
+        var running = BackupTask.CreateNew(world.Repository.Id, TaskKind.Init, DateTimeOffset.UtcNow) with { Status = BackupTaskStatus.Running };
+        await world.Tasks.CreateAsync(running, Ct);
+        var leases = new LeaseStore(h.StoreClient, world.Tasks, world.Events, TimeProvider.System, new JsonLineLogger(TextWriter.Null, TimeProvider.System, "test"));
+        await using var live = await leases.AcquireAsync(LeaseKey.Mirror(world.Repository.Id), new LeaseHolder("ddt init otherhost pid 1", running.Id), LeaseOptions.Default, Ct);
+
+        var second = world.Runner();
+        Assert.Equal(FullCopyRunner.ExitRefused, await world.RunAsync(second));
+
+        Assert.Contains($"task {running.Id} is being run by ddt init otherhost pid 1", second.Result.Error, StringComparison.Ordinal);
+        Assert.Equal(BackupTaskStatus.Running, (await world.Tasks.GetAsync(running.Id, Ct)).Status);
+        Assert.DoesNotContain(world.Events.All, e => e.TaskId == running.Id && e.Level == EventLevel.Error);
+        Assert.Equal(world.Repository.Status, (await world.Repositories.GetAsync(world.Repository.Id, Ct)).Status);
     }
 
     [Fact]

@@ -196,6 +196,25 @@ public sealed class LeaseStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Taking_over_an_expired_lease_for_the_same_task_resumes_it_instead_of_failing_it()
+    {
+        // ddt init killed -9, then run again: the rerun took over the unfinished task and now takes over the lease
+        // its dead run held for that task. Failing the task here would fail the run that is about to finish it.
+        var key = NewKey(LeaseKind.Mirror);
+        var running = BackupTask.CreateNew(key.Scope, TaskKind.Init, Start) with { Status = BackupTaskStatus.Running };
+        await _tasks.CreateAsync(running, Ct);
+        await using var dead = await Store(Clock()).AcquireAsync(key, new LeaseHolder("ddt init host1 pid 456", running.Id), Minute, Ct);
+
+        await using var rerun = await Store(Clock(TimeSpan.FromSeconds(61))).AcquireAsync(key, new LeaseHolder("ddt init host1 pid 789", running.Id), Minute, Ct);
+
+        Assert.Equal(BackupTaskStatus.Running, (await _tasks.GetAsync(running.Id, Ct)).Status);
+        var @event = Assert.Single(_events.All, e => e.TaskId == running.Id);
+        Assert.Equal(EventLevel.Warn, @event.Level);
+        Assert.Equal("ddt init host1 pid 789 resumes this task: ddt init host1 pid 456 stopped renewing its lease at 2026-12-01T12:01:00.000Z; the process died or the host was lost",
+            @event.Message);
+    }
+
+    [Fact]
     public async Task Taking_over_never_writes_over_a_task_already_final()
     {
         var key = NewKey();

@@ -48,7 +48,7 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
-            _failCommand.Check(request);
+            _failCommand.Check(request, cancellationToken);
             MemberRole.Check(request, member);
             if (MemberRole.IsRead(request.Name))
             {

@@ -8,7 +8,10 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// real server started with enableTestCommands): the next commands named in <c>data.failCommands</c>
 /// answer <c>data.errorCode</c> (with <c>data.errorLabels</c>) or, with <c>data.closeConnection</c>,
 /// drop the connection without a reply (a network reset); with <c>data.namespace</c> (<c>db.coll</c>) only
-/// commands on that collection fail, as on mongod. Modes: <c>{times: n}</c>, <c>"alwaysOn"</c>, <c>"off"</c>.
+/// commands on that collection fail, as on mongod (a <c>getMore</c> by its <c>collection</c> field). With
+/// <c>data.blockConnection</c> and <c>data.blockTimeMS</c> the command first waits that long, then fails as
+/// configured or, with neither errorCode nor closeConnection, runs (a slow server at a chosen point).
+/// Modes: <c>{times: n}</c>, <c>"alwaysOn"</c>, <c>"off"</c>.
 /// So tests inject step-downs and resets the same way against the test server and a real replica set.
 /// </summary>
 public sealed class FailCommandFailPoint
@@ -20,18 +23,22 @@ public sealed class FailCommandFailPoint
     private BsonArray? _labels;
     private bool _closeConnection;
     private string? _namespace;
+    private int _blockMilliseconds; // 0 = no block
 
     public void Register(IDictionary<string, CommandHandler> handlers) =>
         handlers["configureFailPoint"] = (r, _, _) => ValueTask.FromResult(Configure(r));
 
-    /// <summary>Throws the configured failure when <paramref name="request"/> is to fail now.</summary>
-    public void Check(CommandRequest request)
+    /// <summary>Throws the configured failure when <paramref name="request"/> is to fail now (after its block, cut short by <paramref name="stopping"/>).</summary>
+    public void Check(CommandRequest request, CancellationToken stopping)
     {
         string command = request.Name;
+        int block;
+        bool closeConnection;
+        int errorCode;
+        BsonArray? labels;
         lock (_gate)
         {
-            if (_remaining == 0 || !_commands.Contains(command)
-                || (_namespace is not null && !(request.Body.GetValue(command, BsonNull.Value) is BsonString target && $"{request.Database}.{target.Value}" == _namespace)))
+            if (_remaining == 0 || !_commands.Contains(command) || (_namespace is not null && Namespace(request) != _namespace))
             {
                 return;
             }
@@ -39,13 +46,32 @@ public sealed class FailCommandFailPoint
             {
                 _remaining--;
             }
-            if (_closeConnection)
+            (block, closeConnection, errorCode, labels) = (_blockMilliseconds, _closeConnection, _errorCode, _labels);
+        }
+        if (block > 0)
+        {
+            // One thread per connection (decision 0210): only this command's connection waits, and a server
+            // being disposed does not wait for it.
+            if (stopping.WaitHandle.WaitOne(block))
             {
                 throw new CloseConnectionException();
             }
-            throw new FailPointException(new CommandException(_errorCode, "FailPoint", $"Failing command {command} via 'failCommand' failpoint"), _labels);
+        }
+        if (closeConnection)
+        {
+            throw new CloseConnectionException();
+        }
+        if (errorCode != 0)
+        {
+            throw new FailPointException(new CommandException(errorCode, "FailPoint", $"Failing command {command} via 'failCommand' failpoint"), labels);
         }
     }
+
+    /// <summary>The collection a command is on, <c>db.coll</c>: its first field's value, or a getMore's <c>collection</c>.</summary>
+    private static string? Namespace(CommandRequest request) =>
+        (request.Name == "getMore" ? request.Body.GetValue("collection", BsonNull.Value) : request.Body.GetValue(request.Name, BsonNull.Value)) is BsonString target
+            ? $"{request.Database}.{target.Value}"
+            : null;
 
     private byte[] Configure(CommandRequest request)
     {
@@ -75,9 +101,14 @@ public sealed class FailCommandFailPoint
             _errorCode = data.GetValue("errorCode", 0).ToInt32();
             _labels = data.TryGetValue("errorLabels", out var labels) ? labels.AsBsonArray : null;
             _namespace = data.TryGetValue("namespace", out var ns) ? ns.AsString : null;
-            if (remaining != 0 && !_closeConnection && _errorCode == 0)
+            _blockMilliseconds = data.GetValue("blockConnection", false).ToBoolean() ? data.GetValue("blockTimeMS", 0).ToInt32() : 0;
+            if (data.GetValue("blockConnection", false).ToBoolean() && _blockMilliseconds <= 0)
             {
-                throw CommandException.BadValue("failCommand: data needs errorCode or closeConnection");
+                throw CommandException.BadValue("failCommand: blockConnection needs a positive blockTimeMS");
+            }
+            if (remaining != 0 && !_closeConnection && _errorCode == 0 && _blockMilliseconds == 0)
+            {
+                throw CommandException.BadValue("failCommand: data needs errorCode, closeConnection or blockConnection");
             }
         }
         return CommandContext.Ok();
