@@ -11,10 +11,11 @@ namespace WapBackup.Local.Demo;
 /// <c>GET /tasks/{id}/events</c> for its Event Log (each new event printed once, as it comes) and, when it ends
 /// badly or the wait's ceiling is reached, <c>GET /tasks/{id}/log</c> for the Task Log's tail.
 /// </summary>
-internal sealed class TaskFollower(DemoApi api, Action<string> say)
+/// <param name="pollInterval">Between two looks at the task (default 1 s); tests shorten it.</param>
+internal sealed class TaskFollower(DemoApi api, Action<string> say, TimeSpan? pollInterval = null)
 {
     private const int LogTailLines = 15;
-    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    private readonly TimeSpan _pollInterval = pollInterval ?? TimeSpan.FromSeconds(1);
 
     /// <summary>The final task and its events when it succeeded; otherwise a <see cref="DemoFailedException"/> with its reason, last events and log tail.</summary>
     public async Task<FollowedTask> FollowAsync(string taskId, string what, TimeSpan ceiling, CancellationToken cancellationToken)
@@ -60,7 +61,7 @@ internal sealed class TaskFollower(DemoApi api, Action<string> say)
                     $"{what} task {taskId} was not final after {ceiling.TotalSeconds:0} s: last status {status} ({progress}); last events: {(recent.Count == 0 ? "none" : string.Join(" | ", recent))}\n") +
                     await LogTailAsync(taskId, cancellationToken).ConfigureAwait(false));
             }
-            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(_pollInterval, cancellationToken).ConfigureAwait(false);
         }
     }
 
