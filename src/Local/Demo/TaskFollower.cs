@@ -15,6 +15,7 @@ namespace WapBackup.Local.Demo;
 internal sealed class TaskFollower(DemoApi api, Action<string> say, TimeSpan? pollInterval = null)
 {
     private const int LogTailLines = 15;
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(5);
     private readonly TimeSpan _pollInterval = pollInterval ?? TimeSpan.FromSeconds(1);
 
     /// <summary>The final task and its events when it succeeded; otherwise a <see cref="DemoFailedException"/> with its reason, last events and log tail.</summary>
@@ -25,6 +26,7 @@ internal sealed class TaskFollower(DemoApi api, Action<string> say, TimeSpan? po
         var recent = new Queue<string>();
         var all = new List<JsonNode>();
         string? lastProgress = null;
+        var sinceProgress = Stopwatch.StartNew();
         while (true)
         {
             JsonNode task = await api.GetAsync($"tasks/{taskId}", cancellationToken).ConfigureAwait(false);
@@ -42,10 +44,12 @@ internal sealed class TaskFollower(DemoApi api, Action<string> say, TimeSpan? po
             }
             string status = task["status"]?.GetValue<string>() ?? "?";
             string progress = Progress(task);
-            if (progress != lastProgress && status is "running")
+            // A changed progress at most every few seconds: one readable line per step, not one per poll.
+            if (progress != lastProgress && status is "running" && (lastProgress is null || sinceProgress.Elapsed >= ProgressEvery))
             {
                 say($"  {what}: {status}, {progress}");
                 lastProgress = progress;
+                sinceProgress.Restart();
             }
             switch (status)
             {
