@@ -9,7 +9,7 @@
 #   ./run.sh down                             stops the stack a backgrounded ./run.sh up started (same env file)
 #   ./run.sh mongo --port N [--replset rs0]   one MongoDB wire-protocol test server on 127.0.0.1:N
 #   ./run.sh ddt <verb> ...                   the ddt program with .local/env loaded (./run.sh ddt --help)
-#   ./run.sh demo                             the main job end to end: local stack, a source with live writes,
+#   ./run.sh demo                             the main job end to end through the API and the workflows: local stack, a source with live writes,
 #                                             init, snapshot, a point-in-time restore to a second server, verified
 # Everything started is stopped on Ctrl-C. WAP_LOCAL_ENV=FILE uses another env file than .local/env
 # (several stacks side by side, tests).

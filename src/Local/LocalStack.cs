@@ -169,13 +169,15 @@ public sealed class LocalStack : IAsyncDisposable
     /// <param name="mongoTestServer">
     /// The test server program (MongoTestServer.dll): the host's 47019/57019 services are started with it where nothing listens
     /// yet, before the API answers, and <c>ddt agent --all-hosts</c> runs with <paramref name="ddt"/>. Null: no host services.
+    /// When the environment names both services (DDT_FULL_COPY_URI, DDT_OPLOG_STORE_URI) they are used instead and nothing is started.
     /// </param>
     public static async Task<int> RunAsync(int port, string? envFile, TextWriter output, string nodeModules, CancellationToken cancellationToken, LocalDdtCommand? ddt = null,
         string? mongoTestServer = null)
     {
         var log = new JsonLineLogger(output, TimeProvider.System, "local");
         string root = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(nodeModules)))!;
-        await using LocalHostServices? host = mongoTestServer is null ? null : await LocalHostServices.StartAsync(mongoTestServer, root, log, cancellationToken).ConfigureAwait(false);
+        await using LocalHostServices? host = mongoTestServer is null ? null
+            : LocalHostServices.FromEnvironment(Environment.GetEnvironmentVariable) ?? await LocalHostServices.StartAsync(mongoTestServer, root, log, cancellationToken).ConfigureAwait(false);
         await using LocalStack stack = await StartAsync(port, nodeModules, cancellationToken, ddt).ConfigureAwait(false);
         LocalEnvironmentFile? environment = envFile is null
             ? null
@@ -203,7 +205,7 @@ public sealed class LocalStack : IAsyncDisposable
             }
             if (host is not null)
             {
-                string services = string.Join(", ", host.Services.Select(s => $"{s.Role} on 127.0.0.1:{s.Port} ({(s.Started ? "test server started" : "already listening, used")})"));
+                string services = string.Join(", ", host.Services.Select(s => $"{s.Role} on 127.0.0.1:{s.Port} ({(s.GivenBy is { } variable ? $"given by {variable}" : s.Started ? "test server started" : "already listening, used")})"));
                 await output.WriteLineAsync($"DDT host: {services}; {(ddt is null ? "no ddt agent (no --ddt)" : "ddt agent --all-hosts running")}").ConfigureAwait(false);
             }
             // The schedule as deployed (EventBridge Scheduler -> ScheduleStateMachine), on a local interval.

@@ -9,7 +9,8 @@ namespace WapBackup.Local.Host;
 
 /// <summary>How one of the host's two services is served locally.</summary>
 /// <param name="Started">True when <c>up</c> started the test server there; false when something already listened and is used.</param>
-public sealed record LocalHostService(int Port, string Role, bool Started);
+/// <param name="GivenBy">The variable of <c>up</c>'s environment that named the service (<c>DDT_FULL_COPY_URI</c> / <c>DDT_OPLOG_STORE_URI</c>), or null.</param>
+public sealed record LocalHostService(int Port, string Role, bool Started, string? GivenBy = null);
 
 /// <summary>
 /// The DDT host of the local stack: the 47019 full copy and 57019 oplog store on 127.0.0.1 (the MongoDB test server, started
@@ -32,6 +33,46 @@ public sealed class LocalHostServices : IAsyncDisposable
 
     /// <summary>The agent's process while it runs (its exit code once it stopped).</summary>
     public int? AgentExitCode => _agent?.ExitCode;
+
+    /// <summary>The variables of HostServiceUris (src/Ddt.Host/Cli) that point the agent and every verb at the host's services.</summary>
+    public const string FullCopyVariable = "DDT_FULL_COPY_URI";
+    public const string OplogStoreVariable = "DDT_OPLOG_STORE_URI";
+
+    /// <summary>
+    /// The services <c>up</c>'s environment names (e.g. the demo's, on free ports), or null when it names neither:
+    /// nothing is started, the agent and the dispatched verbs inherit the variables and use them. One without the
+    /// other is refused, naming the missing variable (the verbs would mix a given service with 127.0.0.1's).
+    /// </summary>
+    public static LocalHostServices? FromEnvironment(Func<string, string?> environment)
+    {
+        string? fullCopy = environment(FullCopyVariable) is { Length: > 0 } f ? f : null;
+        string? oplogStore = environment(OplogStoreVariable) is { Length: > 0 } o ? o : null;
+        if (fullCopy is null && oplogStore is null)
+        {
+            return null;
+        }
+        if (fullCopy is null || oplogStore is null)
+        {
+            throw new InvalidOperationException(
+                $"{(fullCopy is null ? OplogStoreVariable : FullCopyVariable)} is set but {(fullCopy is null ? FullCopyVariable : OplogStoreVariable)} is not: set both (the host's two services) or neither");
+        }
+        static int PortOf(string variable, string uri)
+        {
+            try
+            {
+                return new MongoUrl(uri).Server.Port;
+            }
+            catch (MongoConfigurationException e)
+            {
+                throw new InvalidOperationException($"{variable} must be a MongoDB connection string: {e.Message}", e);
+            }
+        }
+        return new LocalHostServices([],
+        [
+            new LocalHostService(PortOf(OplogStoreVariable, oplogStore), "57019 oplog store", Started: false, OplogStoreVariable),
+            new LocalHostService(PortOf(FullCopyVariable, fullCopy), "47019 full copy", Started: false, FullCopyVariable),
+        ]);
+    }
 
     /// <summary>The two services, before the API answers.</summary>
     public static async Task<LocalHostServices> StartAsync(string mongoTestServer, string workingDirectory, JsonLineLogger log, CancellationToken cancellationToken,

@@ -36,4 +36,30 @@ public sealed class LocalHostServicesTests
         await using var second = await LocalHostServices.StartAsync(mongo, RepositoryRoot.Path, log, Ct);
         Assert.All(second.Services, s => Assert.False(s.Started, $"{s.Role} was started again although it listened"));
     }
+
+    [Fact]
+    public async Task Up_uses_the_services_its_environment_names_and_starts_none()
+    {
+        var given = new Dictionary<string, string>
+        {
+            [LocalHostServices.FullCopyVariable] = "mongodb://127.0.0.1:41001/?directConnection=true",
+            [LocalHostServices.OplogStoreVariable] = "mongodb://127.0.0.1:41002/?directConnection=true",
+        };
+
+        await using var services = LocalHostServices.FromEnvironment(name => given.GetValueOrDefault(name));
+
+        Assert.NotNull(services);
+        Assert.Equal([(41002, LocalHostServices.OplogStoreVariable), (41001, LocalHostServices.FullCopyVariable)], services.Services.Select(s => (s.Port, s.GivenBy)));
+        Assert.All(services.Services, s => Assert.False(s.Started));
+        Assert.Null(LocalHostServices.FromEnvironment(_ => null));
+    }
+
+    [Fact]
+    public void Up_refuses_one_host_service_variable_without_the_other_naming_the_missing_one()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            LocalHostServices.FromEnvironment(name => name == LocalHostServices.FullCopyVariable ? "mongodb://127.0.0.1:41001/" : null));
+
+        Assert.Contains($"{LocalHostServices.OplogStoreVariable} is not", error.Message, StringComparison.Ordinal);
+    }
 }
