@@ -113,6 +113,13 @@ public sealed class PruneCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal(3, result.GetProperty("slicesDeleted").GetInt32());
         Assert.Equal(before, await setup.StateAsync());
         Assert.Empty((await setup.Tasks.ListByRepositoryAsync(setup.Repository.Id, PageRequest.First(10), Ct)).Items);
+
+        // Without --json: one line saying what would go.
+        var text = new StringWriter();
+        Assert.Equal(0, await WapBackup.Ddt.Cli.VerbDispatcher.RunAsync(["prune", "--repository", setup.Repository.Id, "--dry-run"], [new WapBackup.Ddt.Retention.PruneCommand(() => setup.Services)],
+            new WapBackup.Ddt.Cli.CliConsole(TextReader.Null, text, TextWriter.Null), Ct));
+        Assert.StartsWith($"prune of {setup.Repository.Id} (dry run, nothing deleted): would delete 4 snapshot(s) [{Id(0)}, {Id(10)}, {Id(15)}, {Id(22)}], 3 oplog slice(s)", text.ToString(), StringComparison.Ordinal);
+        Assert.Equal(before, await setup.StateAsync());
     }
 
     [Fact]
