@@ -160,6 +160,37 @@ public sealed class CapturedOplogStore
             ? new BsonDocument("$unset", new BsonDocument("timelineStartsAfter", ""))
             : new BsonDocument("$set", new BsonDocument("timelineStartsAfter", new BsonTimestamp((long)ts.Value))), cancellationToken);
 
+    /// <summary>
+    /// Retention (<c>ddt prune</c>): removes every stored entry with ts &lt; <paramref name="bound"/> (and the parts of
+    /// oversized ones). The timeline start moves forward first (<c>$max</c>) to the newest entry removed, so the store
+    /// keeps saying exactly what it holds (every entry after that ts) whether or not a crash cuts the delete short,
+    /// and a read from before it fails instead of returning a stream with a hole. Returns the entries removed.
+    /// </summary>
+    public async Task<long> DeleteBeforeAsync(OplogTimestamp bound, CancellationToken cancellationToken)
+    {
+        var below = new BsonDocument("_id", new BsonDocument { { "$gte", new BsonTimestamp(0) }, { "$lt", new BsonTimestamp((long)bound.Value) } });
+        var newest = await _entries.Find(below).Sort(new BsonDocument("_id", -1)).Limit(1).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        if (newest is null)
+        {
+            return 0;
+        }
+        var through = new RawDocument(newest.Bytes).Find("_id"u8).AsTimestamp;
+        await UpdateStateAsync(new BsonDocument("$max", new BsonDocument("timelineStartsAfter", new BsonTimestamp((long)through.Value))), cancellationToken).ConfigureAwait(false);
+        var upTo = new BsonDocument("_id", new BsonDocument { { "$gte", new BsonTimestamp(0) }, { "$lte", new BsonTimestamp((long)through.Value) } });
+        // Parts first: a head removed before its parts would leave parts no head names.
+        var heads = await _entries.Find(upTo.DeepClone().AsBsonDocument.Add("parts", new BsonDocument("$exists", true))).ToListAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var head in heads)
+        {
+            var raw = new RawDocument(head.Bytes);
+            var ts = raw.Find("_id"u8).AsTimestamp;
+            int parts = (int)raw.Find("parts"u8).AsInt64;
+            await _entries.DeleteManyAsync(new BsonDocument("_id", new BsonDocument("$in", new BsonArray(Enumerable.Range(1, parts - 1).Select(part => PartId(ts, part))))), cancellationToken)
+                .ConfigureAwait(false);
+        }
+        var deleted = await _entries.DeleteManyAsync(upTo, cancellationToken).ConfigureAwait(false);
+        return deleted.DeletedCount;
+    }
+
     /// <summary>The stored entry at exactly <paramref name="ts"/>, or null.</summary>
     public async Task<CapturedEntry?> EntryAtAsync(OplogTimestamp ts, CancellationToken cancellationToken)
     {

@@ -17,7 +17,7 @@ namespace WapBackup.Functions.Workflows;
 public static partial class DdtCommandLine
 {
     /// <summary>The verbs the workflows dispatch (the SSM document's allowed values).</summary>
-    public static IReadOnlyList<string> Verbs { get; } = ["init", "snapshot", "dump", "restore"];
+    public static IReadOnlyList<string> Verbs { get; } = ["init", "snapshot", "dump", "restore", "prune"];
 
     public static IReadOnlyList<string> Arguments(BackupTask task)
     {
@@ -31,7 +31,7 @@ public static partial class DdtCommandLine
 
     public static string Verb(TaskKind kind) => kind switch
     {
-        TaskKind.Init or TaskKind.Snapshot or TaskKind.Dump or TaskKind.Restore => WireEnum<TaskKind>.ToWire(kind),
+        TaskKind.Init or TaskKind.Snapshot or TaskKind.Dump or TaskKind.Restore or TaskKind.Prune => WireEnum<TaskKind>.ToWire(kind),
         _ => throw new WorkflowInputException($"kind: a workflow dispatches {string.Join(", ", Verbs)}, not '{WireEnum<TaskKind>.ToWire(kind)}'"),
     };
 

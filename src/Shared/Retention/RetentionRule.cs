@@ -78,6 +78,36 @@ public static class RetentionRule
         return new RetentionPlan(keep, delete, deleteOplogBefore, Windows(keptVerified, Surviving(input.Oplog, deleteOplogBefore)));
     }
 
+    /// <summary>
+    /// The rule for a <c>dump</c> repository (no capture: each dump carries its own oplog): verified dumps older than
+    /// K are deleted, never the newest verified one; unverified ones as in <see cref="Plan"/>. No oplog may go
+    /// (there is none outside the archives); the windows are the kept dumps' instants.
+    /// </summary>
+    public static RetentionPlan PlanDumps(RetentionInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentOutOfRangeException.ThrowIfNegative(input.KeepS3FileDays);
+        long now = input.Now.ToUnixTimeSeconds();
+        long keepFrom = now - input.KeepS3FileDays * SecondsPerDay;
+        long unverifiedExpiry = now - SecondsPerDay;
+        RetentionSnapshot? newest = input.Snapshots.Where(s => s.Verified).MaxBy(s => s.Ts);
+        var keep = new List<string>();
+        var delete = new List<string>();
+        var keptVerified = new List<RetentionSnapshot>();
+        foreach (var snapshot in input.Snapshots)
+        {
+            bool kept = snapshot.Verified
+                ? ReferenceEquals(snapshot, newest) || snapshot.Ts.Seconds >= keepFrom
+                : snapshot.Ts.Seconds >= unverifiedExpiry;
+            (kept ? keep : delete).Add(snapshot.Id);
+            if (kept && snapshot.Verified)
+            {
+                keptVerified.Add(snapshot);
+            }
+        }
+        return new RetentionPlan(keep, delete, null, Windows(keptVerified, []));
+    }
+
     private static RetentionSnapshot? Base(IReadOnlyList<RetentionSnapshot> snapshots, long windowStart)
     {
         RetentionSnapshot? newestBeforeWindow = null, oldest = null;

@@ -2,7 +2,10 @@ using WapBackup.Shared.Storage;
 
 namespace WapBackup.Ddt.Host.Tests.Support;
 
-/// <summary>Object storage whose next writes fail with the queued exceptions (SDK timeouts, selection timeouts), then work.</summary>
+/// <summary>
+/// Object storage whose next writes (or deletes) fail with the queued exceptions (SDK timeouts, selection timeouts),
+/// then work; <see cref="BeforeDelete"/> sees each delete first (a test kills the run there).
+/// </summary>
 internal sealed class FaultyObjectStore(IObjectStore inner) : IObjectStore
 {
     private readonly Queue<Exception> _failures = new();
@@ -17,6 +20,27 @@ internal sealed class FaultyObjectStore(IObjectStore inner) : IObjectStore
             }
         }
     }
+
+    private readonly Queue<Exception> _deleteFailures = new();
+
+    public void FailNextDeletes(params Exception[] failures)
+    {
+        lock (_deleteFailures)
+        {
+            foreach (var failure in failures)
+            {
+                _deleteFailures.Enqueue(failure);
+            }
+        }
+    }
+
+    public int PendingDeleteFailures
+    {
+        get { lock (_deleteFailures) return _deleteFailures.Count; }
+    }
+
+    /// <summary>Called with the keys of every delete before it happens (it may throw: the delete then does not happen).</summary>
+    public Action<IReadOnlyCollection<string>>? BeforeDelete { get; set; }
 
     public int PendingFailures
     {
@@ -52,5 +76,16 @@ internal sealed class FaultyObjectStore(IObjectStore inner) : IObjectStore
 
     public IAsyncEnumerable<ObjectListing> ListAsync(string prefix, CancellationToken cancellationToken) => inner.ListAsync(prefix, cancellationToken);
 
-    public Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken) => inner.DeleteAsync(keys, cancellationToken);
+    public Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+    {
+        BeforeDelete?.Invoke(keys);
+        lock (_deleteFailures)
+        {
+            if (_deleteFailures.TryDequeue(out var failure))
+            {
+                throw failure;
+            }
+        }
+        return inner.DeleteAsync(keys, cancellationToken);
+    }
 }

@@ -33,12 +33,14 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
         return JsonNode.Parse(done.Output!)!;
     }
 
-    private static JsonNode[] Started(JsonNode tick, BackupRepository repository) =>
-        [.. tick["start"]!.AsArray().Where(s => s!["repositoryId"]!.GetValue<string>() == repository.Id).Select(s => s!)];
+    /// <summary>The children the tick started for the repository's <paramref name="job"/> (a daily prune is due beside each snapshot).</summary>
+    private static JsonNode[] Started(JsonNode tick, BackupRepository repository, string job = "snapshot") =>
+        [.. tick["start"]!.AsArray().Where(s => s!["repositoryId"]!.GetValue<string>() == repository.Id && s["job"]!.GetValue<string>() == job).Select(s => s!)];
 
     private async Task<ExecutionDescriptionOf> ChildAsync(JsonNode start)
     {
-        string arn = $"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:SnapshotStateMachine:{start["taskId"]!.GetValue<string>()}";
+        string machine = start["job"]!.GetValue<string>() == "prune" ? "PruneStateMachine" : "SnapshotStateMachine";
+        string arn = $"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:{machine}:{start["taskId"]!.GetValue<string>()}";
         var done = await engine.WaitAsync(arn);
         return new ExecutionDescriptionOf(done.Status, await engine.GetTaskAsync(start["taskId"]!.GetValue<string>()));
     }
@@ -69,16 +71,22 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
         Assert.Equal((TaskKind.Snapshot, BackupTaskStatus.Succeeded), (child.Task.Kind, child.Task.Status));
         Assert.Equal(start["slot"]!.GetValue<string>(), child.Task.Details["scheduledSlot"]);
         Assert.Single(engine.Host.Commands, c => c.TaskId == child.Task.Id);
-        // Prune has no workflow yet: reported, not claimed, not pretended.
-        Assert.Contains(first["notStarted"]!.AsArray(), n => n!["repositoryId"]!.GetValue<string>() == repository.Id
-            && n["job"]!.GetValue<string>() == "prune" && n["reason"]!.GetValue<string>() == "no prune workflow yet");
+        // The daily prune starts its own workflow, which dispatches ddt prune to the host.
+        JsonNode prune = Assert.Single(Started(first, repository, "prune"));
+        ExecutionDescriptionOf pruned = await ChildAsync(prune);
+        Assert.Equal("SUCCEEDED", pruned.Status);
+        Assert.Equal((TaskKind.Prune, BackupTaskStatus.Succeeded), (pruned.Task.Kind, pruned.Task.Status));
+        Assert.Equal("prune", Assert.Single(engine.Host.Commands, c => c.TaskId == pruned.Task.Id).Verb);
+        Assert.DoesNotContain(first["notStarted"]!.AsArray(), n => n!["repositoryId"]!.GetValue<string>() == repository.Id);
         // Yesterday's slot never ran (the repository was made active directly): overdue until a newer run succeeds.
         Assert.Equal(1, LastOverdue(repository));
 
         // The next tick (the same slot still the newest) starts nothing for it.
         JsonNode second = await TickAsync();
         Assert.Empty(Started(second, repository));
-        Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id);
+        Assert.Empty(Started(second, repository, "prune"));
+        Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id && r.Job == ScheduledJob.Snapshot);
+        Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id && r.Job == ScheduledJob.Prune);
         Assert.Equal(0, LastOverdue(repository));
     }
 
@@ -94,6 +102,7 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
         JsonNode start = Assert.Single(starts);
         Assert.Equal("SUCCEEDED", (await ChildAsync(start)).Status);
         Assert.Single(engine.Host.Commands, c => c.Arguments.Contains(repository.Id) && c.Verb == "snapshot");
+        Assert.Single(ticks.SelectMany(t => Started(JsonNode.Parse(t.Output!)!, repository, "prune")));
         LedgerRecord record = Assert.Single(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id && r.Job == ScheduledJob.Snapshot);
         Assert.Equal(start["taskId"]!.GetValue<string>(), record.TaskId);
     }

@@ -85,7 +85,8 @@ public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<Workflo
     [Theory]
     [InlineData("InitStateMachine", TaskKind.Init, "init")]
     [InlineData("DumpStateMachine", TaskKind.Dump, "dump")]
-    public async Task Init_and_dump_dispatch_their_verb(string machine, TaskKind kind, string verb)
+    [InlineData("PruneStateMachine", TaskKind.Prune, "prune")]
+    public async Task Init_dump_and_prune_dispatch_their_verb(string machine, TaskKind kind, string verb)
     {
         BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
         BackupTask task = await PendingTaskAsync(repository, kind);

@@ -99,4 +99,29 @@ public sealed class RetentionRuleTests
         Assert.Equal(["atW"], plan.Keep); // K = W: atW has ts >= K and is the base; older is neither
         Assert.Equal(["older"], plan.Delete);
     }
+
+    [Fact]
+    public void Dumps_older_than_keepS3FileDays_are_deleted_but_never_the_newest_and_no_oplog_goes()
+    {
+        var plan = RetentionRule.PlanDumps(new RetentionInput(Now, 7, 14,
+        [
+            new("d30", DaysAgo(30), true),
+            new("d20", DaysAgo(20), true),
+            new("d16-failed", DaysAgo(16), false),
+            new("d10", DaysAgo(10), true),
+            new("d0-running", DaysAgo(0.5), false),
+        ],
+        []));
+
+        Assert.Equal(["d10", "d0-running"], plan.Keep);
+        Assert.Equal(["d30", "d20", "d16-failed"], plan.Delete);
+        Assert.Null(plan.DeleteOplogBefore);
+        Assert.Equal([new RecoveryWindow(DaysAgo(10), DaysAgo(10))], plan.Windows);
+
+        // Every dump older than K: the newest verified stays, a newer failed one does not count.
+        var old = RetentionRule.PlanDumps(new RetentionInput(Now, 7, 14,
+            [new("d40", DaysAgo(40), true), new("d30", DaysAgo(30), true), new("d20-failed", DaysAgo(20), false)], []));
+        Assert.Equal(["d30"], old.Keep);
+        Assert.Equal(["d40", "d20-failed"], old.Delete);
+    }
 }
