@@ -53,11 +53,14 @@ public sealed class WorkflowFunction
             case "fail":
                 await JsonSerializer.SerializeAsync(output, await _steps.MarkFailedAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
                 break;
+            case "notStarted":
+                await JsonSerializer.SerializeAsync(output, await _steps.NotStartedAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
+                break;
             case "finish":
                 await JsonSerializer.SerializeAsync(output, await _steps.FinishAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
                 break;
             default:
-                throw new WorkflowInputException($"step: must be take, render, check, fail or finish; got '{request.Step}'");
+                throw new WorkflowInputException($"step: must be take, render, check, fail, notStarted or finish; got '{request.Step}'");
         }
         output.Position = 0;
         return output;

@@ -125,6 +125,18 @@ public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore task
         return new TaskOutcome(ended.Id, WireEnum<BackupTaskStatus>.ToWire(ended.Status), ended.Progress.Message ?? reason);
     }
 
+    /// <summary>
+    /// The schedule's Map could not start the task's execution (its Retry ran out): the task is failed with the
+    /// reason through the one start path (<see cref="TaskStarts"/>), unless the workflow took it after all.
+    /// </summary>
+    public async Task<TaskOutcome> NotStartedAsync(WorkflowStepRequest request, CancellationToken cancellationToken)
+    {
+        string taskId = Required(request.TaskId, "taskId");
+        StartFailure failure = await new TaskStarts(tasks, events, time)
+            .FailNotStartedAsync(taskId, $"{request.Error ?? "error"}: {CauseText(request.Cause)}", cancellationToken).ConfigureAwait(false);
+        return new TaskOutcome(failure.Task.Id, WireEnum<BackupTaskStatus>.ToWire(failure.Task.Status), failure.Task.Progress.Message ?? failure.Reason);
+    }
+
     /// <summary>The workflow's end as an event of the task; the answer carries the task's final status and message.</summary>
     public async Task<TaskOutcome> FinishAsync(WorkflowStepRequest request, CancellationToken cancellationToken)
     {

@@ -99,7 +99,7 @@ public sealed class TaskRequestTests(DynamoFixture dynamo)
         BackupTask task = Assert.Single(tasks.Items);
         Assert.Contains(task.Id, error["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(BackupTaskStatus.Failed, task.Status); // never pending without a workflow
-        Assert.Contains("connection refused", task.Progress.Message, StringComparison.Ordinal);
+        Assert.StartsWith("the init workflow could not be started: connection refused", task.Progress.Message, StringComparison.Ordinal);
         Page<TaskEvent> events = await api.Events.ListAsync(task.Id, PageRequest.First(), Ct);
         Assert.Contains(events.Items, e => e.Level == EventLevel.Error && e.Message.Contains("could not be started", StringComparison.Ordinal));
 

@@ -83,6 +83,24 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
     }
 
     [Fact]
+    public async Task A_child_that_cannot_be_started_leaves_its_task_failed_with_the_reason()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        engine.RefuseChildStarts(repository.Id, "ExecutionLimitExceeded");
+
+        JsonNode tick = await TickAsync();
+
+        string taskId = Assert.Single(Started(tick, repository))["taskId"]!.GetValue<string>();
+        BackupTask task = await engine.GetTaskAsync(taskId);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status); // never left pending
+        // The reason in the same words as the API's (TaskStarts): kind, then the service's error.
+        Assert.StartsWith("the snapshot workflow could not be started: StepFunctions.ExecutionLimitExceededException: injected", task.Progress.Message, StringComparison.Ordinal);
+        var events = await engine.Events.ListAsync(taskId, WapBackup.Shared.Ports.PageRequest.First(), Ct);
+        Assert.Contains(events.Items, e => e.Level == EventLevel.Error && e.Message == task.Progress.Message);
+        Assert.DoesNotContain(engine.Host.Commands, c => c.TaskId == taskId);
+    }
+
+    [Fact]
     public async Task Two_ticks_at_once_start_one_child()
     {
         BackupRepository repository = await ActiveRepositoryAsync();

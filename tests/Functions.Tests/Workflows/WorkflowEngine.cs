@@ -80,6 +80,19 @@ public sealed class WorkflowEngine : IAsyncLifetime
 
     public string Url => _workflows.Url;
 
+    /// <summary>Every child execution the schedule starts for the repository fails to start with StepFunctions.&lt;code&gt;Exception.</summary>
+    public void RefuseChildStarts(string repositoryId, string code)
+    {
+        lock (StepCalls)
+        {
+            string file = _workflows.StartFaultsFile;
+            JsonObject faults = File.Exists(file) ? JsonNode.Parse(File.ReadAllText(file))!.AsObject() : [];
+            faults[repositoryId] = code;
+            File.WriteAllText(file + ".tmp", faults.ToJsonString());
+            File.Move(file + ".tmp", file, overwrite: true);
+        }
+    }
+
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
