@@ -70,6 +70,10 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
             string message = string.Create(CultureInfo.InvariantCulture,
                 $"{noun} {manifest.SnapshotId} at {manifest.Ts} ({manifest.TsIso}) {(outcome.Reused ? "already existed, verified earlier" : "verified")}: {manifest.Namespaces.Count} namespaces, {documents} documents{oplog}, {manifest.Archive.Bytes} bytes ({manifest.Archive.Compression})");
             logger.Info(message);
+            if (kind == TaskKind.Dump)
+            {
+                await ActivateAsync(repositoryId, run, cancellationToken).ConfigureAwait(false);
+            }
             await run.FinishAsync(BackupTaskStatus.Succeeded, EventLevel.Info, message,
                 new Dictionary<string, string> { ["snapshotId"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["manifestKey"] = outcome.ManifestKey },
                 p => p with { Percent = 100, BytesDone = manifest.Archive.Bytes }).ConfigureAwait(false);
@@ -90,6 +94,32 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
             logger.Error(reason);
             await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, reason).ConfigureAwait(false);
             return new SnapshotResult(repositoryId, run.Id, null, null, null, null, null, null, null, "failed", SecretRedaction.Redact(reason), SnapshotRunner.ExitFailed);
+        }
+    }
+
+    /// <summary>
+    /// A dump repository needs no init: its first verified dump makes it <c>active</c> (pending only; a repository
+    /// paused or being deleted meanwhile keeps that status: the write is at the version read, read again on a conflict).
+    /// </summary>
+    private async Task ActivateAsync(string repositoryId, TaskRun run, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var current = await services.Repositories.GetAsync(repositoryId, cancellationToken).ConfigureAwait(false);
+            if (current.Status != RepositoryStatus.Pending)
+            {
+                return;
+            }
+            try
+            {
+                await services.Repositories.UpdateAsync(current with { Status = RepositoryStatus.Active }, services.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                await run.EventAsync(EventLevel.Info, $"repository {repositoryId} is active: its first dump is verified", null, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (ConflictException e) when (e.Reason == ConflictReason.StaleVersion && attempt < 5)
+            {
+                // A policy edit or a status change in between: read it and decide again.
+            }
         }
     }
 
