@@ -18,4 +18,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(WapBackup.Ddt.FullCopy.InitResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Mongod.MongodResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Recovery.RecoveryWindowResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Purge.PurgeResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -24,6 +24,7 @@ public static class Verbs
         new Mongod.MongodCommand(),
         new Recovery.RecoveryWindowCommand(),
         new Dump.DumpCommand(),
+        new Purge.PurgeCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

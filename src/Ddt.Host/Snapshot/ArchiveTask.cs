@@ -98,29 +98,26 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
     }
 
     /// <summary>
-    /// A dump repository needs no init: its first verified dump makes it <c>active</c> (pending only; a repository
-    /// paused or being deleted meanwhile keeps that status: the write is at the version read, read again on a conflict).
+    /// A dump repository needs no init: its first verified dump makes it <c>active</c> (from pending only). The
+    /// status write never undoes a deletion (the store refuses to leave <c>deleting</c>), so a repository marked
+    /// deleting meanwhile stays deleting.
     /// </summary>
     private async Task ActivateAsync(string repositoryId, TaskRun run, CancellationToken cancellationToken)
     {
-        for (int attempt = 1; ; attempt++)
+        var current = await services.Repositories.GetAsync(repositoryId, cancellationToken).ConfigureAwait(false);
+        if (current.Status != RepositoryStatus.Pending)
         {
-            var current = await services.Repositories.GetAsync(repositoryId, cancellationToken).ConfigureAwait(false);
-            if (current.Status != RepositoryStatus.Pending)
-            {
-                return;
-            }
-            try
-            {
-                await services.Repositories.UpdateAsync(current with { Status = RepositoryStatus.Active }, services.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-                await run.EventAsync(EventLevel.Info, $"repository {repositoryId} is active: its first dump is verified", null, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (ConflictException e) when (e.Reason == ConflictReason.StaleVersion && attempt < 5)
-            {
-                // A policy edit or a status change in between: read it and decide again.
-            }
+            return;
         }
+        try
+        {
+            await services.Repositories.SetStatusAsync(repositoryId, RepositoryStatus.Active, services.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConflictException e) when (e.Reason == ConflictReason.InvalidState)
+        {
+            return; // marked deleting in between: that wins
+        }
+        await run.EventAsync(EventLevel.Info, $"repository {repositoryId} is active: its first dump is verified", null, cancellationToken).ConfigureAwait(false);
     }
 
     private SnapshotResult Refused(string repositoryId, string? taskId, string message)

@@ -61,6 +61,26 @@ public sealed class TaskRequests(
         return await AcceptAsync(BackupTask.CreateNew(repositoryId, kind, clock.GetUtcNow()), ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The delete workflow of a repository marked <c>deleting</c>: its unfinished delete task when there is one
+    /// (DELETE is idempotent), else a new task, started through the one start path.
+    /// </summary>
+    public async Task<BackupTask> DeleteAsync(BackupRepository repository, CancellationToken ct)
+    {
+        string? token = null;
+        do
+        {
+            Page<BackupTask> page = await tasks.ListByRepositoryAsync(repository.Id, new PageRequest(ListPage, token), ct).ConfigureAwait(false);
+            if (page.Items.FirstOrDefault(t => t.Kind == TaskKind.Delete && !t.IsFinished) is { } running)
+            {
+                return running;
+            }
+            token = page.NextToken;
+        }
+        while (token is not null);
+        return await AcceptAsync(BackupTask.CreateNew(repository.Id, TaskKind.Delete, clock.GetUtcNow()), ct).ConfigureAwait(false);
+    }
+
     /// <summary>A restore: the rules of <c>ddt restore</c> that the control plane can check, and one restore per DDT host.</summary>
     public async Task<BackupTask> RestoreAsync(RestoreRequest request, CancellationToken ct)
     {

@@ -144,6 +144,7 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
         ScheduledJob.Snapshot => TaskKind.Snapshot,
         ScheduledJob.Dump => TaskKind.Dump,
         ScheduledJob.Prune => TaskKind.Prune,
+        ScheduledJob.Delete => TaskKind.Delete,
         _ => throw new WorkflowInputException($"stateMachines: the {WireEnum<ScheduledJob>.ToWire(job)} job has no task kind"),
     };
 

@@ -101,6 +101,25 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
     }
 
     [Fact]
+    public async Task A_deleting_repository_gets_the_delete_workflow_started_by_the_tick()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        await engine.Repositories.SetStatusAsync(repository.Id, RepositoryStatus.Deleting, engine.Clock.GetUtcNow(), Ct);
+
+        JsonNode tick = await TickAsync();
+
+        JsonNode start = Assert.Single(Started(tick, repository));
+        Assert.Equal("delete", start["job"]!.GetValue<string>());
+        string taskId = start["taskId"]!.GetValue<string>();
+        var done = await engine.WaitAsync($"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:DeleteStateMachine:{taskId}");
+        Assert.True(done.Status == "SUCCEEDED", $"{done.Status}: {done.Error} {done.Cause}");
+        Assert.Equal("purge", Assert.Single(engine.Host.Commands, c => c.TaskId == taskId).Verb);
+        Assert.Null(await engine.Repositories.FindAsync(repository.Id, Ct));
+        Assert.Equal((TaskKind.Delete, BackupTaskStatus.Succeeded), ((await engine.GetTaskAsync(taskId)).Kind, (await engine.GetTaskAsync(taskId)).Status));
+        Assert.DoesNotContain(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id);
+    }
+
+    [Fact]
     public async Task Two_ticks_at_once_start_one_child()
     {
         BackupRepository repository = await ActiveRepositoryAsync();
