@@ -12,7 +12,8 @@
 //     "lambdaEndpoint": "http://127.0.0.1:9001",     Lambda Invoke API (the C# handlers)
 //     "ssmEndpoint": "http://127.0.0.1:9002",        SSM (Parameter Store, Run Command)
 //     "notificationsFile": ".local/notifications.jsonl",   sns:publish appends here
-//     "waitTimeOverrides": { "StateName": 10 }, "retryIntervalOverrides": { "StateName": 5 } }   (ms, for tests)
+//     "waitTimeOverrides": { "StateName": 10 }, "retryIntervalOverrides": { "StateName": 5 },   (ms, for tests)
+//     "startFaultsFile": "start-faults.json" }   (tests: { "<repositoryId>": "<Code>" } fails a Task's startExecution of that repository)
 // A Task resource the local cloud does not serve fails the execution with States.Runtime naming it:
 // never a silent success.
 import http from 'node:http';
@@ -154,6 +155,10 @@ function handlerFor(resource) {
   const child = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/.exec(resource);
   if (child) {
     return async (input) => {
+      const fault = startFault(input.Input);
+      if (fault) {
+        throw new TaskError(`StepFunctions.${fault}Exception`, `injected: startExecution of ${input.Name} refused (${fault})`);
+      }
       let started;
       try {
         started = startExecution({ stateMachineArn: input.StateMachineArn, name: input.Name, input: typeof input.Input === 'string' ? input.Input : JSON.stringify(input.Input ?? {}) });
@@ -175,6 +180,20 @@ function handlerFor(resource) {
   return () => {
     throw new TaskError('States.Runtime', `the local cloud does not serve the Task resource ${resource}`);
   };
+}
+
+// Injected by tests, read at every start so a test can change it while the engine runs.
+function startFault(inputValue) {
+  if (!config.startFaultsFile) {
+    return null;
+  }
+  const file = path.resolve(configDir, config.startFaultsFile);
+  if (!fs.existsSync(file)) {
+    return null;
+  }
+  const faults = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const input = typeof inputValue === 'string' ? JSON.parse(inputValue) : (inputValue ?? {});
+  return faults[input.repositoryId] ?? null;
 }
 
 const executions = new Map();

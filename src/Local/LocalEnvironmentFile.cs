@@ -53,6 +53,7 @@ public sealed class LocalEnvironmentFile
             new("SNAPSHOT_STATE_MACHINE_ARN", stack.StateMachines["SnapshotStateMachine"]),
             new("DUMP_STATE_MACHINE_ARN", stack.StateMachines["DumpStateMachine"]),
             new("RESTORE_STATE_MACHINE_ARN", stack.StateMachines["RestoreStateMachine"]),
+            new("DELETE_STATE_MACHINE_ARN", stack.StateMachines["DeleteStateMachine"]),
         ];
     }
 

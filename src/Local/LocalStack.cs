@@ -47,6 +47,7 @@ public sealed class LocalStack : IAsyncDisposable
         [TaskKind.Snapshot] = "SnapshotStateMachine",
         [TaskKind.Dump] = "DumpStateMachine",
         [TaskKind.Restore] = "RestoreStateMachine",
+        [TaskKind.Delete] = "DeleteStateMachine",
     };
 
     private readonly NodeServerProcess _dynalite;

@@ -19,4 +19,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(WapBackup.Ddt.Mongod.MongodResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Recovery.RecoveryWindowResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Retention.PruneResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Purge.PurgeResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

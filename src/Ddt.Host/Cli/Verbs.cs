@@ -25,6 +25,7 @@ public static class Verbs
         new Recovery.RecoveryWindowCommand(),
         new Dump.DumpCommand(),
         new Retention.PruneCommand(),
+        new Purge.PurgeCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

@@ -71,6 +71,10 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
             string message = string.Create(CultureInfo.InvariantCulture,
                 $"{noun} {manifest.SnapshotId} at {manifest.Ts} ({manifest.TsIso}) {(outcome.Reused ? "already existed, verified earlier" : "verified")}: {manifest.Namespaces.Count} namespaces, {documents} documents{oplog}, {manifest.Archive.Bytes} bytes ({manifest.Archive.Compression})");
             logger.Info(message);
+            if (kind == TaskKind.Dump)
+            {
+                await ActivateAsync(repositoryId, run, cancellationToken).ConfigureAwait(false);
+            }
             await run.FinishAsync(BackupTaskStatus.Succeeded, EventLevel.Info, message,
                 new Dictionary<string, string> { ["snapshotId"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["manifestKey"] = outcome.ManifestKey },
                 p => p with { Percent = 100, BytesDone = manifest.Archive.Bytes }).ConfigureAwait(false);
@@ -99,6 +103,29 @@ internal sealed class ArchiveTask(SnapshotServices services, JsonLineLogger logg
             await run.FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, reason).ConfigureAwait(false);
             return new SnapshotResult(repositoryId, run.Id, null, null, null, null, null, null, null, "failed", SecretRedaction.Redact(reason), SnapshotRunner.ExitFailed);
         }
+    }
+
+    /// <summary>
+    /// A dump repository needs no init: its first verified dump makes it <c>active</c> (from pending only). The
+    /// status write never undoes a deletion (the store refuses to leave <c>deleting</c>), so a repository marked
+    /// deleting meanwhile stays deleting.
+    /// </summary>
+    private async Task ActivateAsync(string repositoryId, TaskRun run, CancellationToken cancellationToken)
+    {
+        var current = await services.Repositories.GetAsync(repositoryId, cancellationToken).ConfigureAwait(false);
+        if (current.Status != RepositoryStatus.Pending)
+        {
+            return;
+        }
+        try
+        {
+            await services.Repositories.SetStatusAsync(repositoryId, RepositoryStatus.Active, services.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConflictException e) when (e.Reason == ConflictReason.InvalidState)
+        {
+            return; // marked deleting in between: that wins
+        }
+        await run.EventAsync(EventLevel.Info, $"repository {repositoryId} is active: its first dump is verified", null, cancellationToken).ConfigureAwait(false);
     }
 
     private SnapshotResult Refused(string repositoryId, string? taskId, string message)

@@ -148,11 +148,16 @@ public sealed class ApiHandler(
     {
         query.ExpectNone();
         BackupRepository current = await FindRepositoryAsync(id, ct).ConfigureAwait(false);
-        // Deleting only marks the repository; the workflows prune its data, then remove it.
+        // Marked first (the agent drops it, nothing new starts on it), then the delete workflow purges its data and
+        // removes it. Idempotent: a repeated DELETE answers the unfinished delete task, or starts a new one
+        // (a delete that failed is finished by the next).
         BackupRepository marked = current.Status == RepositoryStatus.Deleting
             ? current
             : await WithConflicts(() => repositories.SetStatusAsync(id, RepositoryStatus.Deleting, clock.GetUtcNow(), ct)).ConfigureAwait(false);
-        return Json(HttpStatusCode.Accepted, RepositoryView.From(marked), ApiJson.Context.RepositoryView);
+        BackupTask task = await requests.DeleteAsync(marked, ct).ConfigureAwait(false);
+        ProxyResponse response = Json(HttpStatusCode.Accepted, RepositoryView.From(marked), ApiJson.Context.RepositoryView);
+        response.Headers["Location"] = $"/tasks/{task.Id}";
+        return response;
     }
 
     private async Task<ProxyResponse> ListRepositoryTasksAsync(string id, QueryParameters query, CancellationToken ct)

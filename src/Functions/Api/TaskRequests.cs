@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using WapBackup.Functions.Workflows;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
@@ -24,6 +25,8 @@ public sealed class TaskRequests(
     JsonLineLogger log)
 {
     private const int ListPage = PageRequest.MaxLimit;
+
+    private readonly TaskStarts _starts = new(tasks, events, clock);
 
     /// <summary>Init: a ddt repository not initialized yet (pending) or one that needs a new init (needsReinit).</summary>
     public async Task<BackupTask> InitAsync(string repositoryId, CancellationToken ct)
@@ -56,6 +59,26 @@ public sealed class TaskRequests(
         TaskKind kind = dump ? TaskKind.Dump : TaskKind.Snapshot;
         await RefuseIfUnfinishedAsync([repository], [kind], dump ? "a dump" : "a snapshot", ct).ConfigureAwait(false);
         return await AcceptAsync(BackupTask.CreateNew(repositoryId, kind, clock.GetUtcNow()), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The delete workflow of a repository marked <c>deleting</c>: its unfinished delete task when there is one
+    /// (DELETE is idempotent), else a new task, started through the one start path.
+    /// </summary>
+    public async Task<BackupTask> DeleteAsync(BackupRepository repository, CancellationToken ct)
+    {
+        string? token = null;
+        do
+        {
+            Page<BackupTask> page = await tasks.ListByRepositoryAsync(repository.Id, new PageRequest(ListPage, token), ct).ConfigureAwait(false);
+            if (page.Items.FirstOrDefault(t => t.Kind == TaskKind.Delete && !t.IsFinished) is { } running)
+            {
+                return running;
+            }
+            token = page.NextToken;
+        }
+        while (token is not null);
+        return await AcceptAsync(BackupTask.CreateNew(repository.Id, TaskKind.Delete, clock.GetUtcNow()), ct).ConfigureAwait(false);
     }
 
     /// <summary>A restore: the rules of <c>ddt restore</c> that the control plane can check, and one restore per DDT host.</summary>
@@ -117,55 +140,23 @@ public sealed class TaskRequests(
 
     private async Task<BackupTask> AcceptAsync(BackupTask task, CancellationToken ct)
     {
-        await tasks.CreateAsync(task, ct).ConfigureAwait(false);
-        await events.AppendAsync(task.Id, EventLevel.Info, $"requested through the API: starting the {Wire(task.Kind)} workflow", null, clock.GetUtcNow(), ct).ConfigureAwait(false);
-        try
+        await _starts.RecordAsync(task, $"requested through the API: starting the {Wire(task.Kind)} workflow", null, ct).ConfigureAwait(false);
+        if (await _starts.StartAsync(workflows, task, ct).ConfigureAwait(false) is not { } failure)
         {
-            await workflows.StartAsync(task, ct).ConfigureAwait(false);
             return task;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        log.Write("error", "workflow start failed", json =>
         {
-            string reason = $"the {Wire(task.Kind)} workflow could not be started: {SecretRedaction.Redact(e.Message)}";
-            log.Write("error", "workflow start failed", json =>
-            {
-                json.WriteString("taskId", task.Id);
-                json.WriteString("exception", e.GetType().FullName);
-                json.WriteString("detail", SecretRedaction.Redact(e.Message));
-            });
-            if (await FailUnlessTakenAsync(task, reason, ct).ConfigureAwait(false) is { } taken)
-            {
-                return taken; // the workflow took the task after all: the start did go through
-            }
-            throw new ApiError(HttpStatusCode.ServiceUnavailable, "workflow_unavailable",
-                $"task '{task.Id}' was recorded but its workflow could not be started, so the task is failed: {reason}; send the request again");
-        }
-    }
-
-    /// <summary>Marks the new task failed; returns the task instead when something else moved it on (the workflow took it).</summary>
-    private async Task<BackupTask?> FailUnlessTakenAsync(BackupTask task, string reason, CancellationToken ct)
-    {
-        // The request's own token may be what failed the start; recording the failure must not depend on it.
-        CancellationToken record = CancellationToken.None;
-        BackupTask current = task;
-        for (int attempt = 1; attempt <= 5; attempt++)
+            json.WriteString("taskId", task.Id);
+            json.WriteString("exception", failure.Error?.GetType().FullName);
+            json.WriteString("detail", failure.Reason);
+        });
+        if (failure.Taken)
         {
-            if (current.Status != BackupTaskStatus.Pending || current.Details.ContainsKey("workflowExecution"))
-            {
-                return current;
-            }
-            try
-            {
-                await tasks.UpdateAsync(current with { Status = BackupTaskStatus.Failed, Progress = current.Progress with { Message = reason } }, clock.GetUtcNow(), record).ConfigureAwait(false);
-                await events.AppendAsync(task.Id, EventLevel.Error, reason, null, clock.GetUtcNow(), record).ConfigureAwait(false);
-                return null;
-            }
-            catch (ConflictException e) when (e.Reason == ConflictReason.StaleVersion)
-            {
-                current = await tasks.GetAsync(task.Id, record).ConfigureAwait(false);
-            }
+            return failure.Task; // the workflow took the task after all: the start did go through
         }
-        return current;
+        throw new ApiError(HttpStatusCode.ServiceUnavailable, "workflow_unavailable",
+            $"task '{task.Id}' was recorded but its workflow could not be started, so the task is failed: {failure.Reason}; send the request again");
     }
 
     private async Task RefuseIfUnfinishedAsync(IEnumerable<BackupRepository> scope, IReadOnlyCollection<TaskKind> kinds, string what, CancellationToken ct)

@@ -27,6 +27,7 @@ public sealed class StepFunctionsWorkflowExecutions(StepFunctionsClient client, 
         [TaskKind.Snapshot] = "SNAPSHOT_STATE_MACHINE_ARN",
         [TaskKind.Dump] = "DUMP_STATE_MACHINE_ARN",
         [TaskKind.Restore] = "RESTORE_STATE_MACHINE_ARN",
+        [TaskKind.Delete] = "DELETE_STATE_MACHINE_ARN",
     };
 
     /// <summary>The four ARNs from the environment (template.yaml); a missing one fails the function's start naming it.</summary>

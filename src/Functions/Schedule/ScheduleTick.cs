@@ -18,6 +18,8 @@ namespace WapBackup.Functions.Schedule;
 public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, IScheduleLedger ledger,
     TimeProvider time, TextWriter metrics, JsonLineLogger log)
 {
+    private readonly TaskStarts _starts = new(tasks, events, time);
+
     public async Task<ScheduleTickResult> RunAsync(ScheduleTickRequest request, CancellationToken cancellationToken)
     {
         string executionId = string.IsNullOrWhiteSpace(request.ExecutionId) ? throw new WorkflowInputException("executionId: is required") : request.ExecutionId;
@@ -113,16 +115,8 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
             Id = claim.TaskId,
             Details = new Dictionary<string, string> { ["scheduledSlot"] = Iso(claim.Slot), ["scheduleExecution"] = executionId },
         };
-        try
-        {
-            await tasks.CreateAsync(task, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ConflictException e) when (e.Reason == ConflictReason.AlreadyExists)
-        {
-            return; // a retry after the create landed
-        }
-        await events.AppendAsync(task.Id, EventLevel.Info, $"scheduled: {WireEnum<ScheduledJob>.ToWire(claim.Job)} for the slot {Iso(claim.Slot)}",
-            new Dictionary<string, string> { ["execution"] = executionId }, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        await _starts.RecordAsync(task, $"scheduled: {WireEnum<ScheduledJob>.ToWire(claim.Job)} for the slot {Iso(claim.Slot)}",
+            new Dictionary<string, string> { ["execution"] = executionId }, cancellationToken).ConfigureAwait(false);
     }
 
     // A run whose lease expired without its task becoming final: its workflow is gone. Fail the task, never leave it pending.
@@ -150,6 +144,7 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
         ScheduledJob.Snapshot => TaskKind.Snapshot,
         ScheduledJob.Dump => TaskKind.Dump,
         ScheduledJob.Prune => TaskKind.Prune,
+        ScheduledJob.Delete => TaskKind.Delete,
         _ => throw new WorkflowInputException($"stateMachines: the {WireEnum<ScheduledJob>.ToWire(job)} job has no task kind"),
     };
 

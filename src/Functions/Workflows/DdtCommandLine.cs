@@ -17,7 +17,7 @@ namespace WapBackup.Functions.Workflows;
 public static partial class DdtCommandLine
 {
     /// <summary>The verbs the workflows dispatch (the SSM document's allowed values).</summary>
-    public static IReadOnlyList<string> Verbs { get; } = ["init", "snapshot", "dump", "restore", "prune"];
+    public static IReadOnlyList<string> Verbs { get; } = ["init", "snapshot", "dump", "restore", "prune", "purge"];
 
     public static IReadOnlyList<string> Arguments(BackupTask task)
     {
@@ -32,6 +32,7 @@ public static partial class DdtCommandLine
     public static string Verb(TaskKind kind) => kind switch
     {
         TaskKind.Init or TaskKind.Snapshot or TaskKind.Dump or TaskKind.Restore or TaskKind.Prune => WireEnum<TaskKind>.ToWire(kind),
+        TaskKind.Delete => "purge", // the host's part of a delete; the workflow's last step removes the records
         _ => throw new WorkflowInputException($"kind: a workflow dispatches {string.Join(", ", Verbs)}, not '{WireEnum<TaskKind>.ToWire(kind)}'"),
     };
 

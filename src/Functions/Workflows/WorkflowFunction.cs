@@ -23,7 +23,8 @@ public sealed class WorkflowFunction
     public WorkflowFunction(WorkflowSteps steps) => _steps = steps;
 
     public static WorkflowSteps Create(IAmazonDynamoDB dynamo, StoreTables tables, TimeProvider time) =>
-        new(new DynamoRepositoryStore(dynamo, tables, time), new DynamoTaskStore(dynamo, tables), new DynamoTaskEventLog(dynamo, tables), time);
+        new(new DynamoRepositoryStore(dynamo, tables, time), new DynamoTaskStore(dynamo, tables), new DynamoTaskEventLog(dynamo, tables),
+            new DynamoSnapshotCatalog(dynamo, tables), new DynamoScheduleLedger(dynamo, tables), time);
 
     public async Task<Stream> HandleAsync(Stream input)
     {
@@ -53,11 +54,17 @@ public sealed class WorkflowFunction
             case "fail":
                 await JsonSerializer.SerializeAsync(output, await _steps.MarkFailedAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
                 break;
+            case "notStarted":
+                await JsonSerializer.SerializeAsync(output, await _steps.NotStartedAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
+                break;
+            case "remove":
+                await JsonSerializer.SerializeAsync(output, await _steps.RemoveRepositoryAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
+                break;
             case "finish":
                 await JsonSerializer.SerializeAsync(output, await _steps.FinishAsync(request, ct).ConfigureAwait(false), WorkflowJsonContext.Default.TaskOutcome).ConfigureAwait(false);
                 break;
             default:
-                throw new WorkflowInputException($"step: must be take, render, check, fail or finish; got '{request.Step}'");
+                throw new WorkflowInputException($"step: must be take, render, check, fail, notStarted, remove or finish; got '{request.Step}'");
         }
         output.Position = 0;
         return output;

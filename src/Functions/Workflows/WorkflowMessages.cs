@@ -8,7 +8,7 @@ namespace WapBackup.Functions.Workflows;
 /// </summary>
 public sealed record WorkflowStepRequest
 {
-    /// <summary><c>take</c>, <c>render</c>, <c>check</c>, <c>fail</c> or <c>finish</c>.</summary>
+    /// <summary><c>take</c>, <c>render</c>, <c>check</c>, <c>fail</c>, <c>notStarted</c> (schedule), <c>remove</c> (delete) or <c>finish</c>.</summary>
     public string? Step { get; init; }
     public string? RepositoryId { get; init; }
     public string? TaskId { get; init; }

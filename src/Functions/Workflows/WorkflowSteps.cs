@@ -1,6 +1,7 @@
 using System.Globalization;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
+using WapBackup.Shared.Schedules;
 using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Functions.Workflows;
@@ -11,7 +12,7 @@ namespace WapBackup.Functions.Workflows;
 /// failed with a caught error, record the result. Every task write reads the current version first
 /// and never writes over a final task (the host may finish it at any moment).
 /// </summary>
-public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, TimeProvider time)
+public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, ISnapshotCatalog catalog, IScheduleLedger ledger, TimeProvider time)
 {
     private const int WriteAttempts = 5;
 
@@ -53,7 +54,7 @@ public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore task
         {
             await UpdateUnlessFinalAsync(task.Id, t => t with { Details = With(t.Details, "workflowExecution", execution) }, cancellationToken).ConfigureAwait(false);
         }
-        await events.AppendAsync(task.Id, EventLevel.Info, $"workflow started: dispatching ddt {request.Kind} to host {repository.Policy.DdtHost}",
+        await events.AppendAsync(task.Id, EventLevel.Info, $"workflow started: dispatching ddt {DdtCommandLine.Verb(kind)} to host {repository.Policy.DdtHost}",
             request.ExecutionId is null ? null : new Dictionary<string, string> { ["execution"] = request.ExecutionId }, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         return new TakenTask(task.Id, repositoryId, WireEnum<TaskKind>.ToWire(kind), repository.Policy.DdtHost, time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
     }
@@ -123,6 +124,54 @@ public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore task
         string reason = SecretRedaction.Redact($"workflow failed: {request.Error ?? "error"}: {CauseText(request.Cause)}");
         BackupTask ended = await FailAsync(taskId, reason, cancellationToken).ConfigureAwait(false);
         return new TaskOutcome(ended.Id, WireEnum<BackupTaskStatus>.ToWire(ended.Status), ended.Progress.Message ?? reason);
+    }
+
+    /// <summary>
+    /// The schedule's Map could not start the task's execution (its Retry ran out): the task is failed with the
+    /// reason through the one start path (<see cref="TaskStarts"/>), unless the workflow took it after all.
+    /// </summary>
+    public async Task<TaskOutcome> NotStartedAsync(WorkflowStepRequest request, CancellationToken cancellationToken)
+    {
+        string taskId = Required(request.TaskId, "taskId");
+        StartFailure failure = await new TaskStarts(tasks, events, time)
+            .FailNotStartedAsync(taskId, $"{request.Error ?? "error"}: {CauseText(request.Cause)}", cancellationToken).ConfigureAwait(false);
+        return new TaskOutcome(failure.Task.Id, WireEnum<BackupTaskStatus>.ToWire(failure.Task.Status), failure.Task.Progress.Message ?? failure.Reason);
+    }
+
+    /// <summary>
+    /// The delete workflow's last step, after <c>ddt purge</c> succeeded: removes the repository's catalog entries,
+    /// its schedule ledger items, then the repository and its name claim. Its tasks and events stay (audit). Every
+    /// part is idempotent, so a re-run after a crash finishes the job; a repository already gone is done.
+    /// </summary>
+    public async Task<TaskOutcome> RemoveRepositoryAsync(WorkflowStepRequest request, CancellationToken cancellationToken)
+    {
+        BackupTask task = await TaskOfAsync(request, cancellationToken).ConfigureAwait(false);
+        if (task.Kind != TaskKind.Delete || task.Status != BackupTaskStatus.Succeeded)
+        {
+            throw new WorkflowInputException(
+                $"taskId: task '{task.Id}' is a {WireEnum<BackupTaskStatus>.ToWire(task.Status)} {WireEnum<TaskKind>.ToWire(task.Kind)} task; the records go only after a succeeded purge");
+        }
+        int entries = 0;
+        while (true)
+        {
+            // Always the first page: each pass deletes what it read.
+            Page<SnapshotCatalogEntry> page = await catalog.ListAsync(task.RepositoryId, PageRequest.First(PageRequest.MaxLimit), cancellationToken).ConfigureAwait(false);
+            foreach (SnapshotCatalogEntry entry in page.Items)
+            {
+                await catalog.DeleteAsync(task.RepositoryId, entry.SnapshotId, cancellationToken).ConfigureAwait(false);
+                entries++;
+            }
+            if (page.Items.Count == 0)
+            {
+                break;
+            }
+        }
+        await ledger.DeleteRepositoryAsync(task.RepositoryId, cancellationToken).ConfigureAwait(false);
+        bool removed = await repositories.DeleteAsync(task.RepositoryId, cancellationToken).ConfigureAwait(false);
+        string message = $"repository {task.RepositoryId} removed: {entries} catalog entries, its schedule and its name claim; its tasks and events are kept"
+            + (removed ? "" : " (the repository was already gone)");
+        await events.AppendAsync(task.Id, EventLevel.Info, message, null, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        return new TaskOutcome(task.Id, WireEnum<BackupTaskStatus>.ToWire(task.Status), message);
     }
 
     /// <summary>The workflow's end as an event of the task; the answer carries the task's final status and message.</summary>

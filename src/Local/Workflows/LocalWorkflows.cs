@@ -50,6 +50,9 @@ public sealed class LocalWorkflows : IAsyncDisposable
     /// <summary>The notifications sns:publish writes (one JSON object a line).</summary>
     public string NotificationsFile => Path.Combine(_scratch, "notifications.jsonl");
 
+    /// <summary>Tests only: <c>{"&lt;repositoryId&gt;": "&lt;Code&gt;"}</c> makes a Task state's startExecution for that repository fail with StepFunctions.&lt;Code&gt;Exception.</summary>
+    public string StartFaultsFile => Path.Combine(_scratch, "start-faults.json");
+
     /// <param name="functions">The Lambda functions by template logical id (at least those the machines call).</param>
     public static async Task<LocalWorkflows> StartAsync(
         string repositoryRoot, string ssmUrl, IReadOnlyDictionary<string, LambdaHandler> functions, LocalWorkflowOptions options, CancellationToken cancellationToken)
@@ -75,6 +78,7 @@ public sealed class LocalWorkflows : IAsyncDisposable
                 ["lambdaEndpoint"] = lambda.Url,
                 ["ssmEndpoint"] = ssmUrl,
                 ["notificationsFile"] = "notifications.jsonl",
+                ["startFaultsFile"] = "start-faults.json",
                 ["waitTimeOverrides"] = Overrides(options.WaitTimeOverrides),
                 ["retryIntervalOverrides"] = Overrides(options.RetryIntervalOverrides),
             };

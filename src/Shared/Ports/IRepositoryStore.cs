@@ -29,4 +29,10 @@ public interface IRepositoryStore
     /// gap; it must not lose to a concurrent policy edit). Bumps the version. Throws <see cref="NotFoundException"/>.
     /// </summary>
     Task<BackupRepository> SetStatusAsync(string id, RepositoryStatus status, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes a repository that is <c>deleting</c>, then its name claim (the last step of the delete workflow).
+    /// False when it is already gone; throws <see cref="ConflictException"/> (InvalidState) when it is not deleting.
+    /// </summary>
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
 }

@@ -13,6 +13,8 @@ public enum TaskKind
     [JsonStringEnumMemberName("dump")] Dump,
     /// <summary>The long-running oplog capture of a repository.</summary>
     [JsonStringEnumMemberName("capture")] Capture,
+    /// <summary>Deleting a repository: the delete workflow's task (<c>ddt purge</c>, then the records).</summary>
+    [JsonStringEnumMemberName("delete")] Delete,
 }
 
 /// <summary>Where a task is in its life cycle. Succeeded and failed are final.</summary>

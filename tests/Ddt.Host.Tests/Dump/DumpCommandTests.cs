@@ -127,6 +127,25 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
     }
 
     [Fact]
+    public async Task First_verified_dump_makes_a_pending_dump_repository_active()
+    {
+        await using var source = await MongoEndpoint.StartAsync(MongoRoles.Source, null, Ct);
+        using var sourceClient = new MongoClient(source.ConnectionString);
+        string db = MongoEndpoint.UniqueDatabaseName("dumpactive");
+        await sourceClient.GetDatabase(db).GetCollection<BsonDocument>("items").InsertManyAsync(Enumerable.Range(0, 10).Select(Order), cancellationToken: Ct);
+        var harness = await Harness.StartAsync(s3, source, RepositoryType.Dump, db);
+        Assert.Equal(RepositoryStatus.Pending, harness.Repository.Status);
+
+        var (exit, output, logs) = await RunAsync([new DumpCommand(() => harness.Services)], "dump", "--repository", harness.Repository.Id, "--json");
+
+        Assert.True(exit == 0, logs + output);
+        Assert.Equal(RepositoryStatus.Active, (await harness.Services.Repositories.GetAsync(harness.Repository.Id, Ct)).Status);
+        var (again, againOutput, againLogs) = await RunAsync([new DumpCommand(() => harness.Services)], "dump", "--repository", harness.Repository.Id, "--json");
+        Assert.True(again == 0, againLogs + againOutput);
+        Assert.Equal(RepositoryStatus.Active, (await harness.Services.Repositories.GetAsync(harness.Repository.Id, Ct)).Status);
+    }
+
+    [Fact]
     public async Task Dump_of_a_ddt_repository_is_refused_naming_its_type_and_ddt_snapshot()
     {
         var repositories = new InMemoryRepositoryStore();
@@ -180,6 +199,7 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             Assert.Fail($"{listed.Key} was left behind");
         }
         Assert.Empty(harness.Catalog.All);
+        Assert.Equal(RepositoryStatus.Pending, (await harness.Services.Repositories.GetAsync(harness.Repository.Id, Ct)).Status); // no verified dump yet
         string initiated = Assert.Single(recording.Initiated);
         Assert.Equal([initiated], recording.Aborted);
     }

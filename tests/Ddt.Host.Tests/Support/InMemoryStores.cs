@@ -63,6 +63,22 @@ internal sealed class InMemoryRepositoryStore : IRepositoryStore
             return Task.FromResult(updated);
         }
     }
+
+    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        lock (_items)
+        {
+            if (_items.GetValueOrDefault(id) is not { } stored)
+            {
+                return Task.FromResult(false);
+            }
+            if (stored.Status != RepositoryStatus.Deleting)
+            {
+                throw new ConflictException(ConflictReason.InvalidState, $"repository '{id}' is not being deleted");
+            }
+            return Task.FromResult(_items.Remove(id));
+        }
+    }
 }
 
 internal sealed class InMemoryTaskStore : ITaskStore

@@ -67,6 +67,26 @@ public sealed class TaskRequestTests(DynamoFixture dynamo)
     }
 
     [Fact]
+    public async Task Delete_marks_the_repository_deleting_and_starts_the_delete_workflow_once()
+    {
+        ApiTestHost api = await ApiTestHost.StartAsync(dynamo);
+        string id = await CreateAsync(api);
+
+        var (status, body, response) = await api.SendAsync("DELETE", $"/repositories/{id}", contentType: null);
+
+        Assert.Equal(202, status);
+        Assert.Equal("deleting", body!["status"]!.GetValue<string>());
+        BackupTask started = Assert.Single(api.Workflows.Started);
+        Assert.Equal((id, TaskKind.Delete), (started.RepositoryId, started.Kind));
+        Assert.Equal($"/tasks/{started.Id}", response.Headers["Location"]);
+        // Again while it runs: the same task, nothing started twice.
+        var (again, _, againResponse) = await api.SendAsync("DELETE", $"/repositories/{id}", contentType: null);
+        Assert.Equal(202, again);
+        Assert.Equal($"/tasks/{started.Id}", againResponse.Headers["Location"]);
+        Assert.Single(api.Workflows.Started);
+    }
+
+    [Fact]
     public async Task Init_is_refused_409_while_another_init_is_pending_or_the_repository_is_initialized()
     {
         ApiTestHost api = await ApiTestHost.StartAsync(dynamo);
@@ -99,7 +119,7 @@ public sealed class TaskRequestTests(DynamoFixture dynamo)
         BackupTask task = Assert.Single(tasks.Items);
         Assert.Contains(task.Id, error["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(BackupTaskStatus.Failed, task.Status); // never pending without a workflow
-        Assert.Contains("connection refused", task.Progress.Message, StringComparison.Ordinal);
+        Assert.StartsWith("the init workflow could not be started: connection refused", task.Progress.Message, StringComparison.Ordinal);
         Page<TaskEvent> events = await api.Events.ListAsync(task.Id, PageRequest.First(), Ct);
         Assert.Contains(events.Items, e => e.Level == EventLevel.Error && e.Message.Contains("could not be started", StringComparison.Ordinal));
 

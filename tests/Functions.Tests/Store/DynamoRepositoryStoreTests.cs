@@ -29,6 +29,24 @@ public sealed class DynamoRepositoryStoreTests(DynamoFixture dynamo)
     }
 
     [Fact]
+    public async Task DeleteRemovesOnlyADeletingRepositoryAndFreesItsName()
+    {
+        var (store, _, clock) = await NewStoreAsync();
+        BackupRepository repository = StoreSamples.Repository("to-delete");
+        await store.CreateAsync(repository, Ct);
+
+        var refused = await Assert.ThrowsAsync<ConflictException>(() => store.DeleteAsync(repository.Id, Ct));
+        Assert.Equal(ConflictReason.InvalidState, refused.Reason);
+        Assert.NotNull(await store.FindAsync(repository.Id, Ct));
+
+        await store.SetStatusAsync(repository.Id, RepositoryStatus.Deleting, clock.GetUtcNow(), Ct);
+        Assert.True(await store.DeleteAsync(repository.Id, Ct));
+        Assert.Null(await store.FindAsync(repository.Id, Ct));
+        Assert.False(await store.DeleteAsync(repository.Id, Ct)); // a re-run: already gone
+        await store.CreateAsync(StoreSamples.Repository("TO-DELETE"), Ct); // the name is free at once
+    }
+
+    [Fact]
     public async Task DuplicateNameIsRefusedIgnoringCaseAndNothingIsWritten()
     {
         var (store, _, _) = await NewStoreAsync();

@@ -91,6 +91,43 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
     }
 
     [Fact]
+    public async Task A_child_that_cannot_be_started_leaves_its_task_failed_with_the_reason()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        engine.RefuseChildStarts(repository.Id, "ExecutionLimitExceeded");
+
+        JsonNode tick = await TickAsync();
+
+        string taskId = Assert.Single(Started(tick, repository))["taskId"]!.GetValue<string>();
+        BackupTask task = await engine.GetTaskAsync(taskId);
+        Assert.Equal(BackupTaskStatus.Failed, task.Status); // never left pending
+        // The reason in the same words as the API's (TaskStarts): kind, then the service's error.
+        Assert.StartsWith("the snapshot workflow could not be started: StepFunctions.ExecutionLimitExceededException: injected", task.Progress.Message, StringComparison.Ordinal);
+        var events = await engine.Events.ListAsync(taskId, WapBackup.Shared.Ports.PageRequest.First(), Ct);
+        Assert.Contains(events.Items, e => e.Level == EventLevel.Error && e.Message == task.Progress.Message);
+        Assert.DoesNotContain(engine.Host.Commands, c => c.TaskId == taskId);
+    }
+
+    [Fact]
+    public async Task A_deleting_repository_gets_the_delete_workflow_started_by_the_tick()
+    {
+        BackupRepository repository = await ActiveRepositoryAsync();
+        await engine.Repositories.SetStatusAsync(repository.Id, RepositoryStatus.Deleting, engine.Clock.GetUtcNow(), Ct);
+
+        JsonNode tick = await TickAsync();
+
+        JsonNode start = Assert.Single(Started(tick, repository));
+        Assert.Equal("delete", start["job"]!.GetValue<string>());
+        string taskId = start["taskId"]!.GetValue<string>();
+        var done = await engine.WaitAsync($"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:DeleteStateMachine:{taskId}");
+        Assert.True(done.Status == "SUCCEEDED", $"{done.Status}: {done.Error} {done.Cause}");
+        Assert.Equal("purge", Assert.Single(engine.Host.Commands, c => c.TaskId == taskId).Verb);
+        Assert.Null(await engine.Repositories.FindAsync(repository.Id, Ct));
+        Assert.Equal((TaskKind.Delete, BackupTaskStatus.Succeeded), ((await engine.GetTaskAsync(taskId)).Kind, (await engine.GetTaskAsync(taskId)).Status));
+        Assert.DoesNotContain(await engine.Ledger.ListAsync(Ct), r => r.RepositoryId == repository.Id);
+    }
+
+    [Fact]
     public async Task Two_ticks_at_once_start_one_child()
     {
         BackupRepository repository = await ActiveRepositoryAsync();

@@ -76,9 +76,24 @@ public sealed class WorkflowEngine : IAsyncLifetime
 
     public DynamoScheduleLedger Ledger => new(_dynamo.Client, Tables);
 
+    public DynamoSnapshotCatalog Catalog => new(_dynamo.Client, Tables);
+
     public string Arn(string logicalId) => _workflows.StateMachines[logicalId];
 
     public string Url => _workflows.Url;
+
+    /// <summary>Every child execution the schedule starts for the repository fails to start with StepFunctions.&lt;code&gt;Exception.</summary>
+    public void RefuseChildStarts(string repositoryId, string code)
+    {
+        lock (StepCalls)
+        {
+            string file = _workflows.StartFaultsFile;
+            JsonObject faults = File.Exists(file) ? JsonNode.Parse(File.ReadAllText(file))!.AsObject() : [];
+            faults[repositoryId] = code;
+            File.WriteAllText(file + ".tmp", faults.ToJsonString());
+            File.Move(file + ".tmp", file, overwrite: true);
+        }
+    }
 
     public async ValueTask InitializeAsync()
     {
@@ -94,7 +109,7 @@ public sealed class WorkflowEngine : IAsyncLifetime
         var function = new WorkflowFunction(WorkflowFunction.Create(_dynamo.Client, Tables, Clock));
         _steps = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"], _ => function);
         string[] taskStates = ["TakeTask", "RenderCommand", "SendCommand", "GetCommandInvocation", "CheckTask", "RecordResult", "MarkFailed",
-            "DecideAndClaim", "StartChild", "MarkNotStarted"];
+            "DecideAndClaim", "StartChild", "MarkNotStarted", "RemoveRepository"];
         var schedule = new ScheduleFunction(ScheduleFunction.Create(_dynamo.Client, Tables, Clock, Metrics, TextWriter.Null));
         _workflows = await LocalWorkflows.StartAsync(RepositoryRoot.Path, _ssm.Url,
             new Dictionary<string, LambdaHandler>

@@ -35,6 +35,22 @@ public sealed class WorkflowStepsTests(DynamoFixture dynamo)
     private WorkflowStepRequest Check(BackupTask task, PollState? poll = null) =>
         new() { Step = "check", TaskId = task.Id, DispatchedAt = _clock.GetUtcNow().ToString("O"), Poll = poll, Settings = Settings };
 
+    [Theory]
+    [InlineData(TaskKind.Delete, BackupTaskStatus.Failed)]
+    [InlineData(TaskKind.Delete, BackupTaskStatus.Running)]
+    [InlineData(TaskKind.Snapshot, BackupTaskStatus.Succeeded)]
+    public async Task Records_are_removed_only_after_a_succeeded_purge(TaskKind kind, BackupTaskStatus status)
+    {
+        var (steps, tasks, repository) = await SetUpAsync();
+        BackupTask task = await TaskAsync(tasks, repository, kind);
+        await tasks.UpdateAsync(await tasks.GetAsync(task.Id, Ct) with { Status = status }, _clock.GetUtcNow(), Ct);
+
+        var refused = await Assert.ThrowsAsync<WorkflowInputException>(() => steps.RemoveRepositoryAsync(new WorkflowStepRequest { Step = "remove", TaskId = task.Id }, Ct));
+
+        Assert.StartsWith("taskId: ", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("the records go only after a succeeded purge", refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Polls_double_their_wait_up_to_the_maximum()
     {

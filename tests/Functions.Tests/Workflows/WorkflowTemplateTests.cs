@@ -21,7 +21,7 @@ public sealed partial class WorkflowTemplateTests
     private static readonly string[] ScheduledOnly = ["PruneStateMachine"];
 
     /// <summary>The task workflows and the schedule that starts them.</summary>
-    private static readonly string[] AllMachines = [.. Machines, .. ScheduledOnly, "ScheduleStateMachine"];
+    private static readonly string[] AllMachines = [.. Machines, .. ScheduledOnly, "DeleteStateMachine", "ScheduleStateMachine"];
 
     private static async Task<(JsonNode Template, Dictionary<string, (JsonNode Resource, JsonNode Asl, string Text)> Machines)> LoadAsync()
     {
@@ -201,6 +201,13 @@ public sealed partial class WorkflowTemplateTests
         Assert.Equal(snapshot, Normal("DumpStateMachine", "dump"));
         Assert.Equal(snapshot, Normal("RestoreStateMachine", "restore"));
         Assert.Equal(snapshot, Normal("PruneStateMachine", "prune"));
+        // The delete workflow is the same plus its last step: the records go after a succeeded purge.
+        JsonNode delete = JsonNode.Parse(Normal("DeleteStateMachine", "delete"))!;
+        Assert.Equal("remove", delete["States"]!["RemoveRepository"]!["Parameters"]!["step"]!.GetValue<string>());
+        Assert.Equal("Succeeded", delete["States"]!["RemoveRepository"]!["Next"]!.GetValue<string>());
+        delete["States"]!.AsObject().Remove("RemoveRepository");
+        delete["States"]!["Outcome"]!["Choices"]![0]!["Next"] = "Succeeded";
+        Assert.Equal(snapshot, delete.ToJsonString());
     }
 
     [Fact]
@@ -235,7 +242,7 @@ public sealed partial class WorkflowTemplateTests
     {
         JsonNode template = await TemplateTests.ParseTemplateAsync();
         var variables = template["Resources"]!["ApiFunction"]!["Properties"]!["Environment"]!["Variables"]!.AsObject();
-        foreach (string machine in Machines)
+        foreach (string machine in (string[])[.. Machines, "DeleteStateMachine"])
         {
             string variable = machine.Replace("StateMachine", "", StringComparison.Ordinal).ToUpperInvariant() + "_STATE_MACHINE_ARN";
             Assert.Equal(machine, variables[variable]!["Ref"]!.GetValue<string>());

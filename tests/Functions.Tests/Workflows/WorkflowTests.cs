@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using WapBackup.Functions.Tests.Store;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
+using WapBackup.Shared.Snapshots;
 using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Functions.Tests.Workflows;
@@ -33,6 +34,74 @@ public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<Workflo
 
     private static string Input(BackupRepository repository, string? taskId) =>
         new JsonObject { ["repositoryId"] = repository.Id, ["taskId"] = taskId }.ToJsonString();
+
+    /// <summary>A repository being deleted, with a catalog entry and a schedule ledger item (what the delete must remove).</summary>
+    private async Task<BackupRepository> DeletingRepositoryAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        await engine.Repositories.SetStatusAsync(repository.Id, RepositoryStatus.Deleting, engine.Clock.GetUtcNow(), ct);
+        var ts = new WapBackup.Shared.Oplog.OplogTimestamp(1_796_000_000, 1);
+        await engine.Catalog.PutAsync(new SnapshotCatalogEntry(repository.Id, WapBackup.Shared.Snapshots.SnapshotId.For(ts), WapBackup.Shared.Snapshots.SnapshotKind.Snapshot, ts, 1000,
+            $"{repository.Id}/snapshots/manifest.json", SnapshotStatus.Verified, engine.Clock.GetUtcNow(), null), ct);
+        var now = engine.Clock.GetUtcNow();
+        Assert.True(await engine.Ledger.TryClaimAsync(new WapBackup.Shared.Schedules.LedgerRecord(repository.Id, WapBackup.Shared.Schedules.ScheduledJob.Snapshot, now, BackupTask.NewId(), "x", now, now.AddDays(1)), null, ct));
+        return repository;
+    }
+
+    private async Task AssertRemovedAsync(BackupRepository repository, string taskId)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Null(await engine.Repositories.FindAsync(repository.Id, ct));
+        Assert.Empty((await engine.Catalog.ListAsync(repository.Id, PageRequest.First(), ct)).Items);
+        Assert.DoesNotContain(await engine.Ledger.ListAsync(ct), r => r.RepositoryId == repository.Id);
+        // The name claim went with it: a new repository may take the name.
+        await engine.Repositories.CreateAsync(BackupRepository.CreateNew(BackupRepository.NewId(), repository.Policy, engine.Clock.GetUtcNow()), ct);
+        // Tasks and events stay (audit).
+        Assert.Equal((TaskKind.Delete, BackupTaskStatus.Succeeded), ((await engine.GetTaskAsync(taskId)).Kind, (await engine.GetTaskAsync(taskId)).Status));
+        Assert.Contains(await EventMessagesAsync(taskId), m => m.StartsWith($"repository {repository.Id} removed: 1 catalog entries", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_delete_purges_on_the_host_then_removes_the_repository_its_catalog_schedule_and_name_and_keeps_its_tasks()
+    {
+        BackupRepository repository = await DeletingRepositoryAsync();
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Delete);
+
+        var done = await engine.RunAsync("DeleteStateMachine", Input(repository, task.Id));
+
+        Assert.True(done.Status == "SUCCEEDED", $"{done.Status}: {done.Error} {done.Cause}");
+        var command = Assert.Single(engine.Host.Commands, c => c.TaskId == task.Id);
+        Assert.Equal("purge", command.Verb);
+        Assert.Equal(["--repository", repository.Id, "--task", task.Id], command.Arguments);
+        Assert.StartsWith("workflow started: dispatching ddt purge to host", (await EventMessagesAsync(task.Id))[0], StringComparison.Ordinal);
+        await AssertRemovedAsync(repository, task.Id);
+    }
+
+    [Fact]
+    public async Task A_delete_whose_last_step_keeps_failing_is_finished_by_the_next_run()
+    {
+        BackupRepository repository = await DeletingRepositoryAsync();
+        BackupTask first = await PendingTaskAsync(repository, TaskKind.Delete);
+        lock (engine.StepCalls)
+        {
+            engine.FailingSteps["remove"] = 6; // more than its 5 retries
+        }
+
+        var failed = await engine.RunAsync("DeleteStateMachine", Input(repository, first.Id));
+
+        Assert.Equal("FAILED", failed.Status);
+        Assert.NotNull(await engine.Repositories.FindAsync(repository.Id, TestContext.Current.CancellationToken)); // nothing hidden: still deleting
+        // The purge succeeded and is not written over; the execution's failure says why.
+        Assert.Equal(BackupTaskStatus.Succeeded, (await engine.GetTaskAsync(first.Id)).Status);
+
+        // The next delete (the schedule's hourly job, or DELETE again) finishes it: the purge finds nothing left, the records go.
+        BackupTask second = await PendingTaskAsync(repository, TaskKind.Delete);
+        var done = await engine.RunAsync("DeleteStateMachine", Input(repository, second.Id));
+
+        Assert.True(done.Status == "SUCCEEDED", $"{done.Status}: {done.Error} {done.Cause}");
+        await AssertRemovedAsync(repository, second.Id);
+    }
 
     [Fact]
     public async Task A_scheduled_snapshot_creates_its_task_dispatches_ddt_snapshot_to_the_host_and_succeeds()
