@@ -116,7 +116,7 @@ public sealed class ScheduleWorkflowTests(WorkflowEngine engine) : IClassFixture
 
         JsonNode tick = await TickAsync();
 
-        JsonNode start = Assert.Single(Started(tick, repository));
+        JsonNode start = Assert.Single(Started(tick, repository, "delete"));
         Assert.Equal("delete", start["job"]!.GetValue<string>());
         string taskId = start["taskId"]!.GetValue<string>();
         var done = await engine.WaitAsync($"arn:aws:states:{ParameterStore.Region}:{ParameterStore.AccountId}:execution:DeleteStateMachine:{taskId}");
