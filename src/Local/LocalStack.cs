@@ -80,6 +80,9 @@ public sealed class LocalStack : IAsyncDisposable
     /// <summary>The local Step Functions endpoint (AWS_ENDPOINT_URL_SFN).</summary>
     public string StepFunctionsUrl => _workflows.Url;
 
+    /// <summary>The local stand-in of the notification topic: what the workflows published (sns:publish), one JSON object a line.</summary>
+    public string NotificationsFile => _workflows.NotificationsFile;
+
     /// <summary>The state machine ARNs by template logical id (InitStateMachine, SnapshotStateMachine, ...).</summary>
     public IReadOnlyDictionary<string, string> StateMachines => _workflows.StateMachines;
 
@@ -129,7 +132,7 @@ public sealed class LocalStack : IAsyncDisposable
             var functions = new Dictionary<string, LambdaHandler>
             {
                 ["WorkflowFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"],
-                    _ => new WorkflowFunction(WorkflowFunction.Create(tablesClient, tables, TimeProvider.System))),
+                    _ => new WorkflowFunction(WorkflowFunction.Create(tablesClient, tables, TimeProvider.System, Console.Error))),
                 ["ScheduleFunction"] = LambdaHandlers.Resolve(template.FunctionHandlers()["ScheduleFunction"],
                     _ => new ScheduleFunction(ScheduleFunction.Create(tablesClient, tables, TimeProvider.System, Console.Error, Console.Error))),
             };
@@ -196,6 +199,7 @@ public sealed class LocalStack : IAsyncDisposable
                 ["s3"] = stack.S3Url,
                 ["ssm"] = stack.SsmUrl,
                 ["stepFunctions"] = stack.StepFunctionsUrl,
+                ["notifications"] = stack.NotificationsFile,
                 ["bucket"] = Bucket,
                 ["envFile"] = environment?.Path ?? "",
             });

@@ -17,6 +17,7 @@ public sealed record AgentServices(CaptureServices Capture, Func<BackupRepositor
 public sealed class HostAgent(AgentServices services, AgentOptions options, TextWriter log)
 {
     private readonly JsonLineLogger _log = new(log, TimeProvider.System, "agent");
+    private readonly EmbeddedMetricWriter _metrics = new(log, TimeProvider.System);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -27,6 +28,8 @@ public sealed class HostAgent(AgentServices services, AgentOptions options, Text
             using var timer = new PeriodicTimer(options.Interval);
             do
             {
+                // The HostHeartbeat alarm's metric: one per pass while the agent's loop runs (docs/operations.md, Alarms).
+                _metrics.Emit(ProductMetrics.HostHeartbeat, options.Host ?? Environment.MachineName, 1);
                 IReadOnlyList<BackupRepository> wanted;
                 try
                 {

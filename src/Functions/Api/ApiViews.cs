@@ -29,6 +29,7 @@ public sealed record RepositoryView(
     int DumpRestoreWorkNum,
     int RestoreDropCollection,
     NamespaceFilter Namespaces,
+    bool Notify,
     RepositoryStatus Status,
     DateTime CreatedAt,
     DateTime UpdatedAt,
@@ -42,7 +43,7 @@ public sealed record RepositoryView(
         return new RepositoryView(
             r.Id, p.Name, p.Type, p.MongoCluster, p.DdtHost, p.MongoHost, p.Storage, p.SnapshotEveryDays, p.KeepS3FileDays,
             p.RecoverDataFromDays, p.SecondaryPreferred, p.InitTime.UtcDateTime, p.TriggerHourUtc, p.CacheSizeGb47019,
-            p.CacheSizeGb57019, p.MemoryMb, p.DumpRestoreWorkNum, p.RestoreDropCollection, p.Namespaces, r.Status,
+            p.CacheSizeGb57019, p.MemoryMb, p.DumpRestoreWorkNum, p.RestoreDropCollection, p.Namespaces, p.Notify, r.Status,
             r.CreatedAt.UtcDateTime, r.UpdatedAt.UtcDateTime, r.Version, r.NextSnapshotAt?.UtcDateTime,
             new RepositoryServices(r.FullCopyService, r.OplogStoreService, p.DdtHost));
     }

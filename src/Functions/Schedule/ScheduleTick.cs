@@ -19,6 +19,7 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
     TimeProvider time, TextWriter metrics, JsonLineLogger log)
 {
     private readonly TaskStarts _starts = new(tasks, events, time);
+    private readonly EmbeddedMetricWriter _metrics = new(metrics, time);
 
     public async Task<ScheduleTickResult> RunAsync(ScheduleTickRequest request, CancellationToken cancellationToken)
     {
@@ -42,7 +43,7 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
         ScheduleAnswer answer = ScheduleDecision.Decide(all, entries, now, TimeSpan.FromSeconds(request.OverdueGraceSeconds));
         foreach (SnapshotOverdue overdue in answer.Overdue)
         {
-            EmitOverdue(overdue, now);
+            EmitOverdue(overdue);
         }
 
         var start = new List<JobStart>();
@@ -148,41 +149,8 @@ public sealed class ScheduleTick(IRepositoryStore repositories, ITaskStore tasks
         _ => throw new WorkflowInputException($"stateMachines: the {WireEnum<ScheduledJob>.ToWire(job)} job has no task kind"),
     };
 
-    private void EmitOverdue(SnapshotOverdue overdue, DateTimeOffset now)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteStartObject("_aws");
-            json.WriteNumber("Timestamp", now.ToUnixTimeMilliseconds());
-            json.WriteStartArray("CloudWatchMetrics");
-            json.WriteStartObject();
-            json.WriteString("Namespace", MetricNamespace);
-            json.WriteStartArray("Dimensions");
-            json.WriteStartArray();
-            json.WriteStringValue("RepositoryId");
-            json.WriteEndArray();
-            json.WriteEndArray();
-            json.WriteStartArray("Metrics");
-            json.WriteStartObject();
-            json.WriteString("Name", "SnapshotOverdue");
-            json.WriteString("Unit", "Count");
-            json.WriteEndObject();
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.WriteString("RepositoryId", overdue.RepositoryId);
-            json.WriteNumber("SnapshotOverdue", overdue.Overdue ? 1 : 0);
-            json.WriteEndObject();
-        }
-        metrics.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
-        metrics.Flush();
-    }
-
-    /// <summary>The CloudWatch namespace of the product's EMF metrics (the capture's too).</summary>
-    public const string MetricNamespace = "WapBackup";
+    private void EmitOverdue(SnapshotOverdue overdue) =>
+        _metrics.Emit(ProductMetrics.SnapshotOverdue, overdue.RepositoryId, overdue.Overdue ? 1 : 0);
 
     private static string Iso(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

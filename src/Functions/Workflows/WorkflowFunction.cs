@@ -16,15 +16,16 @@ public sealed class WorkflowFunction
 
     /// <summary>Used by the Lambda runtime: the tables from the environment, DynamoDB from the execution role.</summary>
     public WorkflowFunction()
-        : this(Create(new AmazonDynamoDBClient(ApiFunction.CreateDynamoConfig()), StoreTables.FromEnvironment(Environment.GetEnvironmentVariable), TimeProvider.System))
+        : this(Create(new AmazonDynamoDBClient(ApiFunction.CreateDynamoConfig()), StoreTables.FromEnvironment(Environment.GetEnvironmentVariable), TimeProvider.System, Console.Out))
     {
     }
 
     public WorkflowFunction(WorkflowSteps steps) => _steps = steps;
 
-    public static WorkflowSteps Create(IAmazonDynamoDB dynamo, StoreTables tables, TimeProvider time) =>
+    /// <param name="metrics">Where the EMF metric lines go (stdout in Lambda: CloudWatch Logs turns them into metrics).</param>
+    public static WorkflowSteps Create(IAmazonDynamoDB dynamo, StoreTables tables, TimeProvider time, TextWriter metrics) =>
         new(new DynamoRepositoryStore(dynamo, tables, time), new DynamoTaskStore(dynamo, tables), new DynamoTaskEventLog(dynamo, tables),
-            new DynamoSnapshotCatalog(dynamo, tables), new DynamoScheduleLedger(dynamo, tables), time);
+            new DynamoSnapshotCatalog(dynamo, tables), new DynamoScheduleLedger(dynamo, tables), time, metrics);
 
     public async Task<Stream> HandleAsync(Stream input)
     {

@@ -40,8 +40,14 @@ public sealed record RenderedCommand(string InstanceId, string Verb, string Argu
 /// <summary>check's answer. <see cref="Status"/>: <c>running</c>, <c>succeeded</c> or <c>failed</c>.</summary>
 public sealed record TaskCheck(string Status, string Message, PollState Poll);
 
-/// <summary>fail's and finish's answer: the task as it ended.</summary>
-public sealed record TaskOutcome(string TaskId, string Status, string Message);
+/// <summary>
+/// fail's and finish's answer: the task as it ended, and what the Notify state publishes (null when the repository's
+/// policy has <c>notify: false</c>: the workflow then publishes nothing).
+/// </summary>
+public sealed record TaskOutcome(string TaskId, string Status, string Message)
+{
+    public TaskNotification? Notification { get; init; }
+}
 
 /// <summary>A step's input that breaks a rule: not retried (the workflow fails naming the field).</summary>
 public sealed class WorkflowInputException(string message) : Exception(message);
@@ -53,4 +59,5 @@ public sealed class WorkflowInputException(string message) : Exception(message);
 [JsonSerializable(typeof(RenderedCommand))]
 [JsonSerializable(typeof(TaskCheck))]
 [JsonSerializable(typeof(TaskOutcome))]
+[JsonSerializable(typeof(NotificationMessage))]
 internal sealed partial class WorkflowJsonContext : JsonSerializerContext;

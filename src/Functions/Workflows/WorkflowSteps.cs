@@ -2,6 +2,7 @@ using System.Globalization;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Schedules;
+using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Tasks;
 
 namespace WapBackup.Functions.Workflows;
@@ -12,9 +13,11 @@ namespace WapBackup.Functions.Workflows;
 /// failed with a caught error, record the result. Every task write reads the current version first
 /// and never writes over a final task (the host may finish it at any moment).
 /// </summary>
-public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, ISnapshotCatalog catalog, IScheduleLedger ledger, TimeProvider time)
+/// <param name="metrics">Where the <c>TasksFailed</c> EMF lines go (stdout in Lambda).</param>
+public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore tasks, ITaskEventLog events, ISnapshotCatalog catalog, IScheduleLedger ledger, TimeProvider time, TextWriter metrics)
 {
     private const int WriteAttempts = 5;
+    private readonly EmbeddedMetricWriter _metrics = new(metrics, time);
 
     /// <summary>
     /// The workflow's task: the one the API created (<c>taskId</c>: exactly that task, pending, of this
@@ -123,7 +126,7 @@ public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore task
         string taskId = Required(request.TaskId, "taskId");
         string reason = SecretRedaction.Redact($"workflow failed: {request.Error ?? "error"}: {CauseText(request.Cause)}");
         BackupTask ended = await FailAsync(taskId, reason, cancellationToken).ConfigureAwait(false);
-        return new TaskOutcome(ended.Id, WireEnum<BackupTaskStatus>.ToWire(ended.Status), ended.Progress.Message ?? reason);
+        return await OutcomeAsync(ended, ended.Progress.Message ?? reason, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -185,7 +188,20 @@ public sealed class WorkflowSteps(IRepositoryStore repositories, ITaskStore task
         string status = WireEnum<BackupTaskStatus>.ToWire(task.Status);
         await events.AppendAsync(task.Id, task.Status == BackupTaskStatus.Succeeded ? EventLevel.Info : EventLevel.Error,
             $"workflow finished: task {status}", new Dictionary<string, string> { ["message"] = task.Progress.Message ?? "" }, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-        return new TaskOutcome(task.Id, status, task.Progress.Message ?? "");
+        return await OutcomeAsync(task, task.Progress.Message ?? "", cancellationToken).ConfigureAwait(false);
+    }
+
+    // The answer of fail and finish: the task as it ended, TasksFailed counted, and the notification unless the policy turned it off.
+    private async Task<TaskOutcome> OutcomeAsync(BackupTask task, string message, CancellationToken cancellationToken)
+    {
+        if (task.Status == BackupTaskStatus.Failed)
+        {
+            _metrics.Emit(ProductMetrics.TasksFailed, WireEnum<TaskKind>.ToWire(task.Kind), 1, json => json.WriteString("taskId", task.Id));
+        }
+        var outcome = new TaskOutcome(task.Id, WireEnum<BackupTaskStatus>.ToWire(task.Status), message);
+        // A repository deleted meanwhile has no policy to say no: its task's end is still told.
+        BackupRepository? repository = await repositories.FindAsync(task.RepositoryId, cancellationToken).ConfigureAwait(false);
+        return repository?.Policy.Notify == false ? outcome : outcome with { Notification = TaskNotification.For(task, repository, time.GetUtcNow()) };
     }
 
     private async Task<BackupTask> FailAsync(string taskId, string reason, CancellationToken cancellationToken)

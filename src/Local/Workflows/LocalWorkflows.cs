@@ -47,11 +47,21 @@ public sealed class LocalWorkflows : IAsyncDisposable
     /// <summary>State machine ARNs by template logical id (InitStateMachine, ...).</summary>
     public IReadOnlyDictionary<string, string> StateMachines { get; }
 
-    /// <summary>The notifications sns:publish writes (one JSON object a line).</summary>
+    /// <summary>
+    /// The notifications sns:publish writes (one JSON object a line: messageId, time, and the publish's parameters
+    /// TopicArn, Subject, Message, MessageAttributes), the local notification topic. It exists once something was published.
+    /// </summary>
     public string NotificationsFile => Path.Combine(_scratch, "notifications.jsonl");
 
     /// <summary>Tests only: <c>{"&lt;repositoryId&gt;": "&lt;Code&gt;"}</c> makes a Task state's startExecution for that repository fail with StepFunctions.&lt;Code&gt;Exception.</summary>
     public string StartFaultsFile => Path.Combine(_scratch, "start-faults.json");
+
+    /// <summary>What was published so far, oldest first.</summary>
+    public async Task<IReadOnlyList<JsonObject>> NotificationsAsync(CancellationToken cancellationToken) =>
+        File.Exists(NotificationsFile)
+            ? [.. (await File.ReadAllLinesAsync(NotificationsFile, cancellationToken).ConfigureAwait(false))
+                .Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())]
+            : [];
 
     /// <param name="functions">The Lambda functions by template logical id (at least those the machines call).</param>
     public static async Task<LocalWorkflows> StartAsync(

@@ -24,6 +24,7 @@ public sealed record RepositoryDraft
     public long? DumpRestoreWorkNum { get; init; }
     public long? RestoreDropCollection { get; init; }
     public NamespacesDraft? Namespaces { get; init; }
+    public bool? Notify { get; init; }
 
     /// <summary>The draft of a stored policy (for tests and for round trips).</summary>
     public static RepositoryDraft From(RepositoryPolicy policy) => new()
@@ -54,6 +55,7 @@ public sealed record RepositoryDraft
         DumpRestoreWorkNum = policy.DumpRestoreWorkNum,
         RestoreDropCollection = policy.RestoreDropCollection,
         Namespaces = new NamespacesDraft { Include = policy.Namespaces.Include, Exclude = policy.Namespaces.Exclude },
+        Notify = policy.Notify,
     };
 }
 

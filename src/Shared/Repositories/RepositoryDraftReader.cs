@@ -84,6 +84,7 @@ public static class RepositoryDraftReader
                 Include = o.StringArray("include"),
                 Exclude = o.StringArray("exclude"),
             }),
+            Notify = fields.Boolean("notify"),
         };
 
         long? version = null;

@@ -28,6 +28,8 @@ public sealed record RepositoryPolicy
     /// <summary>0 or 1, as in the original tool: drop each collection before restoring it.</summary>
     public required int RestoreDropCollection { get; init; }
     public required NamespaceFilter Namespaces { get; init; }
+    /// <summary>Publish each workflow's success and failure to the notification topic (default true; a stored policy without it notifies).</summary>
+    public bool Notify { get; init; } = true;
 }
 
 /// <summary>The source cluster: an id and the NAME of the SSM SecureString parameter holding its connection string.</summary>

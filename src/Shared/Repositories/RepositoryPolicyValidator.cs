@@ -162,6 +162,7 @@ public static partial class RepositoryPolicyValidator
             DumpRestoreWorkNum = workNum!.Value,
             RestoreDropCollection = dropCollection!.Value,
             Namespaces = namespaces!,
+            Notify = draft.Notify ?? true,
         };
         return new PolicyValidation(policy, []);
     }

@@ -86,6 +86,11 @@ public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
 
         var captureTask = Assert.Single((await tasks.ListByRepositoryAsync(repository.Id, Shared.Ports.PageRequest.First(), Ct)).Items);
         Assert.True(captureTask.Status == Shared.Tasks.BackupTaskStatus.Succeeded, $"capture task {captureTask.Status}: {captureTask.Progress.Message}\n{logs}");
+        // Each pass of the loop beats: the HostHeartbeat alarm's metric, by host.
+        var beats = logs.ToString().Split('\n').Where(l => l.StartsWith("{\"_aws\"", StringComparison.Ordinal) && l.Contains("\"HostHeartbeat\"", StringComparison.Ordinal))
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.True(beats.Count >= 2, $"{beats.Count} HostHeartbeat lines");
+        Assert.All(beats, b => Assert.Equal("h1", b.GetProperty("Host").GetString()));
     }
 
     private static async Task UntilAsync(Func<Task<bool>> condition, Task agent, StringWriter logs)

@@ -32,6 +32,7 @@ public sealed class WorkflowEngine : IAsyncLifetime
     {
         _dynamo = dynamo;
         Metrics = TextWriter.Synchronized(_metrics);
+        _stepMetricsWriter = TextWriter.Synchronized(_stepMetrics);
     }
 
     public SimulatedClock Clock { get; } = new(StoreSamples.Now);
@@ -61,6 +62,20 @@ public sealed class WorkflowEngine : IAsyncLifetime
     public TextWriter Metrics { get; }
 
     private readonly StringWriter _metrics = new();
+    private readonly StringWriter _stepMetrics = new();
+    private readonly TextWriter _stepMetricsWriter;
+
+    /// <summary>The workflow steps' EMF lines (TasksFailed) so far.</summary>
+    public string StepMetricLines
+    {
+        get
+        {
+            lock (_stepMetricsWriter) // the synchronized writer locks on itself
+            {
+                return _stepMetrics.ToString();
+            }
+        }
+    }
 
     /// <summary>What the schedule step wrote to <see cref="Metrics"/> so far.</summary>
     public string MetricLines
@@ -106,9 +121,9 @@ public sealed class WorkflowEngine : IAsyncLifetime
         var template = new TemplateWorkflows(await File.ReadAllTextAsync(Path.Combine(RepositoryRoot.Path, "template.yaml"), ct));
         var runCommand = new LocalRunCommand(template.CommandDocuments(), Host, Clock);
         _ssm = await LocalSsmHost.StartAsync(new ParameterStore(Clock), runCommand, ct);
-        var function = new WorkflowFunction(WorkflowFunction.Create(_dynamo.Client, Tables, Clock));
+        var function = new WorkflowFunction(WorkflowFunction.Create(_dynamo.Client, Tables, Clock, _stepMetricsWriter));
         _steps = LambdaHandlers.Resolve(template.FunctionHandlers()["WorkflowFunction"], _ => function);
-        string[] taskStates = ["TakeTask", "RenderCommand", "SendCommand", "GetCommandInvocation", "CheckTask", "RecordResult", "MarkFailed",
+        string[] taskStates = ["TakeTask", "RenderCommand", "SendCommand", "GetCommandInvocation", "CheckTask", "RecordResult", "MarkFailed", "Notify",
             "DecideAndClaim", "StartChild", "MarkNotStarted", "RemoveRepository"];
         var schedule = new ScheduleFunction(ScheduleFunction.Create(_dynamo.Client, Tables, Clock, Metrics, TextWriter.Null));
         _workflows = await LocalWorkflows.StartAsync(RepositoryRoot.Path, _ssm.Url,
@@ -160,6 +175,9 @@ public sealed class WorkflowEngine : IAsyncLifetime
         }
         return output;
     }
+
+    /// <summary>What the workflows published to the (local) notification topic so far.</summary>
+    public Task<IReadOnlyList<JsonObject>> NotificationsAsync() => _workflows.NotificationsAsync(TestContext.Current.CancellationToken);
 
     public async Task<BackupTask> GetTaskAsync(string id) => await Tasks.GetAsync(id, TestContext.Current.CancellationToken);
 

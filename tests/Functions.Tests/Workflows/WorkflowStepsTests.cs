@@ -22,7 +22,7 @@ public sealed class WorkflowStepsTests(DynamoFixture dynamo)
         BackupRepository repository = StoreSamples.Repository();
         await repositories.CreateAsync(repository, Ct);
         var tasks = new DynamoTaskStore(dynamo.Client, tables);
-        return (WorkflowFunction.Create(dynamo.Client, tables, _clock), tasks, repository);
+        return (WorkflowFunction.Create(dynamo.Client, tables, _clock, TextWriter.Null), tasks, repository);
     }
 
     private async Task<BackupTask> TaskAsync(DynamoTaskStore tasks, BackupRepository repository, TaskKind kind = TaskKind.Snapshot, IReadOnlyDictionary<string, string>? details = null)

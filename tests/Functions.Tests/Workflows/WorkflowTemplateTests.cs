@@ -133,6 +133,11 @@ public sealed partial class WorkflowTemplateTests
                     Assert.NotEmpty(children);
                     Assert.All(children, c => Assert.Equal("AWS::Serverless::StateMachine", resources[c.Value!["Ref"]!.GetValue<string>()]?["Type"]?.GetValue<string>()));
                 }
+                else if (resource == "arn:aws:states:::sns:publish")
+                {
+                    string topic = substitutions[Placeholder().Match(state["Parameters"]!["TopicArn"]!.GetValue<string>()).Groups[1].Value]!["Ref"]!.GetValue<string>();
+                    Assert.Equal("AWS::SNS::Topic", resources[topic]?["Type"]?.GetValue<string>());
+                }
                 else
                 {
                     Assert.Equal("arn:aws:states:::aws-sdk:ssm:getCommandInvocation", resource);
@@ -170,6 +175,11 @@ public sealed partial class WorkflowTemplateTests
                 {
                     needed.Add(new Grant("ssm:GetCommandInvocation", "*"));
                 }
+                else if (resource == "arn:aws:states:::sns:publish")
+                {
+                    // Ref of a topic is its ARN; TemplatePolicies evaluates a resource's Ref as its logical id.
+                    needed.Add(new Grant("sns:Publish", substitutions[Placeholder().Match(state["Parameters"]!["TopicArn"]!.GetValue<string>()).Groups[1].Value]!["Ref"]!.GetValue<string>()));
+                }
                 else if (resource == "arn:aws:states:::states:startExecution")
                 {
                     foreach (var child in substitutions.Where(p => p.Key.EndsWith("StateMachineArn", StringComparison.Ordinal)))
@@ -206,7 +216,7 @@ public sealed partial class WorkflowTemplateTests
         Assert.Equal("remove", delete["States"]!["RemoveRepository"]!["Parameters"]!["step"]!.GetValue<string>());
         Assert.Equal("Succeeded", delete["States"]!["RemoveRepository"]!["Next"]!.GetValue<string>());
         delete["States"]!.AsObject().Remove("RemoveRepository");
-        delete["States"]!["Outcome"]!["Choices"]![0]!["Next"] = "Succeeded";
+        Assert.Single(delete["States"]!["Outcome"]!["Choices"]!.AsArray(), c => c!["Next"]!.GetValue<string>() == "RemoveRepository")!["Next"] = "Succeeded";
         Assert.Equal(snapshot, delete.ToJsonString());
     }
 
@@ -230,11 +240,43 @@ public sealed partial class WorkflowTemplateTests
                     ("ScheduleStateMachine", "MarkNotStarted") => "ChildNotStarted",
                     (_, "TakeTask") => "NoTask",
                     (_, "MarkFailed") => "WorkflowFailed",
+                    // The task is final and recorded: a publish that keeps failing ends the execution failed, loudly.
+                    (_, "Notify") => "NotificationFailed",
                     _ => "MarkFailed",
                 };
                 Assert.Equal(expected, target);
             }
         }
+    }
+
+    /// <summary>
+    /// Every workflow that runs a task (every state machine of the template but the schedule, which starts them) tells
+    /// its result: fail and finish go to ShouldNotify, which publishes the step's notification to the template's topic.
+    /// Enumerates the template, so a new workflow without it fails here by name.
+    /// </summary>
+    [Fact]
+    public async Task Every_task_workflow_publishes_its_tasks_success_and_failure_to_the_notification_topic()
+    {
+        var (_, machines) = await LoadAsync();
+        var missing = new List<string>();
+        foreach ((string id, var machine) in machines.Where(m => m.Key != "ScheduleStateMachine"))
+        {
+            JsonObject states = machine.Asl["States"]!.AsObject();
+            var publish = NamedTaskStates(machine.Asl).Where(s => s.State["Resource"]!.GetValue<string>() == "arn:aws:states:::sns:publish").ToList();
+            string? reason = publish.Count != 1 ? $"{publish.Count} sns:publish states"
+                : states["RecordResult"]?["Next"]?.GetValue<string>() != "ShouldNotify" ? "RecordResult does not go to ShouldNotify"
+                : states["MarkFailed"]?["Next"]?.GetValue<string>() != "ShouldNotify" ? "MarkFailed does not go to ShouldNotify"
+                : states["ShouldNotify"]?["Choices"]?[0]?["Variable"]?.GetValue<string>() != "$.result.notification"
+                    || states["ShouldNotify"]?["Choices"]?[0]?["Next"]?.GetValue<string>() != publish[0].Name ? "ShouldNotify does not publish $.result.notification"
+                : publish[0].State["Parameters"]!["Message.$"]?.GetValue<string>() != "$.result.notification.message" ? "the publish does not send the step's message"
+                : machine.Resource["Properties"]!["DefinitionSubstitutions"]!["NotificationTopicArn"]?["Ref"]?.GetValue<string>() != "NotificationTopic" ? "NotificationTopicArn is not the NotificationTopic"
+                : null;
+            if (reason is not null)
+            {
+                missing.Add($"{id}: {reason}");
+            }
+        }
+        Assert.True(missing.Count == 0, string.Join("\n", missing));
     }
 
     [Fact]

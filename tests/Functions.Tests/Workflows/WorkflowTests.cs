@@ -14,9 +14,10 @@ namespace WapBackup.Functions.Tests.Workflows;
 /// </summary>
 public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<WorkflowEngine>
 {
-    private async Task<BackupRepository> RepositoryAsync(HostBehaviour behaviour)
+    private async Task<BackupRepository> RepositoryAsync(HostBehaviour behaviour, bool notify = true)
     {
-        var repository = StoreSamples.Repository("wf-" + Guid.NewGuid().ToString("N")[..10]) with { Id = BackupRepository.NewId() };
+        var sample = StoreSamples.Repository("wf-" + Guid.NewGuid().ToString("N")[..10]);
+        var repository = sample with { Id = BackupRepository.NewId(), Policy = sample.Policy with { Notify = notify } };
         await engine.Repositories.CreateAsync(repository, TestContext.Current.CancellationToken);
         engine.Host.Set(repository.Id, behaviour);
         return repository;
@@ -238,6 +239,81 @@ public sealed class WorkflowTests(WorkflowEngine engine) : IClassFixture<Workflo
         BackupTask failed = await engine.GetTaskAsync(task.Id);
         Assert.Equal((BackupTaskStatus.Failed, FakeDdtHost.StorageFailure), (failed.Status, failed.Progress.Message));
         Assert.Equal("workflow finished: task failed", (await EventMessagesAsync(task.Id))[^1]);
+    }
+
+    // What the workflows published about one task: (subject, message, attributes).
+    private async Task<List<(string Subject, JsonObject Message, JsonObject Attributes)>> NotificationsOfAsync(string taskId) =>
+        [.. (await engine.NotificationsAsync())
+            .Select(n => (Subject: n["Subject"]!.GetValue<string>(), Message: JsonNode.Parse(n["Message"]!.GetValue<string>())!.AsObject(), Attributes: n["MessageAttributes"]!.AsObject()))
+            .Where(n => n.Message["taskId"]!.GetValue<string>() == taskId)];
+
+    [Fact]
+    public async Task A_succeeded_workflow_publishes_the_tasks_success_with_repository_kind_and_link()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.Succeeds);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal("SUCCEEDED", done.Status);
+        var (subject, message, attributes) = Assert.Single(await NotificationsOfAsync(task.Id));
+        Assert.Equal($"WAP Backup: snapshot succeeded for {repository.Name}", subject);
+        Assert.Equal((repository.Id, repository.Name, "snapshot", "succeeded", $"/tasks/{task.Id}", "snapshot done"),
+            (message["repositoryId"]!.GetValue<string>(), message["repositoryName"]!.GetValue<string>(), message["kind"]!.GetValue<string>(),
+             message["result"]!.GetValue<string>(), message["link"]!.GetValue<string>(), message["message"]!.GetValue<string>()));
+        Assert.Null(message["reason"]);
+        Assert.Equal("succeeded", attributes["result"]!["StringValue"]!.GetValue<string>());
+        Assert.Equal("snapshot", attributes["kind"]!["StringValue"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_task_the_verb_failed_publishes_its_failure_with_the_reason_and_counts_in_TasksFailed()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.ObjectStorageDown);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Dump);
+
+        var done = await engine.RunAsync("DumpStateMachine", Input(repository, task.Id));
+
+        Assert.Equal(("FAILED", "TaskFailed"), (done.Status, done.Error));
+        var (subject, message, attributes) = Assert.Single(await NotificationsOfAsync(task.Id));
+        Assert.Equal($"WAP Backup: dump failed for {repository.Name}", subject);
+        Assert.Equal(("dump", "failed", FakeDdtHost.StorageFailure), (message["kind"]!.GetValue<string>(), message["result"]!.GetValue<string>(), message["reason"]!.GetValue<string>()));
+        Assert.Equal("failed", attributes["result"]!["StringValue"]!.GetValue<string>());
+        var metric = engine.StepMetricLines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)
+            .Single(m => m["taskId"]?.GetValue<string>() == task.Id);
+        Assert.Equal(("dump", 1), (metric["Kind"]!.GetValue<string>(), metric["TasksFailed"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task A_workflow_that_fails_the_task_itself_publishes_the_failure_with_its_reason()
+    {
+        BackupRepository repository = await RepositoryAsync(HostBehaviour.CannotStart);
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Init);
+
+        var done = await engine.RunAsync("InitStateMachine", Input(repository, task.Id));
+
+        Assert.Equal(("FAILED", "CommandFailed"), (done.Status, done.Error));
+        var (_, message, _) = Assert.Single(await NotificationsOfAsync(task.Id));
+        Assert.Equal(("init", "failed"), (message["kind"]!.GetValue<string>(), message["result"]!.GetValue<string>()));
+        Assert.Equal((await engine.GetTaskAsync(task.Id)).Progress.Message, message["reason"]!.GetValue<string>());
+        Assert.StartsWith("workflow failed: CommandFailed: ", message["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(HostBehaviour.Succeeds, "SUCCEEDED")]
+    [InlineData(HostBehaviour.ObjectStorageDown, "FAILED")]
+    [InlineData(HostBehaviour.CannotStart, "FAILED")]
+    public async Task A_repository_with_notify_false_publishes_nothing(HostBehaviour behaviour, string status)
+    {
+        BackupRepository repository = await RepositoryAsync(behaviour, notify: false);
+        Assert.False((await engine.Repositories.GetAsync(repository.Id, TestContext.Current.CancellationToken)).Policy.Notify); // stored as sent
+        BackupTask task = await PendingTaskAsync(repository, TaskKind.Snapshot);
+
+        var done = await engine.RunAsync("SnapshotStateMachine", Input(repository, task.Id));
+
+        Assert.Equal(status, done.Status);
+        Assert.True((await engine.GetTaskAsync(task.Id)).IsFinished);
+        Assert.Empty(await NotificationsOfAsync(task.Id));
     }
 
     [Fact]

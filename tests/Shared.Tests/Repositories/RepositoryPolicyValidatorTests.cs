@@ -43,10 +43,19 @@ public sealed class RepositoryPolicyValidatorTests
         body.Remove("namespaces");
         RepositoryPolicy policy = Validate(body).Validation.Policy!;
         Assert.True(policy.SecondaryPreferred);
+        Assert.True(policy.Notify);
         Assert.Equal(4, policy.DumpRestoreWorkNum);
         Assert.Equal(0, policy.RestoreDropCollection);
         Assert.Empty(policy.Namespaces.Include);
         Assert.Equal(["admin", "config", "local"], policy.Namespaces.Exclude);
+    }
+
+    [Fact]
+    public void Notify_false_turns_the_repositorys_notifications_off()
+    {
+        JsonObject body = ValidPolicies.Body();
+        body["notify"] = false;
+        Assert.False(Validate(body).Validation.Policy!.Notify);
     }
 
     [Fact]
@@ -160,13 +169,14 @@ public sealed class RepositoryPolicyValidatorTests
         body["snapshotEveryDays"] = "1";
         body["keepS3FileDays"] = 1.5;
         body["secondaryPreferred"] = "yes";
+        body["notify"] = "no";
         body["memoryMb"] = new JsonArray(1, 2);
         body["id"] = "repo-x";
         body["color"] = "blue";
         using JsonDocument document = JsonDocument.Parse(body.ToJsonString());
         RepositoryRequestBody read = RepositoryDraftReader.Read(document.RootElement, versionExpected: false);
         Assert.Equal(
-            new[] { "color", "id", "keepS3FileDays", "memoryMb", "secondaryPreferred", "snapshotEveryDays" },
+            new[] { "color", "id", "keepS3FileDays", "memoryMb", "notify", "secondaryPreferred", "snapshotEveryDays" },
             read.Errors.Select(e => e.Field).Order().ToArray());
         Assert.Contains(read.Errors, e => e.Field == "id" && e.Message.Contains("set by the server", StringComparison.Ordinal));
     }
