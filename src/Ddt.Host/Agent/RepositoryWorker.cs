@@ -29,7 +29,11 @@ internal sealed class RepositoryWorker : IAsyncDisposable
     private Task _running = Task.CompletedTask;
     private string? _captureTaskId;
 
-    public RepositoryWorker(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log)
+    /// <summary>A worker with its 57019 client; the host services' credential is read here (once per process), so a failure stays out of the constructor.</summary>
+    public static async Task<RepositoryWorker> CreateAsync(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log, CancellationToken cancellationToken) =>
+        new(repository, services, options, log, await services.Capture.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
+
+    private RepositoryWorker(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log, MongoClientSettings store)
     {
         _repository = repository;
         _services = services;
@@ -37,7 +41,7 @@ internal sealed class RepositoryWorker : IAsyncDisposable
         _logOutput = log;
         _log = new JsonLineLogger(log, TimeProvider.System, "agent");
         _holder = LeaseHolder.ThisProcess("agent", null);
-        _store = new MongoClient(services.Capture.OplogStoreUri(repository));
+        _store = new MongoClient(store);
         _leases = new LeaseStore(_store, services.Capture.Tasks, services.Capture.Events, TimeProvider.System, _log);
     }
 
@@ -123,7 +127,7 @@ internal sealed class RepositoryWorker : IAsyncDisposable
     private async Task MirrorLoopAsync()
     {
         var stop = _stop.Token;
-        using var target = new MongoClient(_services.FullCopyUri(_repository));
+        using var target = new MongoClient(await _services.FullCopyService.SettingsAsync(_repository, stop).ConfigureAwait(false));
         var classifier = MirrorApplier.ClassifierFor(_repository.Policy);
         int failures = 0;
         while (!stop.IsCancellationRequested)

@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Cli;
 using Amazon.Runtime;
 using Amazon.S3;
 using MongoDB.Bson;
@@ -55,11 +56,11 @@ public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var services = new AgentServices(
             new CaptureServices(repositories, tasks, events,
                 new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
-                _ => h.StoreEndpoint.ConnectionString,
+                HostService.At(_ => h.StoreEndpoint.ConnectionString),
                 (_, _) => Task.FromResult<IAmazonS3>(new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = s3.ServiceUrl, ForcePathStyle = true })),
                 new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
                 new CaptureOptions(2, TimeSpan.FromMilliseconds(200))),
-            _ => target.ConnectionString);
+            HostService.At(_ => target.ConnectionString));
         var logs = new StringWriter();
         using var stop = new CancellationTokenSource();
         var leases = new LeaseStore(h.StoreClient, tasks, events, TimeProvider.System, new JsonLineLogger(new StringWriter(), TimeProvider.System, "test"));
