@@ -75,6 +75,8 @@ public sealed class AgentCommand : ICliCommand
 
     private static AgentServices FromEnvironment()
     {
-        return new AgentServices(CaptureCommand.FromEnvironment(), HostServiceUris.FullCopy());
+        var aws = HostAwsClients.FromEnvironment();
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
+        return new AgentServices(CaptureCommand.FromEnvironment(aws, hostServices), hostServices.FullCopy);
     }
 }

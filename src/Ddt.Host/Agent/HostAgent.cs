@@ -1,4 +1,5 @@
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
@@ -6,7 +7,7 @@ using WapBackup.Shared.Repositories;
 namespace WapBackup.Ddt.Agent;
 
 /// <summary>What the agent talks to: the capture's services, and where each repository's 47019 full copy is.</summary>
-public sealed record AgentServices(CaptureServices Capture, Func<BackupRepository, string> FullCopyUri);
+public sealed record AgentServices(CaptureServices Capture, HostService FullCopyService);
 
 /// <summary>
 /// <c>ddt agent</c>'s loop: every interval, read the ddt repositories assigned to this host (status
@@ -53,7 +54,7 @@ public sealed class HostAgent(AgentServices services, AgentOptions options, Text
                 {
                     try
                     {
-                        var worker = new RepositoryWorker(repository, services, options, log);
+                        var worker = await RepositoryWorker.CreateAsync(repository, services, options, log, cancellationToken).ConfigureAwait(false);
                         worker.Start();
                         workers[repository.Id] = worker;
                     }

@@ -25,19 +25,35 @@ internal sealed class RepositoryWorker : IAsyncDisposable
     private readonly LeaseHolder _holder;
     private readonly CancellationTokenSource _stop = new();
     private readonly MongoClient _store;
+    private readonly MongoClientSettings? _fullCopy;
     private readonly LeaseStore _leases;
     private Task _running = Task.CompletedTask;
     private string? _captureTaskId;
 
-    public RepositoryWorker(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log)
+    /// <summary>
+    /// A worker with the settings of its 57019 store and (active only) 47019 copy: the host services' credential is read here
+    /// (once per process), so a failure to reach them refuses the worker, logged and retried at the next interval, instead of
+    /// ending a loop unseen.
+    /// </summary>
+    public static async Task<RepositoryWorker> CreateAsync(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log, CancellationToken cancellationToken)
     {
+        var store = await services.Capture.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false);
+        var fullCopy = repository.Status == RepositoryStatus.Active
+            ? await services.FullCopyService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false)
+            : null;
+        return new(repository, services, options, log, store, fullCopy);
+    }
+
+    private RepositoryWorker(BackupRepository repository, AgentServices services, AgentOptions options, TextWriter log, MongoClientSettings store, MongoClientSettings? fullCopy)
+    {
+        _fullCopy = fullCopy;
         _repository = repository;
         _services = services;
         _options = options;
         _logOutput = log;
         _log = new JsonLineLogger(log, TimeProvider.System, "agent");
         _holder = LeaseHolder.ThisProcess("agent", null);
-        _store = new MongoClient(services.Capture.OplogStoreUri(repository));
+        _store = new MongoClient(store);
         _leases = new LeaseStore(_store, services.Capture.Tasks, services.Capture.Events, TimeProvider.System, _log);
     }
 
@@ -46,9 +62,9 @@ internal sealed class RepositoryWorker : IAsyncDisposable
     public void Start()
     {
         var loops = new List<Task> { Task.Run(CaptureLoopAsync), Task.Run(SweepLoopAsync) };
-        if (_repository.Status == RepositoryStatus.Active)
+        if (_fullCopy is { } fullCopy)
         {
-            loops.Add(Task.Run(MirrorLoopAsync));
+            loops.Add(Task.Run(() => MirrorLoopAsync(fullCopy)));
         }
         _running = Task.WhenAll(loops);
         _log.Info($"repository {_repository.Id}: started (capture{(loops.Count == 3 ? ", mirror" : "")})");
@@ -120,10 +136,10 @@ internal sealed class RepositoryWorker : IAsyncDisposable
         }
     }
 
-    private async Task MirrorLoopAsync()
+    private async Task MirrorLoopAsync(MongoClientSettings fullCopy)
     {
         var stop = _stop.Token;
-        using var target = new MongoClient(_services.FullCopyUri(_repository));
+        using var target = new MongoClient(fullCopy);
         var classifier = MirrorApplier.ClassifierFor(_repository.Policy);
         int failures = 0;
         while (!stop.IsCancellationRequested)

@@ -12,13 +12,13 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Capture;
 
 /// <summary>What <c>ddt capture</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="OplogStoreUri">The repository's 57019 service (no secret inside: a local service on the MongoDB host).</param>
+/// <param name="OplogStoreService">The repository's 57019 service (<see cref="HostServiceConnections"/>).</param>
 public sealed record CaptureServices(
     IRepositoryStore Repositories,
     ITaskStore Tasks,
     ITaskEventLog Events,
     ISecretParameters Secrets,
-    Func<BackupRepository, string> OplogStoreUri,
+    HostService OplogStoreService,
     Func<StorageLocation, CancellationToken, Task<IAmazonS3>> ObjectStorage,
     SealPolicy Seal,
     CaptureOptions Capture);
@@ -117,7 +117,7 @@ public sealed class CaptureCommand : ICliCommand
             // The URI is a secret: it goes to the driver and nowhere else.
             string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
             var source = new MongoClient(sourceUri);
-            var storeClient = new MongoClient(services.OplogStoreUri(repository));
+            var storeClient = new MongoClient(await services.OplogStoreService.SettingsAsync(repository, ct).ConfigureAwait(false));
             var s3 = await services.ObjectStorage(repository.Policy.Storage, ct).ConfigureAwait(false);
             lock (clients)
             {
@@ -137,14 +137,14 @@ public sealed class CaptureCommand : ICliCommand
 
     /// <summary>Takes the repository's Capture lease in its 57019 store for <paramref name="holder"/>.</summary>
     internal static CaptureLeaseFactory LeaseWiring(CaptureServices services, List<IDisposable> clients, LeaseHolder holder, LeaseOptions options, JsonLineLogger log) =>
-        (repository, ct) =>
+        async (repository, ct) =>
         {
-            var leaseClient = new MongoClient(services.OplogStoreUri(repository));
+            var leaseClient = new MongoClient(await services.OplogStoreService.SettingsAsync(repository, ct).ConfigureAwait(false));
             lock (clients)
             {
                 clients.Add(leaseClient);
             }
-            return new LeaseStore(leaseClient, services.Tasks, services.Events, TimeProvider.System, log).AcquireAsync(LeaseKey.Capture(repository.Id), holder, options, ct);
+            return await new LeaseStore(leaseClient, services.Tasks, services.Events, TimeProvider.System, log).AcquireAsync(LeaseKey.Capture(repository.Id), holder, options, ct).ConfigureAwait(false);
         };
 
     private static string ExitReason(int exit) => exit switch
@@ -155,15 +155,17 @@ public sealed class CaptureCommand : ICliCommand
         _ => "failed",
     };
 
-    internal static CaptureServices FromEnvironment()
+    internal static CaptureServices FromEnvironment() => FromEnvironment(HostAwsClients.FromEnvironment());
+
+    /// <summary>The capture's services on <paramref name="aws"/>, and the host services through <paramref name="hostServices"/> when given (the agent shares one).</summary>
+    internal static CaptureServices FromEnvironment(HostAwsClients aws, HostServiceConnections? hostServices = null)
     {
-        var aws = HostAwsClients.FromEnvironment();
         return new CaptureServices(
             aws.Repositories,
             aws.Tasks,
             aws.Events,
             aws.Secrets,
-            HostServiceUris.OplogStore(),
+            (hostServices ?? HostServiceConnections.FromEnvironment(aws.Secrets)).OplogStore,
             (location, ct) => S3ClientFactory.CreateAsync(location, aws.Secrets, ct),
             SealPolicy.Default,
             CaptureOptions.Default);

@@ -9,15 +9,15 @@ using WapBackup.Shared.Repositories;
 namespace WapBackup.Ddt.FullCopy;
 
 /// <summary>What <c>ddt init</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="OplogStoreUri">The repository's 57019 service (a local service on the MongoDB host: no secret inside).</param>
-/// <param name="FullCopyUri">The repository's 47019 service.</param>
+/// <param name="OplogStoreService">The repository's 57019 service (<see cref="HostServiceConnections"/>).</param>
+/// <param name="FullCopyService">The repository's 47019 service.</param>
 public sealed record InitServices(
     IRepositoryStore Repositories,
     ITaskStore Tasks,
     ITaskEventLog Events,
     ISecretParameters Secrets,
-    Func<BackupRepository, string> OplogStoreUri,
-    Func<BackupRepository, string> FullCopyUri,
+    HostService OplogStoreService,
+    HostService FullCopyService,
     InitOptions Options);
 
 /// <summary>
@@ -99,7 +99,10 @@ public sealed class InitCommand : ICliCommand
                 {
                     // The URI is a secret: it goes to the driver and nowhere else.
                     string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, ct).ConfigureAwait(false);
-                    var built = new InitClients(new MongoClient(sourceUri), new MongoClient(services.OplogStoreUri(repository)), new MongoClient(services.FullCopyUri(repository)));
+                    var built = new InitClients(
+                        new MongoClient(sourceUri),
+                        new MongoClient(await services.OplogStoreService.SettingsAsync(repository, ct).ConfigureAwait(false)),
+                        new MongoClient(await services.FullCopyService.SettingsAsync(repository, ct).ConfigureAwait(false)));
                     clients.AddRange([(IDisposable)built.Source, (IDisposable)built.OplogStore, (IDisposable)built.FullCopy]);
                     return built;
                 }, cancellationToken).ConfigureAwait(false);
@@ -130,13 +133,14 @@ public sealed class InitCommand : ICliCommand
     private static InitServices FromEnvironment()
     {
         var aws = HostAwsClients.FromEnvironment();
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
         return new InitServices(
             aws.Repositories,
             aws.Tasks,
             aws.Events,
             aws.Secrets,
-            HostServiceUris.OplogStore(),
-            HostServiceUris.FullCopy(),
+            hostServices.OplogStore,
+            hostServices.FullCopy,
             InitOptions.Default);
     }
 }

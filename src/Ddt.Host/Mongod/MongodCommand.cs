@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text.Json;
 using WapBackup.Ddt.Cli;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
@@ -180,6 +179,7 @@ public sealed class MongodCommand : ICliCommand
         try
         {
             var planned = MongodService.For(repository, layout, services.FullCopyPort, services.OplogStorePort);
+            WriteAccessFile(layout, access, log);
             var changes = new List<(MongodService Service, string Change, bool UnitWritten)>();
             foreach (var service in planned)
             {
@@ -273,26 +273,9 @@ public sealed class MongodCommand : ICliCommand
         return (new MongodAccess(ips, certificate is null ? null : new MongodTls(Path.GetFullPath(certificate), Path.GetFullPath(ca!)), credentials), null);
     }
 
-    private static MongodCredentials ParseCredentials(string parameter, string value)
-    {
-        // Never the value in an error: name the parameter and the rule.
-        const string Rule = "must be a JSON object {\"username\": \"...\", \"password\": \"...\"} with both non-empty";
-        try
-        {
-            using var document = JsonDocument.Parse(value);
-            var root = document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("username", out var user) && user.ValueKind == JsonValueKind.String && user.GetString() is { Length: > 0 } username
-                && root.TryGetProperty("password", out var pwd) && pwd.ValueKind == JsonValueKind.String && pwd.GetString() is { Length: > 0 } password)
-            {
-                return new MongodCredentials(username, password);
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        throw new MongodSetupException($"the SSM parameter {parameter} {Rule}");
-    }
+    // Never the value in an error: name the parameter and the rule.
+    private static MongodCredentials ParseCredentials(string parameter, string value) =>
+        MongodCredentials.TryParse(value) ?? throw new MongodSetupException($"the SSM parameter {parameter} {MongodCredentials.Rule}");
 
     /// <summary>Writes the service's config, unit and (with authorization) key file where they differ; what changed.</summary>
     private static (MongodService, string, bool) WriteFiles(MongodService service, MongodAccess access, string mongod, JsonLineLogger log)
@@ -309,6 +292,21 @@ public sealed class MongodCommand : ICliCommand
             log.Info($"{service.Description}: {(configWritten ? service.ConfigPath + " " : "")}{(unitWritten ? service.UnitPath + " " : "")}{(keyWritten ? "key file " : "")}differed from the policy and were rewritten");
         }
         return (service, change, unitWritten);
+    }
+
+    /// <summary>How the verbs reach the services (<see cref="HostServiceAccess"/>): no secret in it, so 0644; written only when it differs.</summary>
+    private static void WriteAccessFile(MongodLayout layout, MongodAccess access, JsonLineLogger log)
+    {
+        Directory.CreateDirectory(layout.ConfigDirectory);
+        string path = HostServiceAccess.PathIn(layout.ConfigDirectory);
+        if (WriteIfChanged(path, HostServiceAccess.From(access).Render()))
+        {
+            if (!System.OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+            log.Info($"{path} written: the verbs reach the services {(access.Authorization ? $"with the credentials in the SSM parameter {access.CredentialsParameter}" : "without credentials")}{(access.Tls is { } tls ? $" over TLS (CA {tls.CaFile})" : "")}");
+        }
     }
 
     private static bool WriteIfChanged(string path, string content)

@@ -1,11 +1,38 @@
-using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
 using MongoDB.Bson;
 using MongoDB.Driver;
 
 namespace WapBackup.Ddt.Mongod;
 
 /// <summary>The administrator the services' authorization is enabled for; a secret, never logged.</summary>
-public sealed record MongodCredentials(string Username, string Password);
+public sealed record MongodCredentials(string Username, string Password)
+{
+    /// <summary>What the SSM parameter must hold; an error names the parameter and this, never the value.</summary>
+    public const string Rule = "must be a JSON object {\"username\": \"...\", \"password\": \"...\"} with both non-empty";
+
+    /// <summary>The credentials in an SSM parameter's <paramref name="value"/>, or null when it breaks <see cref="Rule"/>.</summary>
+    public static MongodCredentials? TryParse(string value)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(value);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("username", out var user) && user.ValueKind == JsonValueKind.String && user.GetString() is { Length: > 0 } username
+                && root.TryGetProperty("password", out var pwd) && pwd.ValueKind == JsonValueKind.String && pwd.GetString() is { Length: > 0 } password)
+            {
+                return new MongodCredentials(username, password);
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+
+    // Never the password in a log or an error, whatever formats the record.
+    public override string ToString() => $"MongodCredentials {{ Username = {Username} }}";
+}
 
 /// <summary>What waiting for one service found.</summary>
 /// <param name="Initiated">True when this run initiated its replica set (first start).</param>
@@ -133,31 +160,7 @@ public sealed class MongodReadiness
         var settings = MongoClientSettings.FromConnectionString($"mongodb://127.0.0.1:{service.Port}/?directConnection=true");
         settings.ServerSelectionTimeout = TimeSpan.FromSeconds(2);
         settings.ConnectTimeout = TimeSpan.FromSeconds(2);
-        if (credentials is not null)
-        {
-            settings.Credential = MongoCredential.CreateCredential("admin", credentials.Username, credentials.Password);
-        }
-        if (access.Tls is { } tls)
-        {
-            settings.UseTls = true;
-            // The certificate names the host as others reach it, not 127.0.0.1: trust the configured CA, not the name.
-            var ca = X509CertificateLoader.LoadCertificateFromFile(tls.CaFile);
-            settings.SslSettings = new SslSettings
-            {
-                ServerCertificateValidationCallback = (_, certificate, _, _) =>
-                {
-                    if (certificate is null)
-                    {
-                        return false;
-                    }
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-                },
-            };
-        }
+        new HostServiceSecurity(credentials, access.Tls?.CaFile).ApplyTo(settings);
         return settings;
     }
 }

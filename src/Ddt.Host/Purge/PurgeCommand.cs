@@ -57,7 +57,8 @@ public sealed class PurgeCommand : ICliCommand
     private static PurgeServices FromEnvironment()
     {
         var aws = HostAwsClients.FromEnvironment();
-        return new PurgeServices(aws.Repositories, aws.Tasks, aws.Events, HostServiceUris.FullCopy(), HostServiceUris.OplogStore(),
-            uri => new MongoClient(uri), aws.ObjectStore, TimeProvider.System, PurgeOptions.Default);
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
+        return new PurgeServices(aws.Repositories, aws.Tasks, aws.Events, hostServices.FullCopy, hostServices.OplogStore,
+            settings => new MongoClient(settings), aws.ObjectStore, TimeProvider.System, PurgeOptions.Default);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Resilience;
 using WapBackup.Ddt.Tasks;
@@ -14,14 +15,14 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Purge;
 
 /// <summary>What <c>ddt purge</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="Connect">Opens a client on a 47019 or 57019 URI (local services, no secret inside).</param>
+/// <param name="Connect">Opens a client on 47019 or 57019 (<see cref="HostServiceConnections"/>).</param>
 public sealed record PurgeServices(
     IRepositoryStore Repositories,
     ITaskStore Tasks,
     ITaskEventLog Events,
-    Func<BackupRepository, string> FullCopyUri,
-    Func<BackupRepository, string> OplogStoreUri,
-    Func<string, IMongoClient> Connect,
+    HostService FullCopyService,
+    HostService OplogStoreService,
+    Func<MongoClientSettings, IMongoClient> Connect,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStorage,
     TimeProvider Time,
     PurgeOptions Options)
@@ -134,8 +135,8 @@ public sealed class PurgeRunner(PurgeServices services, TextWriter log)
 
     private async Task<(long Objects, long Bytes)> DropServicesAndObjectsAsync(BackupRepository repository, TaskRun run, List<string> dropped, CancellationToken cancellationToken)
     {
-        using var oplogStore = services.Connect(services.OplogStoreUri(repository));
-        using var fullCopy = services.Connect(services.FullCopyUri(repository));
+        using var oplogStore = services.Connect(await services.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
+        using var fullCopy = services.Connect(await services.FullCopyService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
         var leases = new LeaseStore(oplogStore, services.Tasks, services.Events, services.Time, _log.For("leases"));
         var holder = LeaseHolder.ThisProcess("purge", run.Id);
         // Held while dropping and deleting: no capture or mirror writes into what is being dropped and no slice is

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MongoDB.Driver;
 using WapBackup.Ddt.Cli;
+using WapBackup.Ddt.Mongod;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Oplog;
@@ -12,12 +13,12 @@ using WapBackup.Shared.Storage;
 namespace WapBackup.Ddt.Recovery;
 
 /// <summary>What <c>ddt recovery-window</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="OplogStoreUri">The repository's 57019 store; null: not asked (sealed window only).</param>
+/// <param name="OplogStoreService">The repository's 57019 store; null: not asked (sealed window only).</param>
 public sealed record RecoveryWindowServices(
     IRepositoryStore Repositories,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore,
     TimeProvider Time,
-    Func<BackupRepository, string>? OplogStoreUri);
+    HostService? OplogStoreService);
 
 /// <summary>An oplog timestamp in both forms.</summary>
 public sealed record TsJson(string Ts, string Iso)
@@ -51,13 +52,13 @@ public sealed class RecoveryWindowCommand : ICliCommand
     public static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Func<RecoveryWindowServices> _services;
-    private readonly Func<string, IMongoClient> _connect;
+    private readonly Func<MongoClientSettings, IMongoClient> _connect;
 
-    public RecoveryWindowCommand() : this(FromEnvironment, uri => new MongoClient(uri))
+    public RecoveryWindowCommand() : this(FromEnvironment, settings => new MongoClient(settings))
     {
     }
 
-    public RecoveryWindowCommand(Func<RecoveryWindowServices> services, Func<string, IMongoClient> connect) => (_services, _connect) = (services, connect);
+    public RecoveryWindowCommand(Func<RecoveryWindowServices> services, Func<MongoClientSettings, IMongoClient> connect) => (_services, _connect) = (services, connect);
 
     public string Verb => "recovery-window";
 
@@ -104,22 +105,34 @@ public sealed class RecoveryWindowCommand : ICliCommand
             return (2, Failed(repositoryId, $"repository {repositoryId} does not exist"));
         }
         var objects = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
-        string? storeUri;
+        MongoClientSettings? storeSettings;
+        string? storeProblem = null;
         try
         {
-            storeUri = services.OplogStoreUri?.Invoke(repository);
+            storeSettings = services.OplogStoreService is { } storeService ? await storeService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false) : null;
         }
         catch (InvalidOperationException e)
         {
             // No MongoDB host for the store: the sealed window is still the answer.
             log.Warn("57019 store not asked: " + e.Message);
-            storeUri = null;
+            storeSettings = null;
         }
-        using IMongoClient? store = storeUri is null ? null : _connect(WithTimeout(storeUri));
+        catch (HostServiceAccessException e)
+        {
+            // Its credentials or CA cannot be used: as a store that does not answer (a wrong password is one), said in "store".
+            log.Warn("57019 store not asked: " + e.Message);
+            storeSettings = null;
+            storeProblem = "unreachable: " + e.Message;
+        }
+        using IMongoClient? store = storeSettings is null ? null : _connect(WithTimeout(storeSettings));
         HostWindow window;
         try
         {
             window = await HostRecoveryWindow.ComputeAsync(repository, objects, store, cancellationToken).ConfigureAwait(false);
+            if (storeProblem is not null)
+            {
+                window = window with { Store = storeProblem };
+            }
         }
         catch (Exception error) when (error is OplogOverlapException or InvalidDataException or FormatException or ObjectStoreException)
         {
@@ -143,8 +156,12 @@ public sealed class RecoveryWindowCommand : ICliCommand
     private static RecoveryWindowResult Failed(string repositoryId, string error) => new(repositoryId, [], [], null, "not asked", null, [], error);
 
     /// <summary>A store that is not there must not hold the answer for the driver's 30 s default.</summary>
-    private static string WithTimeout(string uri) =>
-        new MongoUrlBuilder(uri) { ServerSelectionTimeout = StoreTimeout, ConnectTimeout = StoreTimeout }.ToString();
+    private static MongoClientSettings WithTimeout(MongoClientSettings settings)
+    {
+        settings.ServerSelectionTimeout = StoreTimeout;
+        settings.ConnectTimeout = StoreTimeout;
+        return settings;
+    }
 
     private static string Text(RecoveryWindowResult r)
     {
@@ -184,6 +201,6 @@ public sealed class RecoveryWindowCommand : ICliCommand
             aws.Repositories,
             aws.ObjectStore,
             TimeProvider.System,
-            HostServiceUris.OplogStore());
+            HostServiceConnections.FromEnvironment(aws.Secrets).OplogStore);
     }
 }

@@ -15,7 +15,7 @@ namespace WapBackup.Ddt.Restore;
 /// </summary>
 internal static class OwnServices
 {
-    /// <param name="serviceUris">The connection strings the host's verbs use for the two services (HostServiceUris).</param>
+    /// <param name="serviceUris">The addresses the host's verbs use for the two services (<c>HostService.Address</c>: no secret).</param>
     /// <returns>The target's <c>host:port</c> that is an own service and which one, or null.</returns>
     public static async Task<(string Endpoint, string Service)?> FindAsync(
         BackupRepository repository, MongoUrl target, IEnumerable<(string Uri, string Service)> serviceUris, CancellationToken cancellationToken)

@@ -18,13 +18,13 @@ namespace WapBackup.Ddt.Restore;
 public sealed class RestoreCommand : ICliCommand
 {
     private readonly Func<RestoreServices> _services;
-    private readonly Func<string, IMongoClient> _connect;
+    private readonly Func<MongoClientSettings, IMongoClient> _connect;
 
-    public RestoreCommand() : this(FromEnvironment, uri => new MongoClient(uri))
+    public RestoreCommand() : this(FromEnvironment, settings => new MongoClient(settings))
     {
     }
 
-    public RestoreCommand(Func<RestoreServices> services, Func<string, IMongoClient> connect) => (_services, _connect) = (services, connect);
+    public RestoreCommand(Func<RestoreServices> services, Func<MongoClientSettings, IMongoClient> connect) => (_services, _connect) = (services, connect);
 
     public string Verb => "restore";
 
@@ -110,6 +110,7 @@ public sealed class RestoreCommand : ICliCommand
     internal static RestoreServices FromEnvironment()
     {
         var aws = HostAwsClients.FromEnvironment();
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
         return new RestoreServices(
             aws.Repositories,
             aws.Tasks,
@@ -117,7 +118,7 @@ public sealed class RestoreCommand : ICliCommand
             aws.Secrets,
             aws.ObjectStore,
             TimeProvider.System,
-            HostServiceUris.OplogStore(),
-            HostServiceUris.FullCopy());
+            hostServices.OplogStore,
+            hostServices.FullCopy);
     }
 }

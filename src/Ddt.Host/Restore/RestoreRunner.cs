@@ -2,13 +2,15 @@ using System.Globalization;
 using System.Text.Json;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
+using WapBackup.Ddt.Mongod;
 using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Restore.Replay;
 using WapBackup.Ddt.Restore.UsersAndRoles;
-using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Restore.Verify;
+using WapBackup.Ddt.Storage;
 using WapBackup.Ddt.Tasks;
 using WapBackup.Shared.Archive;
 using WapBackup.Shared.Logging;
@@ -29,8 +31,8 @@ public sealed record RestoreServices(
     ISecretParameters Secrets,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore,
     TimeProvider Time,
-    Func<BackupRepository, string>? OplogStoreUri = null,
-    Func<BackupRepository, string>? FullCopyUri = null);
+    HostService? OplogStoreService = null,
+    HostService? FullCopyService = null);
 
 /// <summary>One <c>ddt restore</c> as asked on the command line.</summary>
 /// <param name="Drop">Null: the repository's <c>restoreDropCollection</c>.</param>
@@ -56,7 +58,7 @@ public sealed record RestoreResult(
 /// events), the snapshot load, and the target read back and compared. Never hides a difference: the result is
 /// <c>verified</c> only when the loaded archive equals the manifest and the target holds exactly that.
 /// </summary>
-public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoClient> connect, JsonLineLogger log)
+public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSettings, IMongoClient> connect, JsonLineLogger log)
 {
     public async Task<RestoreResult> RunAsync(RestoreRequest request, IProgress<SnapshotLoadProgress>? progress, CancellationToken cancellationToken)
     {
@@ -74,7 +76,19 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         // One restore per DDT host: the host-wide Restore lease in the repository's 57019 service, taken before
         // the task exists (a refusal writes nothing); a holder that died is failed by whoever takes it over.
         Lease? hostLease = null;
-        using IMongoClient? leaseClient = services.OplogStoreUri is { } storeUri && prepared.OplogStore is null ? connect(storeUri(prepared.Repository)) : null;
+        IMongoClient? leaseClient;
+        try
+        {
+            leaseClient = services.OplogStoreService is { } storeService && prepared.OplogStore is null
+                ? await ConnectAsync(storeService, prepared.Repository, cancellationToken).ConfigureAwait(false)
+                : null;
+        }
+        catch (RestoreRefusedException refused)
+        {
+            log.Warn("restore refused", new Dictionary<string, string> { ["rule"] = refused.Rule, ["error"] = refused.Message });
+            return Refused(request, null, refused);
+        }
+        using var leaseClientScope = leaseClient;
         if ((prepared.OplogStore ?? leaseClient) is { } leaseStore)
         {
             try
@@ -312,7 +326,9 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         }
         var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
         var source = request.OplogSource switch { "store" => ReplaySource.Store, "slices" => ReplaySource.Slices, _ => ReplaySource.Auto };
-        IMongoClient? oplogStore = through is null || source == ReplaySource.Slices || services.OplogStoreUri is null ? null : connect(services.OplogStoreUri(repository));
+        IMongoClient? oplogStore = through is null || source == ReplaySource.Slices || services.OplogStoreService is null
+            ? null
+            : await ConnectAsync(services.OplogStoreService, repository, cancellationToken).ConfigureAwait(false);
         try
         {
             string snapshotId = request.SnapshotId ?? await BaseInWindowAsync(repository, store, oplogStore, through!.Value, cancellationToken).ConfigureAwait(false);
@@ -411,7 +427,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
                 throw new RestoreRefusedException("oplog-gap", $"the oplog between the base snapshot {manifest.SnapshotId} ({baseTs}) and {end} is not all held: {gap.Message}");
             }
         }
-        var target = connect(uri);
+        var target = connect(MongoClientSettings.FromConnectionString(uri));
         try
         {
             var usersAndRoles = request.UsersAndRoles ? await UsersAndRolesAsync(store, manifest, compression, target, drop, cancellationToken).ConfigureAwait(false) : null;
@@ -442,15 +458,28 @@ public sealed class RestoreRunner(RestoreServices services, Func<string, IMongoC
         return usersAndRoles;
     }
 
+    /// <summary>A client on one of the host's services; one that cannot be reached as its access file says refuses the restore before anything is written.</summary>
+    private async Task<IMongoClient> ConnectAsync(HostService service, BackupRepository repository, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return connect(await service.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
+        }
+        catch (HostServiceAccessException e)
+        {
+            throw new RestoreRefusedException("host-services", e.Message);
+        }
+    }
+
     private static IEnumerable<(string Uri, string Service)> ServiceUris(RestoreServices services, BackupRepository repository)
     {
-        if (services.FullCopyUri is { } fullCopy)
+        if (services.FullCopyService is { } fullCopy)
         {
-            yield return (fullCopy(repository), OwnServices.FullCopy);
+            yield return (fullCopy.Address(repository), OwnServices.FullCopy);
         }
-        if (services.OplogStoreUri is { } oplogStore)
+        if (services.OplogStoreService is { } oplogStore)
         {
-            yield return (oplogStore(repository), OwnServices.OplogStore);
+            yield return (oplogStore.Address(repository), OwnServices.OplogStore);
         }
     }
 

@@ -61,14 +61,15 @@ public sealed class PruneCommand(Func<PruneServices> services) : ICliCommand
     internal static PruneServices FromEnvironment()
     {
         var aws = HostAwsClients.FromEnvironment();
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
         return new PruneServices(
             aws.Repositories,
             aws.Tasks,
             aws.Events,
             () => new DynamoSnapshotCatalog(aws.Dynamo, aws.Tables),
             aws.ObjectStore,
-            HostServiceUris.OplogStore(),
-            HostServiceUris.FullCopy(),
+            hostServices.OplogStore,
+            hostServices.FullCopy,
             TimeProvider.System);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Recovery;
@@ -18,16 +19,16 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Retention;
 
 /// <summary>What <c>ddt prune</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="OplogStoreUri">The repository's 57019 store (oplog entries, capture state, leases).</param>
-/// <param name="FullCopyUri">The repository's 47019 full copy (the mirror's checkpoint: entries it has not applied stay).</param>
+/// <param name="OplogStoreService">The repository's 57019 store (oplog entries, capture state, leases).</param>
+/// <param name="FullCopyService">The repository's 47019 full copy (the mirror's checkpoint: entries it has not applied stay).</param>
 public sealed record PruneServices(
     IRepositoryStore Repositories,
     ITaskStore Tasks,
     ITaskEventLog Events,
     Func<ISnapshotCatalog> Catalog,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStorage,
-    Func<BackupRepository, string> OplogStoreUri,
-    Func<BackupRepository, string> FullCopyUri,
+    HostService OplogStoreService,
+    HostService FullCopyService,
     TimeProvider Time)
 {
     /// <summary>How often one deletion step is retried on a failure (transient S3 or DynamoDB errors, SDK timeouts) before the prune fails.</summary>
@@ -141,7 +142,7 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
         var objects = await services.ObjectStorage(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
         bool ddt = repository.Policy.Type == RepositoryType.Ddt;
         // A dump repository has no capture: its oplog lives inside each dump's archive.
-        using IMongoClient? store = ddt ? new MongoClient(services.OplogStoreUri(repository)) : null;
+        using IMongoClient? store = ddt ? new MongoClient(await services.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false)) : null;
         var before = await WindowAsync(repository, objects, store, cancellationToken).ConfigureAwait(false);
         var inventory = await PruneInventory.ReadAsync(objects, catalog, repository.Policy.Storage.Prefix, repository.Id, cancellationToken).ConfigureAwait(false);
         var now = services.Time.GetUtcNow();
@@ -271,7 +272,7 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
             return (null, "the 57019 store's entries: none is sealed into a slice yet, the store holds their only copy");
         }
         MirrorCheckpoint? mirror;
-        using (var full = new MongoClient(services.FullCopyUri(repository)))
+        using (var full = new MongoClient(await services.FullCopyService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false)))
         {
             mirror = await new MirrorCheckpointStore(full, repository.Id).LoadAsync(cancellationToken).ConfigureAwait(false);
         }

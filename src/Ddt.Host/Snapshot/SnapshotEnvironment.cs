@@ -14,14 +14,15 @@ public static class SnapshotEnvironment
     public static SnapshotServices FromEnvironment()
     {
         var aws = HostAwsClients.FromEnvironment();
+        var hostServices = HostServiceConnections.FromEnvironment(aws.Secrets);
         return new SnapshotServices(
             aws.Repositories,
             aws.Tasks,
             aws.Events,
             aws.Secrets,
             () => new DynamoSnapshotCatalog(aws.Dynamo, aws.Tables),
-            HostServiceUris.FullCopy(),
-            HostServiceUris.OplogStore(),
+            hostServices.FullCopy,
+            hostServices.OplogStore,
             aws.ObjectStore,
             TimeProvider.System,
             DefaultReachDeadline,

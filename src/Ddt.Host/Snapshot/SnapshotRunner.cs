@@ -17,7 +17,7 @@ using WapBackup.Shared.Tasks;
 namespace WapBackup.Ddt.Snapshot;
 
 /// <summary>What <c>ddt snapshot</c> talks to; from the environment in production, injected in tests.</summary>
-/// <param name="FullCopyUri">The repository's 47019 service; <paramref name="OplogStoreUri"/> its 57019 (local services, no secret inside).</param>
+/// <param name="FullCopyService">The repository's 47019 service; <paramref name="OplogStoreService"/> its 57019 (<see cref="HostServiceConnections"/>).</param>
 /// <param name="ReachDeadline">How long capture and the mirror may take to reach the source's majority-committed ts.</param>
 public sealed record SnapshotServices(
     IRepositoryStore Repositories,
@@ -25,8 +25,8 @@ public sealed record SnapshotServices(
     ITaskEventLog Events,
     ISecretParameters Secrets,
     Func<ISnapshotCatalog> Catalog,
-    Func<BackupRepository, string> FullCopyUri,
-    Func<BackupRepository, string> OplogStoreUri,
+    HostService FullCopyService,
+    HostService OplogStoreService,
     Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStorage,
     TimeProvider Time,
     TimeSpan ReachDeadline,
@@ -78,8 +78,8 @@ public sealed class SnapshotRunner(SnapshotServices services, TextWriter log)
         // The URI is a secret: it goes to the driver and nowhere else.
         string sourceUri = await services.Secrets.GetAsync(repository.Policy.MongoCluster.UriParameter, cancellationToken).ConfigureAwait(false);
         using var source = new MongoClient(sourceUri);
-        using var store = new MongoClient(services.OplogStoreUri(repository));
-        using var full = new MongoClient(services.FullCopyUri(repository));
+        using var store = new MongoClient(await services.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
+        using var full = new MongoClient(await services.FullCopyService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false));
         var objects = await services.ObjectStorage(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
 
         // The mirror is this verb's while it runs: the agent hands its Mirror lease over (it stops its mirror,

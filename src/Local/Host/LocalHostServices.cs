@@ -34,7 +34,7 @@ public sealed class LocalHostServices : IAsyncDisposable
     /// <summary>The agent's process while it runs (its exit code once it stopped).</summary>
     public int? AgentExitCode => _agent?.ExitCode;
 
-    /// <summary>The variables of HostServiceUris (src/Ddt.Host/Cli) that point the agent and every verb at the host's services.</summary>
+    /// <summary>The variables of HostServiceConnections (src/Ddt.Host/Cli) that point the agent and every verb at the host's services.</summary>
     public const string FullCopyVariable = "DDT_FULL_COPY_URI";
     public const string OplogStoreVariable = "DDT_OPLOG_STORE_URI";
 

@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Cli;
 using Amazon.Runtime;
 using Amazon.S3;
 using MongoDB.Bson;
@@ -38,28 +39,8 @@ public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var repositories = new InMemoryRepositoryStore();
         var tasks = new InMemoryTaskStore();
         var events = new InMemoryTaskEventLog();
-        string bucket = await s3.NewBucketAsync();
-        var sample = Samples.Repository();
-        var repository = sample with
-        {
-            Id = h.RepositoryId,
-            Status = RepositoryStatus.Active,
-            Policy = sample.Policy with
-            {
-                DdtHost = "h1",
-                Namespaces = new NamespaceFilter([h.Database], []),
-                Storage = sample.Policy.Storage with { Bucket = bucket },
-            },
-        };
-        await repositories.CreateAsync(repository, Ct);
-        var services = new AgentServices(
-            new CaptureServices(repositories, tasks, events,
-                new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
-                _ => h.StoreEndpoint.ConnectionString,
-                (_, _) => Task.FromResult<IAmazonS3>(new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = s3.ServiceUrl, ForcePathStyle = true })),
-                new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
-                new CaptureOptions(2, TimeSpan.FromMilliseconds(200))),
-            _ => target.ConnectionString);
+        var repository = await ActiveRepositoryAsync(h, repositories);
+        var services = Services(h, repositories, tasks, events, repository, HostService.At(_ => target.ConnectionString));
         var logs = new StringWriter();
         using var stop = new CancellationTokenSource();
         var leases = new LeaseStore(h.StoreClient, tasks, events, TimeProvider.System, new JsonLineLogger(new StringWriter(), TimeProvider.System, "test"));
@@ -92,6 +73,65 @@ public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.True(beats.Count >= 2, $"{beats.Count} HostHeartbeat lines");
         Assert.All(beats, b => Assert.Equal("h1", b.GetProperty("Host").GetString()));
     }
+
+    [Fact]
+    public async Task Agent_that_cannot_read_the_host_services_credentials_logs_it_starts_no_worker_and_starts_it_once_they_are_readable()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await using var target = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var repositories = new InMemoryRepositoryStore();
+        var tasks = new InMemoryTaskStore();
+        var events = new InMemoryTaskEventLog();
+        var repository = await ActiveRepositoryAsync(h, repositories);
+        int reads = 0;
+        // As HostServiceConnections fails while the SSM parameter is missing: twice, then readable.
+        var fullCopy = HostService.At(_ => Interlocked.Increment(ref reads) <= 2
+            ? throw new WapBackup.Ddt.Mongod.HostServiceAccessException("the SSM parameter /p/host-services (named in access.json) does not exist")
+            : target.ConnectionString);
+        var services = Services(h, repositories, tasks, events, repository, fullCopy);
+        var logs = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var leases = new LeaseStore(h.StoreClient, tasks, events, TimeProvider.System, new JsonLineLogger(new StringWriter(), TimeProvider.System, "test"));
+
+        var agent = Task.Run(() => new HostAgent(services, Fast, TextWriter.Synchronized(logs)).RunAsync(stop.Token), Ct);
+        await UntilAsync(async () => await leases.FindAsync(LeaseKey.Mirror(repository.Id), Ct) is not null, agent, logs);
+        await stop.CancelAsync();
+        await agent;
+
+        string log = logs.ToString();
+        Assert.Contains($"repository {repository.Id} could not be started: HostServiceAccessException: the SSM parameter /p/host-services", log, StringComparison.Ordinal);
+        Assert.True(reads >= 3, $"{reads} reads\n{log}");
+    }
+
+    /// <summary>An active ddt repository on host h1 of the harness's database, its storage a new bucket.</summary>
+    private async Task<BackupRepository> ActiveRepositoryAsync(CaptureHarness h, InMemoryRepositoryStore repositories)
+    {
+        string bucket = await s3.NewBucketAsync();
+        var sample = Samples.Repository();
+        var repository = sample with
+        {
+            Id = h.RepositoryId,
+            Status = RepositoryStatus.Active,
+            Policy = sample.Policy with
+            {
+                DdtHost = "h1",
+                Namespaces = new NamespaceFilter([h.Database], []),
+                Storage = sample.Policy.Storage with { Bucket = bucket },
+            },
+        };
+        await repositories.CreateAsync(repository, Ct);
+        return repository;
+    }
+
+    private AgentServices Services(CaptureHarness h, InMemoryRepositoryStore repositories, InMemoryTaskStore tasks, InMemoryTaskEventLog events, BackupRepository repository, HostService fullCopy) =>
+        new(
+            new CaptureServices(repositories, tasks, events,
+                new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
+                HostService.At(_ => h.StoreEndpoint.ConnectionString),
+                (_, _) => Task.FromResult<IAmazonS3>(new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = s3.ServiceUrl, ForcePathStyle = true })),
+                new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
+                new CaptureOptions(2, TimeSpan.FromMilliseconds(200))),
+            fullCopy);
 
     private static async Task UntilAsync(Func<Task<bool>> condition, Task agent, StringWriter logs)
     {

@@ -28,7 +28,7 @@ public sealed class CaptureCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await repositories.UpdateAsync(repositoryWithBucket, Samples.Now, Ct);
         var services = new CaptureServices(repositories, tasks, new InMemoryTaskEventLog(),
             new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
-            _ => h.StoreEndpoint.ConnectionString,
+            HostService.At(_ => h.StoreEndpoint.ConnectionString),
             (_, _) => Task.FromResult<Amazon.S3.IAmazonS3>(s3.Client),
             new SealPolicy(TimeSpan.FromMilliseconds(200), 1024 * 1024),
             new CaptureOptions(2, TimeSpan.FromMilliseconds(200)));

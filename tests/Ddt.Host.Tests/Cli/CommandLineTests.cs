@@ -71,7 +71,7 @@ public sealed class CommandLineTests
     public async Task Refused_capture_with_json_reports_refused_without_a_task()
     {
         var services = new CaptureServices(new InMemoryRepositoryStore(), new InMemoryTaskStore(), new InMemoryTaskEventLog(),
-            new NoSecrets(), _ => throw new InvalidOperationException("not reached"), (_, _) => throw new InvalidOperationException("not reached"),
+            new NoSecrets(), HostService.At(_ => throw new InvalidOperationException("not reached")), (_, _) => throw new InvalidOperationException("not reached"),
             SealPolicy.Default, CaptureOptions.Default);
         var output = new StringWriter();
         var error = new StringWriter();

@@ -153,7 +153,7 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await repositories.CreateAsync(repository, Ct);
         var tasks = new InMemoryTaskStore();
         var services = new SnapshotServices(repositories, tasks, new InMemoryTaskEventLog(), new FixedSecrets("x", "y"), () => new InMemorySnapshotCatalog(),
-            _ => throw new InvalidOperationException("not reached"), _ => throw new InvalidOperationException("not reached"),
+            HostService.At(_ => throw new InvalidOperationException("not reached")), HostService.At(_ => throw new InvalidOperationException("not reached")),
             (_, _) => throw new InvalidOperationException("not reached"), TimeProvider.System, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
 
         var (exit, output, _) = await RunAsync([new DumpCommand(() => services)], "dump", "--repository", repository.Id, "--json");
@@ -271,7 +271,7 @@ public sealed class DumpCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             var store = new S3ObjectStore(s3.Client, bucket);
             var services = new SnapshotServices(repositories, tasks, events,
                 new FixedSecrets(repository.Policy.MongoCluster.UriParameter, source.ConnectionString),
-                () => catalog, _ => throw new InvalidOperationException("a dump has no 47019"), _ => throw new InvalidOperationException("a dump has no 57019"),
+                () => catalog, HostService.At(_ => throw new InvalidOperationException("a dump has no 47019")), HostService.At(_ => throw new InvalidOperationException("a dump has no 57019")),
                 (_, _) => Task.FromResult<IObjectStore>(store), TimeProvider.System, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20));
             return new Harness(services, repository, tasks, events, catalog, store, bucket);
         }

@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Cli;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
@@ -469,7 +470,7 @@ public sealed class InitTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await h.WaitUntilDurableAsync(capture);
         var services = new InitServices(world.Repositories, world.Tasks, world.Events,
             new FixedSecrets(world.Repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
-            _ => h.StoreEndpoint.ConnectionString, _ => world.Target.ConnectionString, World.Options);
+            HostService.At(_ => h.StoreEndpoint.ConnectionString), HostService.At(_ => world.Target.ConnectionString), World.Options);
         var output = new StringWriter();
         var logs = new StringWriter();
         var console = new WapBackup.Ddt.Cli.CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(logs));

@@ -27,7 +27,7 @@ public sealed class CaptureLeaseTests(S3Fixture s3) : IClassFixture<S3Fixture>
         await using var agent = await leases.AcquireAsync(LeaseKey.Capture(repository.Id), new LeaseHolder("agent host1 pid 1", "task-agent"), LeaseOptions.Default, Ct);
         var services = new CaptureServices(repositories, tasks, events,
             new FixedSecrets(repository.Policy.MongoCluster.UriParameter, h.Source.ConnectionString),
-            _ => h.StoreEndpoint.ConnectionString,
+            HostService.At(_ => h.StoreEndpoint.ConnectionString),
             (_, _) => Task.FromResult<Amazon.S3.IAmazonS3>(s3.Client),
             SealPolicy.Default,
             CaptureOptions.Default);

@@ -109,6 +109,36 @@ public sealed class MongodCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Mongod_records_how_the_verbs_reach_the_services_in_access_json_world_readable_and_rewrites_it_only_when_changed()
+    {
+        var repositories = new InMemoryRepositoryStore();
+        var repository = Samples.Repository();
+        await repositories.CreateAsync(repository, Ct);
+        var host = new FakeMongodHost("/usr/bin/mongod");
+        await using var fullCopy = await StartServiceAsync();
+        await using var store = await StartServiceAsync();
+        string path = Path.Combine(_root, "etc", HostServiceAccess.FileName);
+
+        await RunJsonAsync(repository, repositories, host, fullCopy.Port, store.Port);
+
+        var access = HostServiceAccess.Read(path);
+        Assert.NotNull(access);
+        Assert.Equal(["127.0.0.1"], access.BindIp);
+        Assert.Null(access.CredentialsParameter);
+        Assert.Null(access.TlsCaFile);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(path));
+        }
+        var written = File.GetLastWriteTimeUtc(path);
+        File.SetLastWriteTimeUtc(path, written.AddMinutes(-5));
+
+        await RunJsonAsync(repository, repositories, host, fullCopy.Port, store.Port);
+
+        Assert.Equal(written.AddMinutes(-5), File.GetLastWriteTimeUtc(path));
+    }
+
+    [Fact]
     public async Task A_service_of_another_replica_set_on_the_port_fails_the_verb_and_names_both_sets()
     {
         var repositories = new InMemoryRepositoryStore();

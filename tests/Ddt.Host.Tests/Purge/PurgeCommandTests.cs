@@ -64,7 +64,7 @@ public sealed class PurgeCommandTests(S3Fixture s3) : IClassFixture<S3Fixture>
             await oplog.GetDatabase("wapbackup").GetCollection<BsonDocument>("oplog").InsertOneAsync(new BsonDocument("_id", 1), cancellationToken: Ct);
             await oplog.GetDatabase(LeaseStore.DatabaseName).GetCollection<BsonDocument>("capture_checkpoint").InsertOneAsync(new BsonDocument("_id", 1), cancellationToken: Ct);
         }
-        var services = new PurgeServices(repositories, tasks, events, _ => fullCopy.ConnectionString, _ => oplogStore.ConnectionString,
+        var services = new PurgeServices(repositories, tasks, events, HostService.At(_ => fullCopy.ConnectionString), HostService.At(_ => oplogStore.ConnectionString),
             uri => new MongoClient(uri), (_, _) => Task.FromResult<IObjectStore>(store), TimeProvider.System,
             new PurgeOptions(new LeaseOptions(TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)), DeleteBatch: 3, Retries: 3,
                 new Backoff(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(20))));

@@ -57,7 +57,7 @@ public sealed class RecoveryWindowCommandTests(S3Fixture s3) : IClassFixture<S3F
     {
         var repositories = new InMemoryRepositoryStore();
         await repositories.CreateAsync(repository, Ct);
-        var services = new RecoveryWindowServices(repositories, (_, _) => Task.FromResult(store), TimeProvider.System, oplogStoreUri is null ? null : _ => oplogStoreUri);
+        var services = new RecoveryWindowServices(repositories, (_, _) => Task.FromResult(store), TimeProvider.System, oplogStoreUri is null ? null : HostService.At(_ => oplogStoreUri));
         var command = new RecoveryWindowCommand(() => services, uri => new MongoClient(uri));
         var json = new StringWriter();
         int exit = await VerbDispatcher.RunAsync(["recovery-window", "--repository", repository.Id, "--json"], [command], new CliConsole(TextReader.Null, json, new StringWriter()), Ct);

@@ -77,7 +77,7 @@ internal sealed class RestoreHarness : IAsyncDisposable
     public async Task<(int Exit, JsonElement Result)> RunAsync(string verb, params string[] arguments)
     {
         var services = new RestoreServices(Repositories, Tasks, new InMemoryTaskEventLog(), new Secrets(new Dictionary<string, string> { [TargetParameter] = TargetUri, [ReferenceParameter] = _source.ConnectionString }),
-            (_, _) => Task.FromResult(Store), TimeProvider.System, OplogStore is { } store ? _ => store.ConnectionString : null);
+            (_, _) => Task.FromResult(Store), TimeProvider.System, OplogStore is { } store ? HostService.At(_ => store.ConnectionString) : null);
         var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(_output), TextWriter.Synchronized(_logs));
         int before = Output.Length;
         int exit = await VerbDispatcher.RunAsync([.. verb.Split(' '), "--repository", Repository.Id, "--target-parameter", TargetParameter, .. arguments, "--json"],

@@ -122,7 +122,7 @@ internal sealed class PruneSetup
     }
 
     public PruneServices Services => new(Repositories, Tasks, Events, () => Catalog, (_, _) => Task.FromResult<IObjectStore>(Objects),
-        _ => StoreUri, _ => StoreUri, Time)
+        HostService.At(_ => StoreUri), HostService.At(_ => StoreUri), Time)
     {
         RetryBackoff = new Resilience.Backoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)),
     };

@@ -44,7 +44,7 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
         await new CapturedOplogStore(storeClient, repository.Id).AppendAsync([.. entries.Select(e => e.Bytes)], Ct);
         var services = new SnapshotServices(repositories, tasks, new InMemoryTaskEventLog(),
             new FixedSecrets(repository.Policy.MongoCluster.UriParameter, source.ConnectionString),
-            () => catalog, _ => full.ConnectionString, _ => storeEndpoint.ConnectionString,
+            () => catalog, HostService.At(_ => full.ConnectionString), HostService.At(_ => storeEndpoint.ConnectionString),
             (_, _) => Task.FromResult<WapBackup.Shared.Storage.IObjectStore>(new S3ObjectStore(s3.Client, bucket)),
             TimeProvider.System, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(50));
         ICliCommand[] verbs = [new SnapshotCommand(() => services), new SnapshotListCommand(() => services), new SnapshotVerifyCommand(() => services)];
@@ -79,7 +79,7 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
         var repository = Samples.Repository(RepositoryType.Dump);
         await repositories.CreateAsync(repository, Ct);
         var services = new SnapshotServices(repositories, new InMemoryTaskStore(), new InMemoryTaskEventLog(), new FixedSecrets("x", "y"), () => new InMemorySnapshotCatalog(),
-            _ => throw new InvalidOperationException("not reached"), _ => throw new InvalidOperationException("not reached"),
+            HostService.At(_ => throw new InvalidOperationException("not reached")), HostService.At(_ => throw new InvalidOperationException("not reached")),
             (_, _) => throw new InvalidOperationException("not reached"), TimeProvider.System, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
 
         var (exit, output, _) = await RunAsync([new SnapshotCommand(() => services)], "snapshot", "--repository", repository.Id, "--json");
@@ -97,7 +97,7 @@ public sealed class SnapshotCommandTests(S3Fixture s3) : IClassFixture<S3Fixture
         var repository = sample with { Policy = sample.Policy with { Storage = sample.Policy.Storage with { Bucket = bucket } } };
         await repositories.CreateAsync(repository, Ct);
         var services = new SnapshotServices(repositories, new InMemoryTaskStore(), new InMemoryTaskEventLog(), new FixedSecrets("x", "y"), () => new InMemorySnapshotCatalog(),
-            _ => throw new InvalidOperationException("not reached"), _ => throw new InvalidOperationException("not reached"),
+            HostService.At(_ => throw new InvalidOperationException("not reached")), HostService.At(_ => throw new InvalidOperationException("not reached")),
             (_, _) => Task.FromResult<WapBackup.Shared.Storage.IObjectStore>(new S3ObjectStore(s3.Client, bucket)), TimeProvider.System, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
         string taskId = WapBackup.Shared.Tasks.BackupTask.NewId();
 
