@@ -90,7 +90,7 @@ internal sealed class DemoRunner
                 ["WAP_LOCAL_ENV"] = envFile,
                 // The demo is the operator here: no scheduled init or snapshot of its repository meanwhile.
                 ["WAP_SCHEDULE_INTERVAL_SECONDS"] = "0",
-                // Inherited by the agent and by every verb the local SSM Run Command starts (HostServiceUris).
+                // Inherited by the agent and by every verb the local SSM Run Command starts (HostServiceConnections).
                 ["DDT_FULL_COPY_URI"] = fullCopyUri,
                 ["DDT_OPLOG_STORE_URI"] = storeUri,
             }, _programs.RepositoryRoot);
