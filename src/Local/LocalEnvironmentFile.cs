@@ -38,12 +38,7 @@ public sealed class LocalEnvironmentFile
             // Dummy keys: dynalite and the local SSM accept any; s3rver checks signatures against S3RVER/S3RVER.
             new("AWS_ACCESS_KEY_ID", "S3RVER"),
             new("AWS_SECRET_ACCESS_KEY", "S3RVER"),
-            new("REPOSITORIES_TABLE", tables.Repositories),
-            new("REPOSITORY_NAMES_TABLE", tables.RepositoryNames),
-            new("TASKS_TABLE", tables.Tasks),
-            new("TASK_EVENTS_TABLE", tables.TaskEvents),
-            new("SNAPSHOTS_TABLE", tables.Snapshots),
-            new("SCHEDULES_TABLE", tables.Schedules!),
+            .. tables.EnvironmentVariables(),
             new("WAP_API_URL", stack.ApiUrl),
             new("WAP_LOCAL_BUCKET", LocalStack.Bucket),
             new("WAP_BACKUP_BUCKETS", LocalStack.Bucket),

@@ -13,15 +13,33 @@ public sealed record StoreTables(string Repositories, string RepositoryNames, st
 
     public const string TasksByRepositoryIndex = "byRepository";
 
+    private const string RepositoriesVariable = "REPOSITORIES_TABLE";
+    private const string RepositoryNamesVariable = "REPOSITORY_NAMES_TABLE";
+    private const string TasksVariable = "TASKS_TABLE";
+    private const string TaskEventsVariable = "TASK_EVENTS_TABLE";
+    private const string SnapshotsVariable = "SNAPSHOTS_TABLE";
+    private const string SchedulesVariable = "SCHEDULES_TABLE";
+
     /// <summary>Reads REPOSITORIES_TABLE, REPOSITORY_NAMES_TABLE, TASKS_TABLE, TASK_EVENTS_TABLE, SNAPSHOTS_TABLE and, if set, SCHEDULES_TABLE.</summary>
     public static StoreTables FromEnvironment(Func<string, string?> getVariable)
     {
         string Read(string name) => getVariable(name) is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException($"environment variable {name} is not set (template.yaml sets it)");
-        return new StoreTables(Read("REPOSITORIES_TABLE"), Read("REPOSITORY_NAMES_TABLE"), Read("TASKS_TABLE"), Read("TASK_EVENTS_TABLE"), Read("SNAPSHOTS_TABLE"),
-            getVariable("SCHEDULES_TABLE") is { Length: > 0 } schedules ? schedules : null);
+        return new StoreTables(Read(RepositoriesVariable), Read(RepositoryNamesVariable), Read(TasksVariable), Read(TaskEventsVariable), Read(SnapshotsVariable),
+            getVariable(SchedulesVariable) is { Length: > 0 } schedules ? schedules : null);
     }
+
+    /// <summary>The variables <see cref="FromEnvironment"/> reads, for a process given these tables (the local stack's env file, tests starting ddt).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> EnvironmentVariables() =>
+    [
+        new(RepositoriesVariable, Repositories),
+        new(RepositoryNamesVariable, RepositoryNames),
+        new(TasksVariable, Tasks),
+        new(TaskEventsVariable, TaskEvents),
+        new(SnapshotsVariable, Snapshots),
+        .. Schedules is null ? [] : new KeyValuePair<string, string>[] { new(SchedulesVariable, Schedules) },
+    ];
 
     /// <summary>The same tables with a prefix (tests use one prefix per test to stay independent).</summary>
     public StoreTables WithPrefix(string prefix) =>

@@ -42,6 +42,9 @@ public sealed class HostAwsClients
 
     public ITaskEventLog Events { get; }
 
+    /// <summary>A snapshot catalog on the tables (the snapshot, dump and prune verbs take it as a factory).</summary>
+    public ISnapshotCatalog Catalog() => new DynamoSnapshotCatalog(Dynamo, Tables);
+
     /// <summary>A repository's object storage, its client built by <see cref="S3ClientFactory"/> (storage keys through <see cref="Secrets"/>).</summary>
     public Func<StorageLocation, CancellationToken, Task<IObjectStore>> ObjectStore { get; }
 

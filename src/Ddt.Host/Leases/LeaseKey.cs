@@ -73,7 +73,7 @@ public sealed record LeaseOptions(TimeSpan Ttl, TimeSpan? WaitForHandoff = null)
 
 /// <summary>The lease is held by someone else and has not expired.</summary>
 public sealed class LeaseHeldException(LeaseKey key, string holder, string? taskId, DateTimeOffset expiresAt)
-    : Exception($"the {key} is held by {holder}{(taskId is null ? "" : $" (task {taskId})")} until {expiresAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ}")
+    : Exception($"the {key} is held by {holder}{(taskId is null ? "" : $" (task {taskId})")} until {LeaseStore.Iso(expiresAt)}")
 {
     public LeaseKey Key { get; } = key;
 
@@ -88,6 +88,6 @@ public sealed class LeaseHeldException(LeaseKey key, string holder, string? task
 
     /// <summary>Why a run of a task the holder still runs stops without touching the task (see <see cref="HeldFor"/>).</summary>
     public string SameTaskRefusal(string taskId) =>
-        $"task {taskId} is being run by {Holder} (its {Key} runs until {ExpiresAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ}): "
+        $"task {taskId} is being run by {Holder} (its {Key} runs until {LeaseStore.Iso(ExpiresAt)}): "
         + "wait for that run to end; if its process is gone, run again once that lease expired";
 }

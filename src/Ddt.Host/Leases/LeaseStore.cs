@@ -210,11 +210,15 @@ public sealed class LeaseStore
         {
             return false;
         }
-        string reason = $"{lease["owner"].AsString} stopped renewing its lease at {Iso(lease["expiresAt"])}; the process died or the host was lost";
+        string reason = Abandoned(lease);
         _log.Warn($"task {taskId}: {reason}");
         var details = new Dictionary<string, string>(StringComparer.Ordinal) { ["lease"] = lease["_id"].AsString };
         return await new TaskRun(_tasks, task).FinishAsync(BackupTaskStatus.Failed, EventLevel.Error, reason, details).ConfigureAwait(false);
     }
+
+    /// <summary>Why a lease's holder is taken to be gone.</summary>
+    private static string Abandoned(BsonDocument lease) =>
+        $"{lease["owner"].AsString} stopped renewing its lease at {Iso(lease["expiresAt"])}; the process died or the host was lost";
 
     private static bool IsSameTask(BsonDocument lease, LeaseHolder holder) =>
         holder.TaskId is { } taskId && lease.GetValue("taskId", BsonNull.Value) is BsonString { Value: var held } && held == taskId;
@@ -226,7 +230,7 @@ public sealed class LeaseStore
     private async Task ResumeAbandonedTaskAsync(BsonDocument lease, LeaseHolder holder, CancellationToken cancellationToken)
     {
         string taskId = lease["taskId"].AsString;
-        string message = $"{holder.Owner} resumes this task: {lease["owner"].AsString} stopped renewing its lease at {Iso(lease["expiresAt"])}; the process died or the host was lost";
+        string message = $"{holder.Owner} resumes this task: {Abandoned(lease)}";
         _log.Warn($"task {taskId}: {message}");
         var task = await _tasks.Tasks.FindAsync(taskId, cancellationToken).ConfigureAwait(false);
         if (task is not null && !task.IsFinished)

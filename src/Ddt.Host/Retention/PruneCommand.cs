@@ -66,7 +66,7 @@ public sealed class PruneCommand(Func<PruneServices> services) : ICliCommand
             aws.Repositories,
             aws.Tasks,
             aws.Events,
-            () => new DynamoSnapshotCatalog(aws.Dynamo, aws.Tables),
+            aws.Catalog,
             aws.ObjectStore,
             hostServices.OplogStore,
             hostServices.FullCopy,

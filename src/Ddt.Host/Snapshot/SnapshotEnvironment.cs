@@ -20,7 +20,7 @@ public static class SnapshotEnvironment
             aws.Tasks,
             aws.Events,
             aws.Secrets,
-            () => new DynamoSnapshotCatalog(aws.Dynamo, aws.Tables),
+            aws.Catalog,
             hostServices.FullCopy,
             hostServices.OplogStore,
             aws.ObjectStore,

@@ -185,14 +185,13 @@ public sealed class KilledVerbTests(S3Fixture s3) : IClassFixture<S3Fixture>
                 ["AWS_REGION"] = "us-east-1",
                 ["AWS_ACCESS_KEY_ID"] = "S3RVER",
                 ["AWS_SECRET_ACCESS_KEY"] = "S3RVER",
-                ["REPOSITORIES_TABLE"] = tables.Repositories,
-                ["REPOSITORY_NAMES_TABLE"] = tables.RepositoryNames,
-                ["TASKS_TABLE"] = tables.Tasks,
-                ["TASK_EVENTS_TABLE"] = tables.TaskEvents,
-                ["SNAPSHOTS_TABLE"] = tables.Snapshots,
                 ["DDT_FULL_COPY_URI"] = fullCopy.ConnectionString,
                 ["DDT_OPLOG_STORE_URI"] = store.ConnectionString,
             };
+            foreach ((string name, string value) in tables.EnvironmentVariables())
+            {
+                environment[name] = value;
+            }
             return new Host(owned, dynamo, tables, source, fullCopy, store, repository, environment, s3.Client);
         }
 

@@ -39,12 +39,11 @@ public sealed class OneShotHeapLimitTests
             ["AWS_REGION"] = "us-east-1",
             ["AWS_ACCESS_KEY_ID"] = "test",
             ["AWS_SECRET_ACCESS_KEY"] = "test",
-            ["REPOSITORIES_TABLE"] = tables.Repositories,
-            ["REPOSITORY_NAMES_TABLE"] = tables.RepositoryNames,
-            ["TASKS_TABLE"] = tables.Tasks,
-            ["TASK_EVENTS_TABLE"] = tables.TaskEvents,
-            ["SNAPSHOTS_TABLE"] = tables.Snapshots,
         };
+        foreach ((string name, string value) in tables.EnvironmentVariables())
+        {
+            environment[name] = value;
+        }
         string[] args = verb == "restore"
             ? ["restore", "--repository", repository.Id, "--snapshot", "not-a-snapshot", "--target-parameter", "/wap-backup/test/clusters/t/uri", "--json"]
             : [verb, "--repository", repository.Id, "--json"];
