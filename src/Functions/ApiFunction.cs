@@ -50,7 +50,8 @@ public sealed class ApiFunction
         var log = new JsonLineLogger(Console.Out, TimeProvider.System, "api");
         var windows = new ObjectStorageRecoveryWindows(storage);
         var requests = new TaskRequests(repositories, tasks, events, snapshots, workflows, new RecoveryWindowCheck(windows, TimeProvider.System), TimeProvider.System, log);
-        return new(repositories, tasks, events, scope, TimeProvider.System, log, requests, snapshots, new TaskLogReader(new S3TaskLogObjects(storage)), windows);
+        return new(repositories, tasks, events, scope, TimeProvider.System, log, requests, snapshots, new TaskLogReader(new S3TaskLogObjects(storage)), windows,
+            new ObjectStorageUse(storage));
     }
 
     public async Task<Stream> HandleAsync(Stream input)

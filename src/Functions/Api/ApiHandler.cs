@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Ports;
+using WapBackup.Shared.Recovery;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Storage;
 using WapBackup.Shared.Tasks;
@@ -26,8 +27,12 @@ public sealed class ApiHandler(
     TaskRequests requests,
     ISnapshotCatalog snapshots,
     TaskLogReader taskLogs,
-    IRecoveryWindowSource recoveryWindows)
+    IRecoveryWindowSource recoveryWindows,
+    IStorageUseSource storageUse)
 {
+    /// <summary>How long <c>GET /repositories/{id}</c> waits for each object-storage read before it answers without it.</summary>
+    public static readonly TimeSpan StorageReadBudget = TimeSpan.FromSeconds(10);
+
     /// <summary>The most lines one page of a task log returns (<c>limit</c>); the default is 200.</summary>
     public const int MaxLogLines = 1000;
 
@@ -119,7 +124,46 @@ public sealed class ApiHandler(
     {
         query.ExpectNone();
         BackupRepository repository = await FindRepositoryAsync(id, ct).ConfigureAwait(false);
-        return Json(HttpStatusCode.OK, RepositoryView.From(repository), ApiJson.Context.RepositoryView);
+        // The two storage reads run side by side; either one failing or slow leaves the repository readable, saying why.
+        var unavailable = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        Task<StorageUse?> use = StorageReadAsync("storageInUse", unavailable, c => storageUse.MeasureAsync(repository, c), ct);
+        Task<RecoveryWindowReport?> window = StorageReadAsync("recoveryWindow", unavailable, c => recoveryWindows.ComputeAsync(repository, c), ct);
+        await Task.WhenAll(use, window).ConfigureAwait(false);
+        RepositoryView view = RepositoryView.From(repository) with
+        {
+            StorageInUse = use.Result is { } u ? StorageUseView.From(u) : null,
+            RecoveryWindow = window.Result is { } w ? RecoveryWindowView.From(w) : null,
+            Unavailable = unavailable.Count == 0 ? null : unavailable,
+        };
+        return Json(HttpStatusCode.OK, view, ApiJson.Context.RepositoryView);
+    }
+
+    private async Task<T?> StorageReadAsync<T>(string field, SortedDictionary<string, string> unavailable, Func<CancellationToken, Task<T>> read, CancellationToken ct)
+        where T : class
+    {
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        budget.CancelAfter(StorageReadBudget);
+        try
+        {
+            return await read(budget.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            string reason = e is OperationCanceledException
+                ? $"object storage did not answer within {StorageReadBudget.TotalSeconds:0} s"
+                : $"object storage could not be read: {e.Message}";
+            log.Write("warn", "storage read failed", json =>
+            {
+                json.WriteString("field", field);
+                json.WriteString("exception", e.GetType().FullName);
+                json.WriteString("detail", e.Message);
+            });
+            lock (unavailable)
+            {
+                unavailable[field] = reason;
+            }
+            return null;
+        }
     }
 
     private async Task<ProxyResponse> UpdateRepositoryAsync(string id, ProxyRequest request, QueryParameters query, CancellationToken ct)

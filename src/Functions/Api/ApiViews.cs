@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using WapBackup.Shared.Ports;
 using WapBackup.Shared.Repositories;
 using WapBackup.Shared.Snapshots;
@@ -47,7 +48,28 @@ public sealed record RepositoryView(
             r.CreatedAt.UtcDateTime, r.UpdatedAt.UtcDateTime, r.Version, r.NextSnapshotAt?.UtcDateTime,
             new RepositoryServices(r.FullCopyService, r.OplogStoreService, p.DdtHost));
     }
+
+    /// <summary><c>GET /repositories/{id}</c> only: what the repository holds in object storage now.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public StorageUseView? StorageInUse { get; init; }
+
+    /// <summary><c>GET /repositories/{id}</c> only: the sealed recovery window, as <c>GET /repositories/{id}/recovery-window</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public RecoveryWindowView? RecoveryWindow { get; init; }
+
+    /// <summary><c>GET /repositories/{id}</c> only: each of the two fields above that could not be read, and why.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, string>? Unavailable { get; init; }
 }
+
+/// <summary>Objects and bytes under the repository's folder, in all and per top-level folder (<c>oplog</c>, <c>snapshots</c>, <c>dumps</c>, <c>logs</c>).</summary>
+public sealed record StorageUseView(long Objects, long Bytes, IReadOnlyList<StorageFolderView> Folders)
+{
+    public static StorageUseView From(WapBackup.Shared.Storage.StorageUse use) =>
+        new(use.Objects, use.Bytes, [.. use.Folders.Select(f => new StorageFolderView(f.Folder, f.Objects, f.Bytes))]);
+}
+
+public sealed record StorageFolderView(string Folder, long Objects, long Bytes);
 
 /// <summary>Where the repository's services run (full copy <c>mongoHost:47019</c>, oplog store <c>mongoHost:57019</c>).</summary>
 public sealed record RepositoryServices(string? FullCopy, string? OplogStore, string DdtHost);

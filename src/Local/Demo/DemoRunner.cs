@@ -151,8 +151,9 @@ internal sealed class DemoRunner
         Say($"restore point: ts {restorePoint.Ts} ({restorePoint.Ts.ToIso()}), {writesAtPoint - writesAtSnapshot:N0} writes after the snapshot and {workload.Writes - writesAtPoint:N0} more after it, which the restore must not bring back");
 
         await WaitForCapturedAsync(store, repositoryId, restorePoint.Ts, cancellationToken).ConfigureAwait(false);
-        var window = await api.GetAsync($"repositories/{repositoryId}/recovery-window", cancellationToken).ConfigureAwait(false);
-        Say($"GET /repositories/{repositoryId}/recovery-window (sealed slices only): {Windows(window)}");
+        var repository = await api.GetAsync($"repositories/{repositoryId}", cancellationToken).ConfigureAwait(false);
+        var storageInUse = StorageInUse(repository, repositoryId);
+        Say($"GET /repositories/{repositoryId}: storage in use {storageInUse.Text}; recovery window (sealed slices only): {Windows(repository["recoveryWindow"] ?? throw Unavailable(repository, repositoryId, "recoveryWindow"))}");
 
         var restoreBody = new JsonObject
         {
@@ -183,7 +184,7 @@ internal sealed class DemoRunner
         }
         bool matched = differences.Count == 0;
         bool passed = matched && verified;
-        await WriteResultAsync(new DemoResult(passed, verified, matched, repositoryId, restorePoint.Ts.ToString(), runs), cancellationToken).ConfigureAwait(false);
+        await WriteResultAsync(new DemoResult(passed, verified, matched, repositoryId, restorePoint.Ts.ToString(), runs, storageInUse.Objects, storageInUse.Bytes), cancellationToken).ConfigureAwait(false);
         Say(passed
             ? $"PASS: the restore verified and equals the source at {restorePoint.Ts.ToIso()} ({restorePoint.Ts}) in every collection, document for document"
             : $"FAIL: {(verified ? "" : "the restore did not verify; ")}{(matched ? "" : $"{differences.Count} difference(s) from the source at the restore point")}");
@@ -305,6 +306,16 @@ internal sealed class DemoRunner
         return gaps.Count == 0 ? text + ", no gaps" : $"{text}, {gaps.Count} gap(s)";
     }
 
+    private static (long Objects, long Bytes, string Text) StorageInUse(JsonNode repository, string repositoryId)
+    {
+        JsonNode use = repository["storageInUse"] ?? throw Unavailable(repository, repositoryId, "storageInUse");
+        string folders = string.Join(", ", (use["folders"]?.AsArray() ?? []).Select(f => $"{f?["folder"]} {f?["objects"]} objects {Bytes(f?["bytes"])}"));
+        return (use["objects"]!.GetValue<long>(), use["bytes"]!.GetValue<long>(), $"{use["objects"]} objects, {Bytes(use["bytes"])} ({folders})");
+    }
+
+    private static DemoFailedException Unavailable(JsonNode repository, string repositoryId, string field) =>
+        new($"GET /repositories/{repositoryId} shows no {field}: {repository["unavailable"]?[field] ?? "(no reason given)"}");
+
     private static List<string> Compare(IReadOnlyDictionary<string, ContentHash> expected, IReadOnlyDictionary<string, ContentHash> actual)
     {
         var differences = new List<string>();
@@ -377,7 +388,8 @@ internal sealed class DemoRunner
 internal sealed record DemoWorkflowRun(string Kind, string TaskId, string TaskStatus, string Execution, string ExecutionStatus);
 
 /// <summary><c>.local/demo/result.json</c>: the outcome and the workflow runs behind it.</summary>
-internal sealed record DemoResult(bool Passed, bool Verified, bool Matched, string RepositoryId, string RestorePoint, IReadOnlyList<DemoWorkflowRun> Workflows);
+internal sealed record DemoResult(bool Passed, bool Verified, bool Matched, string RepositoryId, string RestorePoint, IReadOnlyList<DemoWorkflowRun> Workflows,
+    long StorageObjects, long StorageBytes);
 
 /// <summary>The demo could not go on; the message says where and why.</summary>
 internal sealed class DemoFailedException(string message) : Exception(message);

@@ -36,6 +36,9 @@ public sealed class DemoTests
         Assert.Contains(demo.Stdout, line => line.Contains("] PASS: the restore verified and equals the source", StringComparison.Ordinal));
         using var result = JsonDocument.Parse(await File.ReadAllTextAsync(resultFile, limit.Token));
         Assert.True(result.RootElement.GetProperty("passed").GetBoolean(), output);
+        // GET /repositories/{id} measured the repository's storage through the API (s3rver): the snapshot and the slices at least.
+        Assert.True(result.RootElement.GetProperty("storageObjects").GetInt64() >= 3, output);
+        Assert.True(result.RootElement.GetProperty("storageBytes").GetInt64() > 0, output);
         var runs = result.RootElement.GetProperty("workflows").EnumerateArray().ToList();
         Assert.Equal(["init", "snapshot", "restore"], runs.Select(r => r.GetProperty("kind").GetString()));
         foreach (var (run, machine) in runs.Zip(new[] { "InitStateMachine", "SnapshotStateMachine", "RestoreStateMachine" }))

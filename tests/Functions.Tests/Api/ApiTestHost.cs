@@ -23,7 +23,7 @@ internal sealed class ApiTestHost
         Snapshots = new DynamoSnapshotCatalog(dynamo.Client, tables);
         var log = new JsonLineLogger(Log, clock, "api");
         Requests = new TaskRequests(Repositories, Tasks, Events, Snapshots, Workflows, RecoveryWindow, clock, log);
-        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, log, Requests, Snapshots, new TaskLogReader(LogObjects), Windows);
+        Handler = new ApiHandler(Repositories, Tasks, Events, Scope, clock, log, Requests, Snapshots, new TaskLogReader(LogObjects), Windows, StorageUse);
     }
 
     /// <summary>The deployment the tests' API serves: stage prod, two backup buckets.</summary>
@@ -45,6 +45,9 @@ internal sealed class ApiTestHost
 
     /// <summary>The sealed recovery window GET /repositories/{id}/recovery-window answers (the computation is tested in Shared).</summary>
     public FakeRecoveryWindowSource Windows { get; } = new();
+
+    /// <summary>What GET /repositories/{id} shows as storage in use (the measurement is tested on s3rver).</summary>
+    public FakeStorageUseSource StorageUse { get; } = new();
 
     /// <summary>Task log objects in memory (the S3 adapter is tested on s3rver).</summary>
     public MemoryTaskLogObjects LogObjects { get; } = new();
@@ -147,8 +150,28 @@ internal sealed class FakeRecoveryWindowSource : IRecoveryWindowSource
 {
     public WapBackup.Shared.Recovery.RecoveryWindowReport? Report { get; set; }
 
+    public Exception? Fault { get; set; }
+
     public Task<WapBackup.Shared.Recovery.RecoveryWindowReport> ComputeAsync(BackupRepository repository, CancellationToken cancellationToken) =>
-        Task.FromResult(Report ?? WapBackup.Shared.Recovery.RecoveryWindowCalculator.Compute(repository.Id, [], [], []));
+        Fault is not null
+            ? Task.FromException<WapBackup.Shared.Recovery.RecoveryWindowReport>(Fault)
+            : Task.FromResult(Report ?? WapBackup.Shared.Recovery.RecoveryWindowCalculator.Compute(repository.Id, [], [], []));
+}
+
+/// <summary>A fixed measurement, or a fault to throw; counts its calls (the listing must not measure).</summary>
+internal sealed class FakeStorageUseSource : IStorageUseSource
+{
+    public WapBackup.Shared.Storage.StorageUse Use { get; set; } = new(0, 0, []);
+
+    public Exception? Fault { get; set; }
+
+    public int Calls { get; private set; }
+
+    public Task<WapBackup.Shared.Storage.StorageUse> MeasureAsync(BackupRepository repository, CancellationToken cancellationToken)
+    {
+        Calls++;
+        return Fault is null ? Task.FromResult(Use) : Task.FromException<WapBackup.Shared.Storage.StorageUse>(Fault);
+    }
 }
 
 /// <summary>Task log objects by key, with a count of the bytes each read asked for (bounded reads).</summary>

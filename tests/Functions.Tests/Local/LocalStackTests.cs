@@ -34,6 +34,12 @@ public sealed class LocalStackTests
             Assert.Equal($"/repositories/{id}", created.Headers.Location!.OriginalString);
 
             JsonNode read = (await http.GetFromJsonAsync<JsonNode>($"/repositories/{id}", ct))!;
+            // Read through the local stack's s3rver with the repository's own storage credentials: nothing stored yet.
+            Assert.Equal(0, read["storageInUse"]!["objects"]!.GetValue<long>());
+            Assert.Empty(read["recoveryWindow"]!["windows"]!.AsArray());
+            Assert.Null(read["unavailable"]);
+            read.AsObject().Remove("storageInUse");
+            read.AsObject().Remove("recoveryWindow");
             Assert.True(JsonNode.DeepEquals(repository, read));
             JsonNode list = (await http.GetFromJsonAsync<JsonNode>("/repositories?limit=10", ct))!;
             Assert.Single(list["items"]!.AsArray());
