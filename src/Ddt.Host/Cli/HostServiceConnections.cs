@@ -33,12 +33,16 @@ public sealed class HostServiceConnections
     public static HostServiceConnections FromEnvironment(ISecretParameters secrets) =>
         For(Environment.GetEnvironmentVariable, secrets, HostServiceAccess.DefaultPath);
 
-    public static HostServiceConnections For(Func<string, string?> environment, ISecretParameters secrets, string accessFile)
+    public static HostServiceConnections For(Func<string, string?> environment, ISecretParameters secrets, string accessFile) =>
+        For(environment, secrets, accessFile, ServicePorts.FullCopy, ServicePorts.OplogStore);
+
+    /// <summary>The services on other ports than 47019/57019: tests that log in to test servers on free ports.</summary>
+    internal static HostServiceConnections For(Func<string, string?> environment, ISecretParameters secrets, string accessFile, int fullCopyPort, int oplogStorePort)
     {
         var security = new HostServiceSecurityReader(accessFile, secrets);
         return new(
-            Service(environment(FullCopyVariable), ServicePorts.FullCopy, "47019 full copy", security),
-            Service(environment(OplogStoreVariable), ServicePorts.OplogStore, "57019 oplog store", security));
+            Service(environment(FullCopyVariable), fullCopyPort, "47019 full copy", security),
+            Service(environment(OplogStoreVariable), oplogStorePort, "57019 oplog store", security));
     }
 
     private static HostService Service(string? configured, int port, string description, HostServiceSecurityReader security) =>

@@ -3,17 +3,20 @@ using System.Reflection;
 using System.Reflection.Emit;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Mongod;
 using WapBackup.Shared.Repositories;
+using WapBackup.Testing.Mongo;
 
 namespace WapBackup.Ddt.Host.Tests.Cli;
 
 /// <summary>
-/// The settings every verb's clients of 47019/57019 are built from (<see cref="HostServiceConnections"/>). The test server has no
-/// SCRAM and no TLS, so no login happens here: the settings themselves are what is asserted (docs/host.md).
+/// The settings every verb's clients of 47019/57019 are built from (<see cref="HostServiceConnections"/>), and the login they make:
+/// against test servers with SCRAM-SHA-256 users and TLS (<see cref="MongoTestServerOptions.Users"/>,
+/// <see cref="MongoTestServerOptions.TlsCertificate"/>), as <c>ddt mongod</c> sets 47019/57019 up for remote access (docs/host.md).
 /// </summary>
 public sealed class HostServiceConnectionsTests : IDisposable
 {
@@ -249,6 +252,111 @@ public sealed class HostServiceConnectionsTests : IDisposable
             }
         }
         return found;
+    }
+
+    [Fact]
+    public async Task Verbs_log_in_to_both_services_with_the_ssm_credential_over_tls_trusting_the_access_files_ca()
+    {
+        using var ca = Authority("wap test CA");
+        using var certificate = IssueWithKey(ca, "db-host.internal");
+        await using var fullCopyServer = await SecuredServerAsync(certificate);
+        await using var storeServer = await SecuredServerAsync(certificate);
+        var connections = await SecuredAccessAsync(ca, Credentials(Password), fullCopyServer.Port, storeServer.Port);
+        var repository = LocalRepository();
+
+        foreach (var (service, what) in new[] { (connections.FullCopy, "full copy"), (connections.OplogStore, "oplog store") })
+        {
+            using var client = new MongoClient(await service.SettingsAsync(repository, Ct));
+            var collection = client.GetDatabase("wap_login_check").GetCollection<BsonDocument>("c");
+            await collection.InsertOneAsync(new BsonDocument { { "_id", 1 }, { "service", what } }, cancellationToken: Ct);
+            var read = await collection.Find(FilterDefinition<BsonDocument>.Empty).SingleAsync(Ct);
+            Assert.Equal(what, read["service"].AsString);
+        }
+        // Each service kept what was written through its own login: the two clients reached two servers.
+        Assert.Equal(1, await new MongoClient(await connections.FullCopy.SettingsAsync(repository, Ct)).GetDatabase("wap_login_check")
+            .GetCollection<BsonDocument>("c").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task A_wrong_password_in_the_parameter_fails_the_login_and_the_error_does_not_show_it()
+    {
+        using var ca = Authority("wap test CA");
+        using var certificate = IssueWithKey(ca, "db-host.internal");
+        await using var server = await SecuredServerAsync(certificate);
+        const string wrong = "not-the-Pa55word";
+        var connections = await SecuredAccessAsync(ca, Credentials(wrong), server.Port, server.Port);
+
+        using var client = new MongoClient(await connections.OplogStore.SettingsAsync(LocalRepository(), Ct));
+        var error = await Assert.ThrowsAsync<MongoAuthenticationException>(() =>
+            client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("listDatabases", 1), cancellationToken: Ct));
+
+        Assert.DoesNotContain(wrong, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_service_presenting_a_certificate_of_another_ca_is_refused_before_any_login()
+    {
+        using var ca = Authority("wap test CA");
+        using var otherCa = Authority("someone else's CA");
+        using var impostor = IssueWithKey(otherCa, "db-host.internal");
+        await using var server = await SecuredServerAsync(impostor);
+        var connections = await SecuredAccessAsync(ca, Credentials(Password), server.Port, server.Port);
+        var settings = await connections.FullCopy.SettingsAsync(LocalRepository(), Ct);
+        settings.ServerSelectionTimeout = TimeSpan.FromSeconds(2);
+
+        using var client = new MongoClient(settings);
+        var error = await Assert.ThrowsAsync<TimeoutException>(() =>
+            client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: Ct));
+
+        Assert.Contains("SSL", error.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Without_the_credential_a_service_with_authorization_refuses_reads_and_writes()
+    {
+        await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { Users = new Dictionary<string, string> { ["wap-admin"] = Password } }, Ct);
+        await File.WriteAllTextAsync(AccessFile, new HostServiceAccess(["127.0.0.1"], null, null).Render(), Ct);
+        var connections = HostServiceConnections.For(_ => null, new FixedSecrets(Parameter, "{}"), AccessFile, server.Port, server.Port);
+
+        using var client = new MongoClient(await connections.OplogStore.SettingsAsync(LocalRepository(), Ct));
+        var collection = client.GetDatabase("wap_login_check").GetCollection<BsonDocument>("c");
+
+        var write = await Assert.ThrowsAsync<MongoCommandException>(() => collection.InsertOneAsync(new BsonDocument("_id", 1), cancellationToken: Ct));
+        var read = await Assert.ThrowsAsync<MongoCommandException>(() => collection.Find(FilterDefinition<BsonDocument>.Empty).ToListAsync(Ct));
+        Assert.All([write, read], e => Assert.Equal(13, e.Code));
+    }
+
+    private static string Credentials(string password) => $$"""{"username": "wap-admin", "password": "{{password}}"}""";
+
+    private static BackupRepository LocalRepository() => Samples.Repository() with { Policy = Samples.Repository().Policy with { MongoHost = "127.0.0.1" } };
+
+    /// <summary>A service as <c>ddt mongod</c> runs it for remote access: authorization on, TLS only.</summary>
+    private static Task<MongoTestServer> SecuredServerAsync(X509Certificate2 certificate) =>
+        MongoTestServer.StartAsync(new MongoTestServerOptions
+        {
+            Users = new Dictionary<string, string> { ["wap-admin"] = Password },
+            TlsCertificate = certificate,
+        }, Ct);
+
+    /// <summary>The access file <c>ddt mongod</c> writes (the CA's file, the parameter's name) and the connections built from it.</summary>
+    private async Task<HostServiceConnections> SecuredAccessAsync(X509Certificate2 ca, string parameterValue, int fullCopyPort, int oplogStorePort)
+    {
+        string caFile = Path.Combine(_root, "ca.pem");
+        await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem(), Ct);
+        await File.WriteAllTextAsync(AccessFile, new HostServiceAccess(["127.0.0.1", "10.0.0.5"], Parameter, caFile).Render(), Ct);
+        return HostServiceConnections.For(_ => null, new FixedSecrets(Parameter, parameterValue), AccessFile, fullCopyPort, oplogStorePort);
+    }
+
+    /// <summary>A server certificate with its private key, as TLS needs (a PKCS#12 round trip: the form the platform's TLS takes).</summary>
+    private static X509Certificate2 IssueWithKey(X509Certificate2 authority, string host)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={host}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        using var issued = request.Create(authority, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7), RandomNumberGenerator.GetBytes(8));
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 
     private static X509Certificate2 Authority(string name)

@@ -169,7 +169,7 @@ public sealed class MongoTestServer : IAsyncDisposable
             }
             socket.NoDelay = true;
             int id = Interlocked.Increment(ref _connectionCount);
-            var connection = new Connection(socket, _dispatcher, id, member);
+            var connection = new Connection(socket, _dispatcher, id, member, _state.Options.TlsCertificate);
             // A thread per connection with blocking I/O: one context switch per request (decision 0210).
             var thread = new Thread(() => connection.Run(_stopping.Token))
             {

@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace WapBackup.Testing.Mongo;
 
 /// <summary>Knobs of one test server instance.</summary>
@@ -22,4 +24,14 @@ public sealed record MongoTestServerOptions
 
     /// <summary>An open transaction older than this is aborted (the server's transactionLifetimeLimitSeconds, default 60 s).</summary>
     public TimeSpan TransactionLifetimeLimit { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Users of <c>admin</c> (name, password) that log in with SCRAM-SHA-256; any user turns authorization on
+    /// (<c>security.authorization: enabled</c>): before a login only the handshake answers, everything else is
+    /// Unauthorized (13).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Users { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The server's certificate with its private key: every connection is TLS (<c>net.tls.mode: requireTLS</c>).</summary>
+    public X509Certificate2? TlsCertificate { get; init; }
 }

@@ -1,4 +1,5 @@
 using MongoDB.Bson;
+using WapBackup.Testing.Mongo.Auth;
 using WapBackup.Testing.Mongo.Oplog;
 using WapBackup.Testing.Mongo.Storage;
 using WapBackup.Testing.Mongo.Wire;
@@ -21,14 +22,17 @@ public sealed class CommandDispatcher
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
     private readonly FailCommandFailPoint _failCommand = new();
+    private readonly ScramSha256Logins _logins;
 
     /// <summary>Armed failures (<see cref="MongoTestServer.FailCommand"/>).</summary>
 
     public CommandDispatcher(ServerState server)
     {
         _server = server;
+        _logins = new ScramSha256Logins(server.Options.Users);
         _failCommand.Register(_handlers);
-        HandshakeCommands.Register(_handlers);
+        _logins.Register(_handlers);
+        HandshakeCommands.Register(_handlers, _logins);
         ReadCommands.Register(_handlers);
         WriteCommands.Register(_handlers);
         CatalogCommands.Register(_handlers);
@@ -48,6 +52,7 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
+            _logins.Check(request.Name, connectionId);
             _failCommand.Check(request, cancellationToken);
             MemberRole.Check(request, member);
             if (MemberRole.IsRead(request.Name))
@@ -106,6 +111,9 @@ public sealed class CommandDispatcher
             return CommandContext.Error(CommandException.BadValue($"{request.Name}: {e.Message}"));
         }
     }
+
+    /// <summary>A closed connection's login ends with it.</summary>
+    public void ConnectionClosed(int connectionId) => _logins.Forget(connectionId);
 
     /// <summary>find answers majority reads itself (the oplog stops at the commit point); the other reads cannot while it is held back.</summary>
     private void CheckMajorityRead(CommandRequest request)

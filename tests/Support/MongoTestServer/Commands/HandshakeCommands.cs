@@ -1,4 +1,5 @@
 using MongoDB.Bson;
+using WapBackup.Testing.Mongo.Auth;
 using WapBackup.Testing.Mongo.Wire;
 
 namespace WapBackup.Testing.Mongo.Commands;
@@ -6,11 +7,12 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// <summary>hello/isMaster as the member the client connected to (the primary, or the secondary of a two-member set), ping, buildInfo, endSessions, replSetGetStatus.</summary>
 public static class HandshakeCommands
 {
-    public static void Register(IDictionary<string, CommandHandler> handlers)
+    public static void Register(IDictionary<string, CommandHandler> handlers, ScramSha256Logins logins)
     {
-        handlers["hello"] = HelloAsync;
-        handlers["isMaster"] = HelloAsync;
-        handlers["ismaster"] = HelloAsync;
+        CommandHandler hello = (request, context, ct) => HelloAsync(request, context, logins, ct);
+        handlers["hello"] = hello;
+        handlers["isMaster"] = hello;
+        handlers["ismaster"] = hello;
         handlers["ping"] = (_, _, _) => ValueTask.FromResult(CommandContext.Ok());
         handlers["buildInfo"] = BuildInfo;
         handlers["buildinfo"] = BuildInfo;
@@ -18,7 +20,7 @@ public static class HandshakeCommands
         handlers["replSetGetStatus"] = ReplSetGetStatus;
     }
 
-    private static async ValueTask<byte[]> HelloAsync(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
+    private static async ValueTask<byte[]> HelloAsync(CommandRequest request, CommandContext context, ScramSha256Logins logins, CancellationToken cancellationToken)
     {
         var server = context.Server;
         // Awaitable hello (streaming monitor): the topology never changes, so wait out maxAwaitTimeMS.
@@ -81,6 +83,10 @@ public static class HandshakeCommands
         if (request.Body.Contains("helloOk"))
         {
             reply.Add("helloOk", true);
+        }
+        if (logins.SupportedMechanisms(request.Body) is { } mechanisms)
+        {
+            reply.Add("saslSupportedMechs", mechanisms);
         }
         return CommandContext.Ok(reply);
     }

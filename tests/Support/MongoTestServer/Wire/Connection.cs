@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using WapBackup.Testing.Mongo.Commands;
 
 namespace WapBackup.Testing.Mongo.Wire;
@@ -13,14 +15,17 @@ public sealed class Connection
     private readonly CommandDispatcher _dispatcher;
     private readonly int _id;
     private readonly ReplicaSetMember _member;
+    private readonly X509Certificate2? _certificate;
+    private SslStream? _tls;
     private int _nextResponseId;
 
-    public Connection(Socket socket, CommandDispatcher dispatcher, int id, ReplicaSetMember member)
+    public Connection(Socket socket, CommandDispatcher dispatcher, int id, ReplicaSetMember member, X509Certificate2? certificate = null)
     {
         _socket = socket;
         _dispatcher = dispatcher;
         _id = id;
         _member = member;
+        _certificate = certificate;
     }
 
     /// <summary>
@@ -36,6 +41,12 @@ public sealed class Connection
         int start = 0, end = 0;
         try
         {
+            if (_certificate is not null)
+            {
+                // requireTLS: the handshake first; a client that does not speak TLS fails it and is dropped.
+                _tls = new SslStream(new NetworkStream(_socket, ownsSocket: false));
+                _tls.AuthenticateAsServer(_certificate, clientCertificateRequired: false, checkCertificateRevocation: false);
+            }
             while (!cancellationToken.IsCancellationRequested)
             {
                 if (!Fill(ref received, ref start, ref end, 16))
@@ -67,13 +78,16 @@ public sealed class Connection
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or CloseConnectionException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or CloseConnectionException
+            or System.Security.Authentication.AuthenticationException)
         {
-            // Client went away, the server is stopping, or the failCommand fail point resets the connection.
+            // Client went away, the server is stopping, the failCommand fail point resets the connection, or TLS failed.
         }
         finally
         {
+            _tls?.Dispose();
             _socket.Dispose();
+            _dispatcher.ConnectionClosed(_id);
         }
     }
 
@@ -86,7 +100,7 @@ public sealed class Connection
         while (end - start < needed)
         {
             (start, end) = Compact(ref buffer, start, end, needed);
-            int n = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
+            int n = _tls is null ? _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None) : _tls.Read(buffer, end, buffer.Length - end);
             if (n == 0)
             {
                 return false;
@@ -98,6 +112,11 @@ public sealed class Connection
 
     private void SendAll(byte[] reply)
     {
+        if (_tls is not null)
+        {
+            _tls.Write(reply);
+            return;
+        }
         int sent = 0;
         while (sent < reply.Length)
         {
