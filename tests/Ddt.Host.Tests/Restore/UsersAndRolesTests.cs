@@ -10,14 +10,36 @@ namespace WapBackup.Ddt.Host.Tests.Restore;
 /// <summary>
 /// <c>ddt restore --users-and-roles</c> on the test server (its <c>_mergeAuthzCollections</c>): users and roles come back
 /// only when asked, an existing one is refused without drop, and drop makes the target's the snapshot's.
-/// A real cluster checks credentials too: run with <c>MONGODB_URI_3</c> as target and users created by createUser.
+/// The restored user logs in on the target with its password (the test server's SCRAM-SHA-256 reads the restored
+/// <c>admin.system.users</c> credentials, as mongod does).
 /// </summary>
 public sealed class UsersAndRolesTests(S3Fixture s3) : IClassFixture<S3Fixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static readonly BsonDocument Reader = new() { { "_id", "app.reader" }, { "userId", new BsonBinaryData(Guid.Parse("0c4c7d6b-86c5-4b5e-9d0a-5d1f5a4f1e01"), GuidRepresentation.Standard) }, { "user", "reader" }, { "db", "app" }, { "credentials", new BsonDocument("SCRAM-SHA-256", new BsonDocument { { "iterationCount", 15000 }, { "salt", "c2FsdA==" }, { "storedKey", "a2V5" }, { "serverKey", "c2VydmVy" } }) }, { "roles", new BsonArray { new BsonDocument { { "role", "auditor" }, { "db", "app" } } } } };
+    private static readonly BsonDocument Reader = new() { { "_id", "app.reader" }, { "userId", new BsonBinaryData(Guid.Parse("0c4c7d6b-86c5-4b5e-9d0a-5d1f5a4f1e01"), GuidRepresentation.Standard) }, { "user", "reader" }, { "db", "app" }, { "credentials", new BsonDocument("SCRAM-SHA-256", ScramCredentials(ReaderPassword)) }, { "roles", new BsonArray { new BsonDocument { { "role", "auditor" }, { "db", "app" } } } } };
     private static readonly BsonDocument Auditor = new() { { "_id", "app.auditor" }, { "role", "auditor" }, { "db", "app" }, { "privileges", new BsonArray { new BsonDocument { { "resource", new BsonDocument { { "db", "app" }, { "collection", "" } } }, { "actions", new BsonArray { "find" } } } } }, { "roles", new BsonArray() } };
+
+    private const string ReaderPassword = "reader-Pa55word";
+
+    /// <summary>SCRAM-SHA-256 credentials as createUser writes them (RFC 5802 salted password, 15,000 iterations): the restored user logs in with its password.</summary>
+    private static BsonDocument ScramCredentials(string password)
+    {
+        byte[] salt = System.Text.Encoding.ASCII.GetBytes("wap-backup-test-salt-28bytes");
+        byte[] salted = System.Security.Cryptography.Rfc2898DeriveBytes.Pbkdf2(System.Text.Encoding.UTF8.GetBytes(password), salt, 15000, System.Security.Cryptography.HashAlgorithmName.SHA256, 32);
+        byte[] storedKey = System.Security.Cryptography.SHA256.HashData(System.Security.Cryptography.HMACSHA256.HashData(salted, "Client Key"u8));
+        byte[] serverKey = System.Security.Cryptography.HMACSHA256.HashData(salted, "Server Key"u8);
+        return new BsonDocument { { "iterationCount", 15000 }, { "salt", Convert.ToBase64String(salt) }, { "storedKey", Convert.ToBase64String(storedKey) }, { "serverKey", Convert.ToBase64String(serverKey) } };
+    }
+
+    /// <summary>Logs in to the target as app.reader and runs ping; the driver's SCRAM-SHA-256 conversation against the stored credentials.</summary>
+    private static async Task LogInAsReaderAsync(RestoreHarness h, string password)
+    {
+        var settings = MongoClientSettings.FromConnectionString(h.TargetUri);
+        settings.Credential = MongoCredential.CreateCredential("app", "reader", password);
+        using var client = new MongoClient(settings);
+        await client.GetDatabase("app").RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: Ct);
+    }
 
     private static void RequireTestServer()
     {
@@ -59,6 +81,7 @@ public sealed class UsersAndRolesTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.True(exit == 0, $"exit {exit}: {result}");
         Assert.Equal([other.ToJson()], await AllAsync(h.TargetClient, "system.users"));
         Assert.Empty(await AllAsync(h.TargetClient, "system.roles"));
+        await Assert.ThrowsAsync<MongoAuthenticationException>(() => LogInAsReaderAsync(h, ReaderPassword));
     }
 
     [Fact]
@@ -75,6 +98,9 @@ public sealed class UsersAndRolesTests(S3Fixture s3) : IClassFixture<S3Fixture>
         var names = await (await h.TargetClient.GetDatabase("admin").ListCollectionNamesAsync(cancellationToken: Ct)).ToListAsync(Ct);
         Assert.DoesNotContain(names, n => n is UsersAndRolesRestorer.TempUsers or UsersAndRolesRestorer.TempRoles);
         Assert.Equal(await SnapshotLoaderTests.StateAsync(h.SourceClient, "shop"), await SnapshotLoaderTests.StateAsync(h.TargetClient, "shop"));
+        // The restored credentials work: the user logs in on the target with its password, and not with another.
+        await LogInAsReaderAsync(h, ReaderPassword);
+        await Assert.ThrowsAsync<MongoAuthenticationException>(() => LogInAsReaderAsync(h, "not-" + ReaderPassword));
     }
 
     [Fact]

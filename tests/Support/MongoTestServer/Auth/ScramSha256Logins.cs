@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using MongoDB.Bson;
+using WapBackup.Testing.Mongo.Bson;
 using WapBackup.Testing.Mongo.Commands;
 using WapBackup.Testing.Mongo.Wire;
 
@@ -9,7 +10,9 @@ namespace WapBackup.Testing.Mongo.Auth;
 
 /// <summary>
 /// Authorization as mongod runs it with <c>security.authorization: enabled</c>, for the users of
-/// <see cref="MongoTestServerOptions.Users"/> in <c>admin</c>: SCRAM-SHA-256 (RFC 7677) through <c>saslStart</c> /
+/// <see cref="MongoTestServerOptions.Users"/> in <c>admin</c>, and logins of the users stored in <c>admin.system.users</c> with
+/// <c>credentials.SCRAM-SHA-256</c> (as createUser writes them: a restored user logs in with its password):
+/// SCRAM-SHA-256 (RFC 7677) through <c>saslStart</c> /
 /// <c>saslContinue</c>, one conversation and one login per connection. Before a login only the handshake answers;
 /// everything else is Unauthorized (13), as on mongod. Only what the driver's default mechanism needs: no
 /// SCRAM-SHA-1, no speculative authentication (hello answers none, so the driver runs the conversation itself), the
@@ -22,12 +25,17 @@ public sealed class ScramSha256Logins
     /// <summary>What mongod answers without a login (the handshake, and the conversation itself).</summary>
     private static readonly HashSet<string> OpenCommands = ["hello", "isMaster", "ismaster", "saslStart", "saslContinue", "ping", "buildInfo", "buildinfo", "endSessions"];
 
-    private const int Iterations = 4096;
+    private const int DefaultIterations = 4096;
     private readonly IReadOnlyDictionary<string, string> _users;
+    private readonly ServerState _server;
     private readonly ConcurrentDictionary<int, Conversation> _conversations = new();
     private readonly ConcurrentDictionary<int, string> _loggedIn = new();
 
-    public ScramSha256Logins(IReadOnlyDictionary<string, string> users) => _users = users;
+    public ScramSha256Logins(ServerState server)
+    {
+        _server = server;
+        _users = server.Options.Users;
+    }
 
     public bool Required => _users.Count > 0;
 
@@ -47,11 +55,14 @@ public sealed class ScramSha256Logins
     }
 
     /// <summary>hello's <c>saslSupportedMechs</c> for <c>"admin.user"</c>: the mechanisms of a user that exists.</summary>
-    public BsonArray? SupportedMechanisms(BsonDocument hello) =>
-        Required && hello.TryGetValue("saslSupportedMechs", out var asked) && asked.IsString
-            && asked.AsString.StartsWith("admin.", StringComparison.Ordinal) && _users.ContainsKey(asked.AsString["admin.".Length..])
-            ? [Mechanism]
-            : null;
+    public BsonArray? SupportedMechanisms(BsonDocument hello)
+    {
+        if (!hello.TryGetValue("saslSupportedMechs", out var asked) || !asked.IsString || asked.AsString.IndexOf('.', StringComparison.Ordinal) is not (> 0 and var dot))
+        {
+            return null;
+        }
+        return Credential(asked.AsString[..dot], asked.AsString[(dot + 1)..]) is null ? null : [Mechanism];
+    }
 
     /// <summary>A connection that closed logs out.</summary>
     public void Forget(int connectionId)
@@ -78,19 +89,14 @@ public sealed class ScramSha256Logins
         var fields = Fields(bare);
         string user = Unescape(fields.GetValueOrDefault('n') ?? throw AuthenticationFailed());
         string clientNonce = fields.GetValueOrDefault('r') ?? throw AuthenticationFailed();
-        if (database != "admin" || !_users.TryGetValue(user, out string? password))
-        {
-            throw AuthenticationFailed();
-        }
-        byte[] salt = RandomNumberGenerator.GetBytes(28);
+        ScramCredential credential = Credential(database, user) ?? throw AuthenticationFailed();
         string nonce = clientNonce + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
-        string serverFirst = $"r={nonce},s={Convert.ToBase64String(salt)},i={Iterations}";
-        byte[] salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, Iterations, HashAlgorithmName.SHA256, 32);
+        string serverFirst = $"r={nonce},s={Convert.ToBase64String(credential.Salt)},i={credential.Iterations}";
         if (!(request.Body.TryGetValue("options", out var options) && options is BsonDocument o && o.GetValue("skipEmptyExchange", false).ToBoolean()))
         {
             throw CommandException.NotImplemented("saslStart without options.skipEmptyExchange (the driver's empty last step)");
         }
-        _conversations[connectionId] = new Conversation(user, bare, serverFirst, nonce, salted);
+        _conversations[connectionId] = new Conversation(user, bare, serverFirst, nonce, credential);
         return Reply(done: false, serverFirst);
     }
 
@@ -108,8 +114,7 @@ public sealed class ScramSha256Logins
             throw Failed(connectionId);
         }
         string authMessage = $"{conversation.ClientFirstBare},{conversation.ServerFirst},{clientFinal[..proofAt]}";
-        byte[] clientKey = HMACSHA256.HashData(conversation.SaltedPassword, "Client Key"u8);
-        byte[] storedKey = SHA256.HashData(clientKey);
+        byte[] storedKey = conversation.Credential.StoredKey;
         byte[] signature = HMACSHA256.HashData(storedKey, Encoding.UTF8.GetBytes(authMessage));
         byte[] proof = Convert.FromBase64String(fields['p']);
         if (proof.Length != signature.Length)
@@ -124,7 +129,7 @@ public sealed class ScramSha256Logins
         {
             throw Failed(connectionId);
         }
-        byte[] serverKey = HMACSHA256.HashData(conversation.SaltedPassword, "Server Key"u8);
+        byte[] serverKey = conversation.Credential.ServerKey;
         string serverFinal = "v=" + Convert.ToBase64String(HMACSHA256.HashData(serverKey, Encoding.UTF8.GetBytes(authMessage)));
         _conversations.TryRemove(connectionId, out _);
         _loggedIn[connectionId] = conversation.User;
@@ -151,5 +156,37 @@ public sealed class ScramSha256Logins
 
     private static string Unescape(string name) => name.Replace("=2C", ",", StringComparison.Ordinal).Replace("=3D", "=", StringComparison.Ordinal);
 
-    private sealed record Conversation(string User, string ClientFirstBare, string ServerFirst, string Nonce, byte[] SaltedPassword);
+    /// <summary>An option user of admin (its password), else the <c>admin.system.users</c> document <c>{_id: "db.user"}</c>.</summary>
+    private ScramCredential? Credential(string database, string user)
+    {
+        if (database == "admin" && _users.TryGetValue(user, out string? password))
+        {
+            return ScramCredential.FromPassword(password);
+        }
+        byte[]? raw;
+        lock (_server.Gate)
+        {
+            raw = _server.Catalog.Find("admin", "system.users")?.FindById(new BsonString($"{database}.{user}"))?.Raw;
+        }
+        if (raw is null || !RawBson.Decode(raw).TryGetValue("credentials", out var credentials)
+            || credentials is not BsonDocument c || !c.TryGetValue(Mechanism, out var scram) || scram is not BsonDocument stored)
+        {
+            return null;
+        }
+        return new ScramCredential(Convert.FromBase64String(stored["salt"].AsString), stored["iterationCount"].ToInt32(),
+            Convert.FromBase64String(stored["storedKey"].AsString), Convert.FromBase64String(stored["serverKey"].AsString));
+    }
+
+    /// <summary>What the server keeps of a password (RFC 5802: never the password itself).</summary>
+    private sealed record ScramCredential(byte[] Salt, int Iterations, byte[] StoredKey, byte[] ServerKey)
+    {
+        public static ScramCredential FromPassword(string password)
+        {
+            byte[] salt = RandomNumberGenerator.GetBytes(28);
+            byte[] salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, DefaultIterations, HashAlgorithmName.SHA256, 32);
+            return new ScramCredential(salt, DefaultIterations, SHA256.HashData(HMACSHA256.HashData(salted, "Client Key"u8)), HMACSHA256.HashData(salted, "Server Key"u8));
+        }
+    }
+
+    private sealed record Conversation(string User, string ClientFirstBare, string ServerFirst, string Nonce, ScramCredential Credential);
 }

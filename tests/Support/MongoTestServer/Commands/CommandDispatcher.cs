@@ -29,7 +29,7 @@ public sealed class CommandDispatcher
     public CommandDispatcher(ServerState server)
     {
         _server = server;
-        _logins = new ScramSha256Logins(server.Options.Users);
+        _logins = new ScramSha256Logins(server);
         _failCommand.Register(_handlers);
         _logins.Register(_handlers);
         HandshakeCommands.Register(_handlers, _logins);
