@@ -22,4 +22,11 @@ public sealed record MongoTestServerOptions
 
     /// <summary>An open transaction older than this is aborted (the server's transactionLifetimeLimitSeconds, default 60 s).</summary>
     public TimeSpan TransactionLifetimeLimit { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The server's clock: oplog timestamps and wall times, hello's dates, transaction lifetimes. A test that injects
+    /// the product's clock (a FakeTimeProvider) passes the same one here, so captured timestamps follow it. Waits on
+    /// the wire (a tailable getMore's maxTimeMS) stay real time: a frozen clock must not hold a cursor open.
+    /// </summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }
