@@ -95,7 +95,7 @@ internal sealed class RepositoryWorker : IAsyncDisposable
             using var abort = new CancellationTokenSource();
             using var grace = stop.Register(() => abort.CancelAfter(CaptureCommand.ShutdownGrace));
             var clients = new List<IDisposable>();
-            var runner = new CaptureRunner(_services.Capture.Repositories, _services.Capture.Tasks, _services.Capture.Events, TimeProvider.System, _logOutput);
+            var runner = new CaptureRunner(_services.Capture.Repositories, _services.Capture.Tasks, _services.Capture.Events, _services.Capture.Time, _logOutput);
             int exit;
             try
             {

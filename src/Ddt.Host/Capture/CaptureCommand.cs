@@ -21,7 +21,11 @@ public sealed record CaptureServices(
     HostService OplogStoreService,
     Func<StorageLocation, CancellationToken, Task<IAmazonS3>> ObjectStorage,
     SealPolicy Seal,
-    CaptureOptions Capture);
+    CaptureOptions Capture)
+{
+    /// <summary>The capture's clock (task times, lease expiries, lag reports); injected in tests that simulate time.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
 
 /// <summary>What <c>ddt capture --json</c> prints when it ends.</summary>
 /// <param name="TaskId">The capture task it ran under; null when it was refused before one existed.</param>
@@ -81,11 +85,11 @@ public sealed class CaptureCommand : ICliCommand
         var clients = new List<IDisposable>();
         OplogCapture? built = null;
         int exit;
-        var runner = new CaptureRunner(services.Repositories, services.Tasks, services.Events, TimeProvider.System, console.Error);
+        var runner = new CaptureRunner(services.Repositories, services.Tasks, services.Events, services.Time, console.Error);
         try
         {
             exit = await runner.RunAsync(repositoryId, Wiring(services, clients, capture => built = capture), cancellationToken, abort.Token,
-                LeaseWiring(services, clients, LeaseHolder.ThisProcess("ddt capture", null), LeaseOptions.Default, new JsonLineLogger(console.Error, TimeProvider.System, "capture"))).ConfigureAwait(false);
+                LeaseWiring(services, clients, LeaseHolder.ThisProcess("ddt capture", null), LeaseOptions.Default, new JsonLineLogger(console.Error, services.Time, "capture"))).ConfigureAwait(false);
         }
         finally
         {
@@ -144,7 +148,7 @@ public sealed class CaptureCommand : ICliCommand
             {
                 clients.Add(leaseClient);
             }
-            return await new LeaseStore(leaseClient, services.Tasks, services.Events, TimeProvider.System, log).AcquireAsync(LeaseKey.Capture(repository.Id), holder, options, ct).ConfigureAwait(false);
+            return await new LeaseStore(leaseClient, services.Tasks, services.Events, services.Time, log).AcquireAsync(LeaseKey.Capture(repository.Id), holder, options, ct).ConfigureAwait(false);
         };
 
     private static string ExitReason(int exit) => exit switch

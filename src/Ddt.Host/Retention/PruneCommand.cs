@@ -44,7 +44,7 @@ public sealed class PruneCommand(Func<PruneServices> services) : ICliCommand
         }
         string? taskId = parsed.GetValue<string?>(CliOutput.Task);
         // A dry run writes nothing, not even a Task Log.
-        await using var taskLog = dryRun ? null : TaskLog.Start(console, repositoryId, taskId, resolved.Repositories, resolved.ObjectStorage, TimeProvider.System);
+        await using var taskLog = dryRun ? null : TaskLog.Start(console, repositoryId, taskId, resolved.Repositories, resolved.ObjectStorage, resolved.Time);
         console = taskLog?.Console ?? console;
         var result = await new PruneRunner(resolved, console.Error).RunAsync(repositoryId, taskId, dryRun, cancellationToken).ConfigureAwait(false);
         if (json)

@@ -72,7 +72,7 @@ public sealed class SnapshotCommand(Func<SnapshotServices> services) : ICliComma
         {
             return limited;
         }
-        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), resolved.Repositories, resolved.ObjectStorage, TimeProvider.System);
+        await using var taskLog = TaskLog.Start(console, repositoryId, parsed.GetValue<string?>(CliOutput.Task), resolved.Repositories, resolved.ObjectStorage, resolved.Time);
         console = taskLog.Console;
         SnapshotResult result;
         await using (var terminal = TerminalProgress.ForConsole($"{verb} {repositoryId}", json))

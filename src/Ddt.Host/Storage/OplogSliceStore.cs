@@ -71,7 +71,8 @@ public sealed class OplogSliceStore
     /// The slices holding every entry with <paramref name="from"/> &lt;= ts &lt;= <paramref name="to"/>, in ts
     /// order, proven gap-free by their links: the first slice holds <paramref name="from"/> or links to a
     /// slice that ended before it (or starts the timeline: nothing was captured before it), each next
-    /// slice links to the one before, and the last reaches <paramref name="to"/>. Anything else (a
+    /// slice links to the one before, and the last reaches <paramref name="to"/> (or the next slice, after
+    /// <paramref name="to"/>, links to it: no entry lies between). Anything else (a
     /// missing, pruned or twice-sealed slice, a new timeline in between) throws an
     /// <see cref="OplogChainException"/> naming the two timestamps around the fault.
     /// </summary>
@@ -118,6 +119,12 @@ public sealed class OplogSliceStore
                 $"oplog slices of repository {_repositoryId}: no slice holds any entry of {from}..{to}");
         }
         var newest = chain[^1].Index.LastTs;
+        if (newest < to && keys.FirstOrDefault(k => k.First > to) is { IndexKey: not null } after
+            && (await ReadIndexAsync(after.IndexKey, cancellationToken).ConfigureAwait(false)).Index.PreviousLastTs == newest)
+        {
+            // `to` lies between two linked slices: the later one's link proves nothing after `newest` through `to` exists.
+            return chain;
+        }
         if (newest < to)
         {
             throw new OplogChainException(OplogChainFault.Hole, newest, to,

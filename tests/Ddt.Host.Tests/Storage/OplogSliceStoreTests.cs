@@ -110,6 +110,25 @@ public sealed class OplogSliceStoreTests(S3Fixture s3) : IClassFixture<S3Fixture
     }
 
     [Fact]
+    public async Task A_range_ending_between_two_linked_slices_is_held_because_the_later_slice_links_to_the_earlier()
+    {
+        // Found by the 60-day simulation: a restore --at an instant after one slice's last entry and before the next
+        // slice's first (no entry in between) was refused as "not sealed" though the next slice proves nothing is missing.
+        var slices = await NewSlicesAsync();
+        await slices.SealAsync(Entries(100, 2), null, Ct);
+        await slices.SealAsync(Entries(300, 2), new OplogTimestamp(100, 2), Ct);
+
+        Assert.Equal([(new OplogTimestamp(100, 1), new OplogTimestamp(100, 2))], await ChainAsync(slices, new OplogTimestamp(100, 1), new OplogTimestamp(200, uint.MaxValue)));
+
+        // Only a link proves it: a later slice of a new timeline, or none, leaves (100:2, 200:max] unproven.
+        var unlinked = await NewSlicesAsync();
+        await unlinked.SealAsync(Entries(100, 2), null, Ct);
+        await unlinked.SealAsync(Entries(300, 2), null, Ct);
+        var hole = await Assert.ThrowsAsync<OplogChainException>(() => unlinked.ListChainAsync(new OplogTimestamp(100, 1), new OplogTimestamp(200, 1), Ct));
+        Assert.Equal((OplogChainFault.Hole, new OplogTimestamp(100, 2), new OplogTimestamp(200, 1)), (hole.Fault, hole.From, hole.To));
+    }
+
+    [Fact]
     public async Task Overlapping_slices_fail_naming_the_overlap()
     {
         var slices = await NewSlicesAsync();

@@ -28,7 +28,7 @@ public sealed class MongoTestServer : IAsyncDisposable
         string[] hosts = [.. listeners.Select(l => $"127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}")];
         _members = [.. listeners.Select((l, i) => (l, new ReplicaSetMember(hosts[i], isPrimary: i == 0, hosts)))];
         Port = ((IPEndPoint)listeners[0].LocalEndpoint).Port;
-        _state = new ServerState(options, TimeProvider.System);
+        _state = new ServerState(options, options.Clock);
         _dispatcher = new CommandDispatcher(_state);
         ConnectionString = $"mongodb://{string.Join(',', hosts)}/?replicaSet={Uri.EscapeDataString(options.ReplicaSetName)}";
         _acceptLoops = [.. _members.Select(m => AcceptLoopAsync(m.Listener, m.Member))];

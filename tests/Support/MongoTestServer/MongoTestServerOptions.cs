@@ -34,4 +34,11 @@ public sealed record MongoTestServerOptions
 
     /// <summary>The server's certificate with its private key: every connection is TLS (<c>net.tls.mode: requireTLS</c>).</summary>
     public X509Certificate2? TlsCertificate { get; init; }
+
+    /// <summary>
+    /// The server's clock: oplog timestamps and wall times, hello's dates, transaction lifetimes. A test that injects
+    /// the product's clock (a FakeTimeProvider) passes the same one here, so captured timestamps follow it. Waits on
+    /// the wire (a tailable getMore's maxTimeMS) stay real time: a frozen clock must not hold a cursor open.
+    /// </summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

@@ -276,22 +276,24 @@ public static class ReadCommands
             }
         }
         // Tailable: wait for new entries up to maxTimeMS (the driver's maxAwaitTimeMS) when awaitData.
+        // Real time, not the server's clock: maxTimeMS is how long the client waits, and an injected clock may stand still.
         long waitMs = request.Body.TryGetValue("maxTimeMS", out var mt) ? mt.ToInt64() : 1000;
-        var deadline = server.Clock.GetUtcNow().AddMilliseconds(cursor.AwaitData ? waitMs : 0);
+        var wait = TimeSpan.FromMilliseconds(cursor.AwaitData ? waitMs : 0);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         while (true)
         {
             Task appended;
             lock (server.Gate)
             {
                 var batch = NextTailBatch(server, cursor, context.Member, batchSize);
-                var remaining = deadline - server.Clock.GetUtcNow();
+                var remaining = wait - System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 if (batch.Count > 0 || !cursor.AwaitData || remaining <= TimeSpan.Zero)
                 {
                     return CommandContext.CursorReply("nextBatch", batch, id, ns);
                 }
                 appended = server.Oplog.NextAppend;
             }
-            var remainingWait = deadline - server.Clock.GetUtcNow();
+            var remainingWait = wait - System.Diagnostics.Stopwatch.GetElapsedTime(started);
             if (remainingWait > TimeSpan.Zero)
             {
                 await Task.WhenAny(appended, Task.Delay(remainingWait, cancellationToken)).ConfigureAwait(false);
