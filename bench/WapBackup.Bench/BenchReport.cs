@@ -27,6 +27,14 @@ public sealed class BenchReport
         _output.Flush();
     }
 
+    /// <summary>Working set of this process now, in MiB.</summary>
+    public static double WorkingSetMiB()
+    {
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        return process.WorkingSet64 / (1024.0 * 1024.0);
+    }
+
     /// <summary>Peak working set of this process so far, in MiB.</summary>
     public static double PeakWorkingSetMiB()
     {

@@ -88,50 +88,6 @@ public sealed class RestoreLoadBenchmark : IBenchmark
         report.Result("restore-load", load, "docs/s", "raw-batched-insert", insert, string.Create(CultureInfo.InvariantCulture, $"peak_mib={peakMiB:0}"));
     }
 
-    /// <summary>The process's working set every 20 ms until disposed: the peak while the load runs, not since the process started.</summary>
-    private sealed class WorkingSetSampler : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _sampling;
-        private long _peak;
-
-        public WorkingSetSampler()
-        {
-            _sampling = Task.Run(async () =>
-            {
-                using var process = Process.GetCurrentProcess();
-                while (!_stop.IsCancellationRequested)
-                {
-                    process.Refresh();
-                    _peak = Math.Max(_peak, process.WorkingSet64);
-                    try
-                    {
-                        await Task.Delay(20, _stop.Token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                    }
-                }
-            });
-        }
-
-        public double PeakMiB
-        {
-            get
-            {
-                _stop.Cancel();
-                _sampling.Wait();
-                return _peak / (1024.0 * 1024.0);
-            }
-        }
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _stop.Dispose();
-        }
-    }
-
     /// <summary>Objects in memory, checksummed as the real store's are: the bench measures the loader, not S3.</summary>
     private sealed class MemoryObjectStore : IObjectStore
     {

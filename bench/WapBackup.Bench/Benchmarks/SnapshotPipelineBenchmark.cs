@@ -24,7 +24,10 @@ namespace WapBackup.Bench.Benchmarks;
 /// at once), zstd, the bounded pipe, the streaming upload (the read-back check that follows is not timed). Documents:
 /// ~1 KiB, generated, semi-compressible, in 4 collections; 256 MiB by default (WAP_BENCH_SNAPSHOT_MIB overrides).
 /// Reference: zstd alone compressing the same documents (regenerated, in 64 MiB chunks, only compression timed).
-/// peak_mib: this process's peak working set.
+/// peak_mib (on the BENCH line): this process's largest working set sampled from the first read to the end of the read-back,
+/// after a full GC has returned what generating and inserting the documents left. A note gives the CPU seconds of this
+/// process, the test server and s3rver over the timed part; WAP_BENCH_SNAPSHOT_STAGES=1 first times each stage alone
+/// (profiling, at the default size: it keeps the archive in memory).
 /// </summary>
 public sealed class SnapshotPipelineBenchmark : IBenchmark
 {
@@ -47,7 +50,6 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
                 await collection.InsertManyAsync(batch.Select(b => new RawBsonDocument(b)), new InsertManyOptions { IsOrdered = false }, cancellationToken);
             }
         }
-        double before = BenchReport.PeakWorkingSetMiB();
 
         string directory = Directory.CreateTempSubdirectory("bench-s3rver-").FullName;
         await using var s3rver = await LocalServers.StartS3rverAsync(LocalServers.FindNodeModules(AppContext.BaseDirectory), directory, cancellationToken);
@@ -59,8 +61,20 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
         var request = new SnapshotRequest("bench", null, SnapshotKind.Snapshot, new OplogTimestamp(1_795_000_000, 1), "rs/bench",
             (await client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("buildInfo", 1), cancellationToken: cancellationToken))["version"].AsString, ArchiveCompression.Zstd, Collections, null);
         var dumper = new ArchiveDumper(client, Collections);
+        if (Environment.GetEnvironmentVariable("WAP_BENCH_SNAPSHOT_STAGES") == "1")
+        {
+            var captured = await StagesAsync(report, client, full, namespaces, request, cancellationToken);
+            await UploadStageAsync(report, full, store, captured, cancellationToken);
+        }
+        // What the generator and the inserts left behind is not the pipeline's: give it back before sampling.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        double before = BenchReport.WorkingSetMiB();
         long archiveBytes = 0;
+        var cpu = CpuTimes.Take(full.Pid);
+        var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes());
         var clock = Stopwatch.StartNew();
+        using var sampler = new WorkingSetSampler();
         var outcome = await new SnapshotPipeline(store, new NoCatalog(), TimeProvider.System).RunAsync(request, namespaces, async (writer, ct) =>
         {
             var written = await dumper.DumpAsync(writer, namespaces, null, ct);
@@ -68,7 +82,8 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
             return written;
         }, cancellationToken);
         double pipeline = archiveBytes / 1e6 / store.UploadedAt!.Value.TotalSeconds;
-        double peak = BenchReport.PeakWorkingSetMiB();
+        report.Note("snapshot-pipeline cpu: " + (CpuTimes.Take(full.Pid) - cpu) + string.Create(CultureInfo.InvariantCulture, $" wall {store.UploadedAt!.Value.TotalSeconds:0.00} s; gc0 {GC.CollectionCount(0) - gcs.Item1} gc1 {GC.CollectionCount(1) - gcs.Item2} gc2 {GC.CollectionCount(2) - gcs.Item3} pause {(GC.GetTotalPauseDuration() - gcs.Item4).TotalMilliseconds:0} ms allocated {(GC.GetTotalAllocatedBytes() - gcs.Item5) / 1048576.0:0} MiB"));
+        double peak = sampler.PeakMiB;
         if (outcome.Manifest.Namespaces.Sum(n => n.Documents) != documents / Collections * Collections)
         {
             throw new InvalidOperationException($"snapshot-pipeline archived {outcome.Manifest.Namespaces.Sum(n => n.Documents)} documents, expected {documents}");
@@ -94,9 +109,125 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
             }
         }
         double codec = archiveBytes / 1e6 / compressing.TotalSeconds;
-        report.Result("snapshot-pipeline", pipeline, "MB/s", "zstd-alone", codec);
+        report.Result("snapshot-pipeline", pipeline, "MB/s", "zstd-alone", codec, string.Create(CultureInfo.InvariantCulture, $"peak_mib={peak:0}"));
         report.Note(string.Create(CultureInfo.InvariantCulture,
-            $"snapshot-pipeline: peak_mib={peak:0} ({mib} MiB of {DocumentBytes}-byte documents in {Collections} collections; archive {archiveBytes / 1048576.0:0} MiB -> {outcome.Manifest.Archive.Bytes / 1048576.0:0} MiB zstd; zstd alone {compressedBytes / 1048576.0:0} MiB; peak before the pipeline {before:0} MiB; whole run incl. read-back {clock.Elapsed.TotalSeconds:0.0} s)"));
+            $"snapshot-pipeline: {mib} MiB of {DocumentBytes}-byte documents in {Collections} collections; archive {archiveBytes / 1048576.0:0} MiB -> {outcome.Manifest.Archive.Bytes / 1048576.0:0} MiB zstd; zstd alone {compressedBytes / 1048576.0:0} MiB; working set before the pipeline {before:0} MiB; peak_mib sampled every 20 ms from the first read to the end of the read-back; whole run incl. read-back {clock.Elapsed.TotalSeconds:0.0} s"));
+    }
+
+    /// <summary>Profiling: each stage of the pipeline alone, then cumulatively, into a null sink (WAP_BENCH_SNAPSHOT_STAGES=1).</summary>
+    private static async Task<MemoryStream> StagesAsync(BenchReport report, MongoClient client, ChildTestServer full, IReadOnlyList<SourceNamespace> namespaces, SnapshotRequest request, CancellationToken cancellationToken)
+    {
+        async Task Stage(string name, Func<Task<long>> run)
+        {
+            var cpu = CpuTimes.Take(full.Pid);
+            var watch = Stopwatch.StartNew();
+            long bytes = await run();
+            double seconds = watch.Elapsed.TotalSeconds;
+            report.Note(string.Create(CultureInfo.InvariantCulture, $"stage {name}: {bytes / 1e6 / seconds:0.0} MB/s, wall {seconds:0.00} s, cpu {CpuTimes.Take(full.Pid) - cpu}"));
+        }
+        await Stage("read (driver, 4 cursors, nothing else)", async () =>
+        {
+            long total = 0;
+            await Parallel.ForEachAsync(namespaces, new ParallelOptions { MaxDegreeOfParallelism = Collections, CancellationToken = cancellationToken }, async (ns, ct) =>
+            {
+                var collection = client.GetDatabase(ns.Read.Db).GetCollection<WapBackup.Ddt.Capture.RawBson>(ns.Read.Collection);
+                using var cursor = await collection.FindAsync(FilterDefinition<WapBackup.Ddt.Capture.RawBson>.Empty, new FindOptions<WapBackup.Ddt.Capture.RawBson> { BatchSize = 1000 }, ct);
+                long bytes = 0;
+                while (await cursor.MoveNextAsync(ct))
+                {
+                    foreach (var d in cursor.Current)
+                    {
+                        bytes += d.Bytes.Length;
+                    }
+                }
+                Interlocked.Add(ref total, bytes);
+            });
+            return total;
+        });
+        var captured = new MemoryStream();
+        var plain = new MemoryStream();
+        foreach (var compression in new[] { ArchiveCompression.None, ArchiveCompression.Zstd })
+        {
+            await Stage($"read + dumper + writer + {compression} into a null stream", async () =>
+            {
+                await using var compressed = ArchiveStreams.Compress(compression == ArchiveCompression.Zstd ? captured : plain, compression);
+                var writer = await ArchiveWriter.StartAsync(compressed, new ArchivePrelude(new ArchiveHeader(Collections, request.ServerVersion, SnapshotPipeline.ToolVersion), namespaces.Select(n => n.Entry).ToList()), cancellationToken: cancellationToken);
+                await new ArchiveDumper(client, Collections).DumpAsync(writer, namespaces, null, cancellationToken);
+                await writer.CompleteAsync(cancellationToken);
+                return writer.BytesWritten;
+            });
+        }
+        byte[] archive = plain.ToArray();
+
+        foreach (int chunk in new[] { 64 << 20, 16 << 20, 4 << 20 })
+        {
+            await Stage($"zstd streaming, one stream, {chunk >> 20} MiB writes, of the uncompressed archive", async () =>
+            {
+                await using var zstd = ArchiveStreams.Compress(Stream.Null, ArchiveCompression.Zstd);
+                for (int o = 0; o < archive.Length; o += chunk) { await zstd.WriteAsync(archive.AsMemory(o, Math.Min(chunk, archive.Length - o)), cancellationToken); }
+                return archive.Length;
+            });
+            await Stage($"zstd one frame per {chunk >> 20} MiB (Compressor.Wrap)", () =>
+            {
+                using var compressor = new ZstdSharp.Compressor(3);
+                long outBytes = 0;
+                for (int o = 0; o < archive.Length; o += chunk) { outBytes += compressor.Wrap(archive.AsSpan(o, Math.Min(chunk, archive.Length - o))).Length; }
+                report.Note($"frames out {outBytes / 1e6:0.0} MB");
+                return Task.FromResult((long)archive.Length);
+            });
+        }
+        return captured;
+    }
+
+    private static async Task UploadStageAsync(BenchReport report, ChildTestServer full, IObjectStore store, MemoryStream captured, CancellationToken cancellationToken)
+    {
+        captured.Position = 0;
+        var cpu = CpuTimes.Take(full.Pid);
+        var watch = Stopwatch.StartNew();
+        await store.UploadAsync("stage/upload", captured, null, cancellationToken);
+        report.Note(string.Create(CultureInfo.InvariantCulture, $"stage upload alone of the {captured.Length / 1e6:0.0} MB zstd archive: {captured.Length / 1e6 / watch.Elapsed.TotalSeconds:0.0} MB/s, wall {watch.Elapsed.TotalSeconds:0.00} s, cpu {CpuTimes.Take(full.Pid) - cpu}"));
+        await store.DeleteAsync(["stage/upload"], cancellationToken);
+    }
+
+    /// <summary>CPU seconds so far of this process, the test server's, and the other children (s3rver).</summary>
+    private readonly record struct CpuTimes(double Self, double Server, double Others)
+    {
+        public static CpuTimes Take(int serverPid)
+        {
+            double self = Ticks(Environment.ProcessId);
+            double server = Ticks(serverPid);
+            double others = 0;
+            foreach (string task in Directory.GetDirectories($"/proc/{Environment.ProcessId}/task"))
+            {
+                foreach (string child in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    int pid = int.Parse(child, CultureInfo.InvariantCulture);
+                    if (pid != serverPid)
+                    {
+                        others += Ticks(pid);
+                    }
+                }
+            }
+            return new CpuTimes(self, server, others);
+        }
+
+        public static CpuTimes operator -(CpuTimes a, CpuTimes b) => new(a.Self - b.Self, a.Server - b.Server, a.Others - b.Others);
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"pipeline process {Self:0.00} s, test server {Server:0.00} s, s3rver {Others:0.00} s");
+
+        private static double Ticks(int pid)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+        }
     }
 
     /// <summary>Deterministic ~1 KiB documents: an id, a few typed fields and text drawn from a small vocabulary (compresses about 3:1).</summary>
@@ -195,6 +326,8 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
         }
 
         public string ConnectionString { get; }
+
+        public int Pid => _process.Id;
 
         public static async Task<ChildTestServer> StartAsync(CancellationToken cancellationToken)
         {

@@ -1,5 +1,6 @@
+using System.Buffers;
+using MongoDB.Bson;
 using MongoDB.Driver;
-using WapBackup.Ddt.Capture;
 using WapBackup.Shared.Archive;
 
 namespace WapBackup.Ddt.Snapshot;
@@ -10,7 +11,7 @@ public sealed record DumpProgress(int NamespacesDone, int Namespaces, long Docum
 /// <summary>
 /// Writes the documents of <see cref="SourceNamespace"/>s into an <see cref="ArchiveWriter"/>: the authz namespaces
 /// first, one at a time, then the rest with <c>parallelism</c> collections at once (<c>dumpRestoreWorkNum</c>),
-/// each read in natural order as raw BSON (nothing decoded, one copy per document). The caller owns the
+/// each read in natural order as raw BSON (nothing decoded: each document is copied once, from the driver's reply buffer into its archive block). The caller owns the
 /// writer's output and completes it. Any read or write failure fails the whole dump. <c>readPreference</c>: the
 /// source's secondaryPreferred for <c>ddt dump</c> (as init reads it); 47019 is read from its primary.
 /// </summary>
@@ -41,14 +42,16 @@ public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batc
         var output = writer.Open(ns.Entry.DataNamespace(writer.Prelude.Header.ServerVersion));
         if (!ns.IsView)
         {
-            var collection = client.GetDatabase(ns.Read.Db).GetCollection<RawBson>(ns.Read.Collection).WithReadPreference(readPreference ?? ReadPreference.Primary);
-            using var cursor = await collection.FindAsync(FilterDefinition<RawBson>.Empty, new FindOptions<RawBson> { BatchSize = batchSize }, cancellationToken).ConfigureAwait(false);
+            // RawBsonDocument: a slice of the driver's reply buffer, so each document is copied once, into the archive block.
+            var collection = client.GetDatabase(ns.Read.Db).GetCollection<RawBsonDocument>(ns.Read.Collection).WithReadPreference(readPreference ?? ReadPreference.Primary);
+            using var cursor = await collection.FindAsync(FilterDefinition<RawBsonDocument>.Empty, new FindOptions<RawBsonDocument> { BatchSize = batchSize }, cancellationToken).ConfigureAwait(false);
             while (await cursor.MoveNextAsync(cancellationToken).ConfigureAwait(false))
             {
                 long count = 0;
-                foreach (var document in cursor.Current)
+                using var batch = new BatchDocuments(cursor.Current);
+                foreach (var document in batch.Documents)
                 {
-                    await output.WriteAsync(document.Bytes, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(output, document, cancellationToken).ConfigureAwait(false);
                     count++;
                 }
                 long documents = Interlocked.Add(ref _documents, count);
@@ -58,5 +61,41 @@ public sealed class ArchiveDumper(IMongoClient client, int parallelism, int batc
         var summary = await output.CompleteAsync(cancellationToken).ConfigureAwait(false);
         progress?.Report(new DumpProgress(Interlocked.Increment(ref _done), total, Interlocked.Read(ref _documents), writer.BytesWritten));
         return summary;
+    }
+
+    private static async ValueTask WriteAsync(ArchiveNamespaceWriter output, RawBsonDocument document, CancellationToken cancellationToken)
+    {
+        var slice = document.Slice;
+        var contiguous = slice.AccessBackingBytes(0);
+        if (contiguous.Count >= slice.Length)
+        {
+            await output.WriteAsync(contiguous.AsMemory(0, slice.Length), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        // The document spans two of the reply's chunks: copy it whole.
+        byte[] copy = ArrayPool<byte>.Shared.Rent(slice.Length);
+        try
+        {
+            slice.GetBytes(0, copy, 0, slice.Length);
+            await output.WriteAsync(copy.AsMemory(0, slice.Length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+
+    /// <summary>A cursor batch whose documents (slices of the reply's buffer) are released together, also when a write fails.</summary>
+    private sealed class BatchDocuments(IEnumerable<RawBsonDocument> documents) : IDisposable
+    {
+        public IReadOnlyList<RawBsonDocument> Documents { get; } = documents as IReadOnlyList<RawBsonDocument> ?? documents.ToList();
+
+        public void Dispose()
+        {
+            foreach (var document in Documents)
+            {
+                document.Dispose();
+            }
+        }
     }
 }

@@ -54,6 +54,13 @@ public sealed class SnapshotPipeline(IObjectStore store, ISnapshotCatalog catalo
     /// <summary>Compressed bytes between the codec and the upload: the upload buffers its own parts, this only smooths.</summary>
     private const long PipeBytes = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// A namespace's documents per archive block (docs/benchmarks.md, "Snapshot pipeline profile"): the writer holds one
+    /// block per namespace being dumped, so memory is this times <c>dumpRestoreWorkNum</c>; zstd compresses 4 MiB writes
+    /// as fast as 16 MiB ones, and the few more namespace headers cost bytes, not time. A larger document goes out alone.
+    /// </summary>
+    internal const int BlockBytes = 4 * 1024 * 1024;
+
     public async Task<SnapshotOutcome> RunAsync(SnapshotRequest request, IReadOnlyList<SourceNamespace> namespaces, ArchiveContent content, CancellationToken cancellationToken)
     {
         if (await FindManifestAsync(request, cancellationToken).ConfigureAwait(false) is { } existing)
@@ -168,7 +175,7 @@ public sealed class SnapshotPipeline(IObjectStore store, ISnapshotCatalog catalo
             await using (var output = pipe.Writer.AsStream(leaveOpen: true))
             await using (var compressed = ArchiveStreams.Compress(output, request.Compression))
             {
-                var writer = await ArchiveWriter.StartAsync(compressed, prelude, cancellationToken: abort.Token).ConfigureAwait(false);
+                var writer = await ArchiveWriter.StartAsync(compressed, prelude, new ArchiveWriterOptions { BlockBytes = BlockBytes }, abort.Token).ConfigureAwait(false);
                 written = await content(writer, abort.Token).ConfigureAwait(false);
                 await writer.CompleteAsync(abort.Token).ConfigureAwait(false);
             }
