@@ -144,7 +144,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
             {
                 await using var archive = ArchiveStreams.Decompress(archiveStream, prepared.Compression);
                 loaded = await new SnapshotLoader(target).LoadAsync(archive, manifest,
-                    new SnapshotLoadOptions(prepared.Namespaces.Map, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)),
+                    new SnapshotLoadOptions(prepared.Namespaces.Target, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)),
                     reporter, cancellationToken).ConfigureAwait(false);
             }
             await stopProgress.CancelAsync().ConfigureAwait(false);
@@ -163,7 +163,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
                 reached = $"replaying the oplog ({oplog.After}, {oplog.Through}] from the {(oplog.Source == ReplaySource.Store ? "57019 store" : "object-storage slices")}";
                 await run.EventAsync(EventLevel.Info, reached, new Dictionary<string, string> { ["after"] = oplog.After.ToString(), ["through"] = oplog.Through.ToString() }, cancellationToken).ConfigureAwait(false);
                 replayed = await new OplogReplayer(target, new ReplayOptions(MirrorMode.ApplyOps, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)))
-                    .ReplayAsync(oplog.ReadAsync(cancellationToken), oplog.After, oplog.Through, prepared.ReplayMap, null, cancellationToken).ConfigureAwait(false);
+                    .ReplayAsync(oplog.ReadAsync(cancellationToken), oplog.After, oplog.Through, prepared.Namespaces, null, cancellationToken).ConfigureAwait(false);
                 await run.EventAsync(EventLevel.Info,
                     $"oplog replayed: {replayed.EntriesRead} entries read, {replayed.Applied} applied, {replayed.SkippedByRule.Values.Sum()} skipped by rule, through {replayed.LastApplied?.ToString() ?? "-"}",
                     replayed.SkippedByRule.ToDictionary(r => "skipped." + r.Key, r => r.Value.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
@@ -274,8 +274,8 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
     private static RestoreResult Refused(RestoreRequest request, string? taskId, RestoreRefusedException refused) =>
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
 
-    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces,
-        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles) : IDisposable
+    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, NamespaceMap Namespaces,
+        bool Drop, IMongoClient Target, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles) : IDisposable
     {
         public void Dispose()
         {
@@ -302,10 +302,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         {
             throw new RestoreRefusedException("arguments", $"--oplog-source must be store or slices, got '{request.OplogSource}'");
         }
-        RestoreNamespaces namespaces;
+        NamespaceMap namespaces;
         try
         {
-            namespaces = RestoreNamespaces.Parse(request.Include, request.Exclude, request.Rename);
+            namespaces = NamespaceMap.Parse(request.Include, request.Exclude, request.Rename, request.UsersAndRoles);
         }
         catch (ArgumentException error)
         {
@@ -382,7 +382,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         };
     }
 
-    private async Task<Prepared> PrepareSnapshotAsync(RestoreRequest request, BackupRepository repository, IObjectStore store, string snapshotId, RestoreNamespaces namespaces,
+    private async Task<Prepared> PrepareSnapshotAsync(RestoreRequest request, BackupRepository repository, IObjectStore store, string snapshotId, NamespaceMap namespaces,
         OplogTimestamp? through, ReplaySource source, IMongoClient? oplogStore, CancellationToken cancellationToken)
     {
         var manifest = await RestoreInputs.ManifestAsync(store, repository, snapshotId, cancellationToken).ConfigureAwait(false);
@@ -410,7 +410,6 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
                 $"the target {own.Endpoint} is repository {repository.Id}'s own {own.Service}; restore to the source cluster or another one");
         }
         bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
-        var replayMap = new NamespaceMap(request.Include, request.Exclude, request.Rename.Select(NamespaceRename.Parse), request.UsersAndRoles);
         RestoreOplogRange? oplog = null;
         if (through is { } end)
         {
@@ -431,7 +430,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         try
         {
             var usersAndRoles = request.UsersAndRoles ? await UsersAndRolesAsync(store, manifest, compression, target, drop, cancellationToken).ConfigureAwait(false) : null;
-            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, replayMap, oplog, oplogStore, usersAndRoles);
+            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, oplog, oplogStore, usersAndRoles);
         }
         catch
         {
