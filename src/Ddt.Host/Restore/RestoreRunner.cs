@@ -6,6 +6,7 @@ using WapBackup.Ddt.Cli;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Mongod;
+using WapBackup.Ddt.Restore.Dump;
 using WapBackup.Ddt.Restore.Load;
 using WapBackup.Ddt.Restore.Replay;
 using WapBackup.Ddt.Restore.UsersAndRoles;
@@ -44,12 +45,39 @@ public sealed record RestoreRequest(
 /// <summary>One namespace in the result: what was loaded and what the target holds after the restore.</summary>
 public sealed record RestoredNamespace(string Namespace, string Source, long Documents, string ContentHash, string ManifestContentHash);
 
+/// <summary>
+/// The replay in the result: <paramref name="Source"/> <c>store</c>, <c>slices</c> or <c>dump</c> (the archive's own oplog);
+/// every entry read is applied or counted under a rule in <paramref name="Rules"/>: the classifier's skips
+/// (docs/restore-replay.md) and, for a dump, initial sync's rules (<c>FuzzyInsertReplaced</c>, <c>FuzzyUpdateOfMissingSkipped</c>,
+/// <c>FuzzyDeleteOfMissing</c>, decision 1040); transactions not committed by the end are listed, not applied.
+/// </summary>
+public sealed record RestoreReplaySummary(
+    string Source, string After, string Through, long EntriesRead, long Applied, IReadOnlyDictionary<string, long> Rules,
+    long Transactions, IReadOnlyList<string> TransactionsNotCommitted)
+{
+    public static RestoreReplaySummary Of(ReplayReport report, string source)
+    {
+        var rules = new SortedDictionary<string, long>(report.SkippedByRule.ToDictionary(), StringComparer.Ordinal);
+        if (report.Fuzzy is { } fuzzy)
+        {
+            rules["FuzzyInsertReplaced"] = fuzzy.InsertsReplaced;
+            rules["FuzzyUpdateOfMissingSkipped"] = fuzzy.UpdatesOfMissingSkipped;
+            rules["FuzzyDeleteOfMissing"] = fuzzy.DeletesOfMissing;
+        }
+        return new RestoreReplaySummary(source, report.After.ToString(), report.Through.ToString(), report.EntriesRead, report.Applied, rules,
+            report.Transactions, report.TransactionsNotCommittedByThrough);
+    }
+}
+
 /// <summary>What <c>ddt restore --json</c> prints last. <see cref="Verified"/> true only when <see cref="Differences"/> is empty.</summary>
 /// <param name="Outcome"><c>restored</c>, <c>differences</c>, <c>refused</c> (with <see cref="Rule"/>) or <c>failed</c>.</param>
 public sealed record RestoreResult(
     string Repository, string? TaskId, string Outcome, string? Rule, string? BaseSnapshot, string? BaseTs, string? BaseTsIso,
     string? LastAppliedTs, IReadOnlyList<RestoredNamespace> Namespaces, bool Verified, IReadOnlyList<string> Differences, string? Error)
 {
+    /// <summary>What the oplog replay did (a point in time, or a dump's own oplog); null when nothing was replayed.</summary>
+    public RestoreReplaySummary? Replay { get; init; }
+
     public int ExitCode => Outcome switch { "restored" => 0, "refused" => 2, "differences" => 3, _ => 1 };
 }
 
@@ -79,7 +107,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         IMongoClient? leaseClient;
         try
         {
-            leaseClient = services.OplogStoreService is { } storeService && prepared.OplogStore is null
+            leaseClient = OplogStoreOf(prepared.Repository) is { } storeService && prepared.OplogStore is null
                 ? await ConnectAsync(storeService, prepared.Repository, cancellationToken).ConfigureAwait(false)
                 : null;
         }
@@ -127,7 +155,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         Task recording = Task.CompletedTask;
         try
         {
-            await run.EventAsync(EventLevel.Info, $"restore of snapshot {manifest.SnapshotId} (Ts {manifest.Ts}) started",
+            await run.EventAsync(EventLevel.Info, $"restore of {(prepared.DumpOplog is null ? "snapshot" : "dump")} {manifest.SnapshotId} (Ts {manifest.Ts}) started",
                 new Dictionary<string, string> { ["snapshot"] = manifest.SnapshotId, ["ts"] = manifest.Ts, ["drop"] = prepared.Drop ? "true" : "false" }, cancellationToken).ConfigureAwait(false);
             SnapshotLoadProgress? latest = null;
             var reporter = new Progress(p =>
@@ -139,13 +167,23 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
             });
             recording = RecordProgressAsync(run, () => Volatile.Read(ref latest), services.Time.GetTimestamp(), stopProgress.Token);
             SnapshotLoadResult loaded;
+            // A dump's oplog comes last in its archive: spooled while the data loads, replayed after (decision 1040).
+            await using var dumpOplog = prepared.DumpOplog is null ? null : DumpOplogSpool.Create();
             var archiveStream = await prepared.Store.OpenReadAsync(manifest.Archive.Key, new ObjectChecksum(manifest.Archive.Bytes, manifest.Archive.Sha256), cancellationToken).ConfigureAwait(false);
             await using (archiveStream.ConfigureAwait(false))
             {
-                await using var archive = ArchiveStreams.Decompress(archiveStream, prepared.Compression);
-                loaded = await new SnapshotLoader(target).LoadAsync(archive, manifest,
-                    new SnapshotLoadOptions(prepared.Namespaces.Map, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)),
-                    reporter, cancellationToken).ConfigureAwait(false);
+                await using (var archive = ArchiveStreams.Decompress(archiveStream, prepared.Compression))
+                {
+                    loaded = await new SnapshotLoader(target).LoadAsync(archive, manifest,
+                        new SnapshotLoadOptions(prepared.Namespaces.Target, prepared.Drop, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum))
+                        {
+                            Oplog = dumpOplog,
+                            HoldUniqueIndexes = dumpOplog is null ? null : ns => !dumpOplog.TouchedByCommand(ns),
+                        },
+                        reporter, cancellationToken).ConfigureAwait(false);
+                }
+                // The SHA-256 is checked at the object's end: read what the decompressor left, before anything is replayed.
+                await archiveStream.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
             }
             await stopProgress.CancelAsync().ConfigureAwait(false);
             await recording.ConfigureAwait(false);
@@ -158,15 +196,21 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
                     new Dictionary<string, string> { ["users"] = usersAndRoles.Users.Count.ToString(CultureInfo.InvariantCulture), ["roles"] = usersAndRoles.Roles.Count.ToString(CultureInfo.InvariantCulture) }, cancellationToken).ConfigureAwait(false);
             }
             ReplayReport? replayed = null;
-            if (prepared.Oplog is { } oplog)
+            if (dumpOplog is not null)
+            {
+                reached = $"replaying the dump's oplog {prepared.DumpOplog!.First}..{prepared.DumpOplog.Last} ({prepared.DumpOplog.Entries} entries)";
+                await run.EventAsync(EventLevel.Info, reached, new Dictionary<string, string> { ["first"] = prepared.DumpOplog.First, ["through"] = prepared.DumpOplog.Last }, cancellationToken).ConfigureAwait(false);
+                replayed = await new DumpOplogReplay(target, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum))
+                    .ReplayAsync(dumpOplog, manifest, prepared.Namespaces, loaded.HeldIndexes, cancellationToken).ConfigureAwait(false);
+                await ReplayedEventAsync(run, replayed, cancellationToken).ConfigureAwait(false);
+            }
+            else if (prepared.Oplog is { } oplog)
             {
                 reached = $"replaying the oplog ({oplog.After}, {oplog.Through}] from the {(oplog.Source == ReplaySource.Store ? "57019 store" : "object-storage slices")}";
                 await run.EventAsync(EventLevel.Info, reached, new Dictionary<string, string> { ["after"] = oplog.After.ToString(), ["through"] = oplog.Through.ToString() }, cancellationToken).ConfigureAwait(false);
                 replayed = await new OplogReplayer(target, new ReplayOptions(MirrorMode.ApplyOps, Math.Max(1, prepared.Repository.Policy.DumpRestoreWorkNum)))
-                    .ReplayAsync(oplog.ReadAsync(cancellationToken), oplog.After, oplog.Through, prepared.ReplayMap, null, cancellationToken).ConfigureAwait(false);
-                await run.EventAsync(EventLevel.Info,
-                    $"oplog replayed: {replayed.EntriesRead} entries read, {replayed.Applied} applied, {replayed.SkippedByRule.Values.Sum()} skipped by rule, through {replayed.LastApplied?.ToString() ?? "-"}",
-                    replayed.SkippedByRule.ToDictionary(r => "skipped." + r.Key, r => r.Value.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
+                    .ReplayAsync(oplog.ReadAsync(cancellationToken), oplog.After, oplog.Through, prepared.Namespaces, null, cancellationToken).ConfigureAwait(false);
+                await ReplayedEventAsync(run, replayed, cancellationToken).ConfigureAwait(false);
             }
             reached = "verifying target";
             var differences = new List<string>(loaded.Differences);
@@ -211,7 +255,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
                     : $"restored snapshot {manifest.SnapshotId} with {differences.Count} differences (first: {differences[0]})",
                 details, p => p with { Percent = 100, Message = verified ? "verified" : "differences" }).ConfigureAwait(false);
             return new RestoreResult(request.RepositoryId, run.Id, verified ? "restored" : "differences", null, manifest.SnapshotId, manifest.Ts, manifest.TsIso,
-                (replayed?.LastApplied ?? OplogTimestamp.Parse(manifest.Ts)).ToString(), namespaces, verified, differences, null);
+                (replayed?.LastApplied ?? OplogTimestamp.Parse(manifest.Ts)).ToString(), namespaces, verified, differences, null)
+            {
+                Replay = replayed is null ? null : RestoreReplaySummary.Of(replayed, prepared.DumpOplog is null ? prepared.Oplog!.Source.ToString().ToLowerInvariant() : "dump"),
+            };
         }
         catch (RestoreRefusedException refused)
         {
@@ -268,14 +315,24 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         }
     }
 
+    /// <summary>What the replay did, as one event: counts per rule (skipped and, for a dump, initial sync's forgiven ones).</summary>
+    private static Task ReplayedEventAsync(TaskRun run, ReplayReport replayed, CancellationToken cancellationToken)
+    {
+        var summary = RestoreReplaySummary.Of(replayed, "");
+        return run.EventAsync(EventLevel.Info,
+            $"oplog replayed: {replayed.EntriesRead} entries read, {replayed.Applied} applied, {replayed.SkippedByRule.Values.Sum()} skipped by rule, through {replayed.LastApplied?.ToString() ?? "-"}",
+            summary.Rules.ToDictionary(r => "rule." + r.Key, r => r.Value.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal), cancellationToken);
+    }
+
     /// <summary>How often progress is written to the task record.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     private static RestoreResult Refused(RestoreRequest request, string? taskId, RestoreRefusedException refused) =>
         new(request.RepositoryId, taskId, "refused", refused.Rule, null, null, null, null, [], false, [refused.Message], refused.Message);
 
-    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, RestoreNamespaces Namespaces,
-        bool Drop, IMongoClient Target, NamespaceMap ReplayMap, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles) : IDisposable
+    /// <param name="DumpOplog">A dump's restore: the oplog its archive carries (replayed after the load); null for a snapshot.</param>
+    private sealed record Prepared(BackupRepository Repository, SnapshotManifest Manifest, ArchiveCompression Compression, IObjectStore Store, NamespaceMap Namespaces,
+        bool Drop, IMongoClient Target, RestoreOplogRange? Oplog, IMongoClient? OplogStore, SnapshotUsersAndRoles? UsersAndRoles, ManifestOplog? DumpOplog) : IDisposable
     {
         public void Dispose()
         {
@@ -302,10 +359,10 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         {
             throw new RestoreRefusedException("arguments", $"--oplog-source must be store or slices, got '{request.OplogSource}'");
         }
-        RestoreNamespaces namespaces;
+        NamespaceMap namespaces;
         try
         {
-            namespaces = RestoreNamespaces.Parse(request.Include, request.Exclude, request.Rename);
+            namespaces = NamespaceMap.Parse(request.Include, request.Exclude, request.Rename, request.UsersAndRoles);
         }
         catch (ArgumentException error)
         {
@@ -325,10 +382,15 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
             throw new RestoreRefusedException("repository-unknown", $"repository {request.RepositoryId} does not exist");
         }
         var store = await services.ObjectStore(repository.Policy.Storage, cancellationToken).ConfigureAwait(false);
+        if (repository.Policy.Type == RepositoryType.Dump && through is { } at)
+        {
+            // A dump repository has no oplog beyond its dumps: the instants it can restore are the dumps' end ts.
+            (request, through) = (request with { SnapshotId = await DumpAtAsync(repository, store, at, cancellationToken).ConfigureAwait(false), At = null }, null);
+        }
         var source = request.OplogSource switch { "store" => ReplaySource.Store, "slices" => ReplaySource.Slices, _ => ReplaySource.Auto };
-        IMongoClient? oplogStore = through is null || source == ReplaySource.Slices || services.OplogStoreService is null
+        IMongoClient? oplogStore = through is null || source == ReplaySource.Slices || OplogStoreOf(repository) is not { } storeService
             ? null
-            : await ConnectAsync(services.OplogStoreService, repository, cancellationToken).ConfigureAwait(false);
+            : await ConnectAsync(storeService, repository, cancellationToken).ConfigureAwait(false);
         try
         {
             string snapshotId = request.SnapshotId ?? await BaseInWindowAsync(repository, store, oplogStore, through!.Value, cancellationToken).ConfigureAwait(false);
@@ -339,6 +401,23 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
             oplogStore?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// <c>--at</c> on a dump repository: only a dump's end ts (exact, <c>seconds:increment</c>) is restorable, and restores
+    /// that dump; anything else is refused naming the instants there are.
+    /// </summary>
+    private static async Task<string> DumpAtAsync(BackupRepository repository, IObjectStore store, OplogTimestamp at, CancellationToken cancellationToken)
+    {
+        var report = await new Shared.Recovery.RecoveryWindowService(store).ComputeAsync(repository.Policy.Storage.Prefix, repository.Id, cancellationToken).ConfigureAwait(false);
+        if (report.Windows.FirstOrDefault(w => w.Earliest == at && w.Latest == at) is { } dump)
+        {
+            return dump.BaseSnapshotId;
+        }
+        var dumps = report.Windows.Select(w => $"{w.Earliest} ({w.Earliest.ToIso()}, {w.BaseSnapshotId})").Reverse().Take(20).ToList();
+        throw new RestoreRefusedException("point-in-time-unavailable",
+            $"{repository.Id} is a dump repository: it restores only the instants its dumps end at, given exactly as --at <seconds>:<increment> (or --snapshot); {at} ({at.ToIso()}) is none of them. "
+            + (dumps.Count == 0 ? "It holds no verified dump yet" : $"Its dumps end at (newest first): {string.Join(", ", dumps)}"));
     }
 
     /// <summary>
@@ -382,13 +461,15 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         };
     }
 
-    private async Task<Prepared> PrepareSnapshotAsync(RestoreRequest request, BackupRepository repository, IObjectStore store, string snapshotId, RestoreNamespaces namespaces,
+    private async Task<Prepared> PrepareSnapshotAsync(RestoreRequest request, BackupRepository repository, IObjectStore store, string snapshotId, NamespaceMap namespaces,
         OplogTimestamp? through, ReplaySource source, IMongoClient? oplogStore, CancellationToken cancellationToken)
     {
         var manifest = await RestoreInputs.ManifestAsync(store, repository, snapshotId, cancellationToken).ConfigureAwait(false);
-        if (manifest.Kind == SnapshotKind.Dump && manifest.Oplog is not null && through is null)
+        var dumpOplog = manifest.Kind == SnapshotKind.Dump ? manifest.Oplog : null;
+        if (dumpOplog is not null && through is not null)
         {
-            throw new RestoreRefusedException("point-in-time-unavailable", $"{manifest.SnapshotId} is a dump with an oplog, consistent only once its oplog is replayed (needs the replay engine, not in this build)");
+            // Never loaded without its own oplog: that data is fuzzy (decision 1040).
+            throw new RestoreRefusedException("point-in-time-unavailable", $"{manifest.SnapshotId} is a dump: it is the base of no point-in-time restore; restore it with --snapshot {manifest.SnapshotId}");
         }
         var compression = manifest.Archive.Compression switch
         {
@@ -410,7 +491,6 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
                 $"the target {own.Endpoint} is repository {repository.Id}'s own {own.Service}; restore to the source cluster or another one");
         }
         bool drop = request.Drop ?? repository.Policy.RestoreDropCollection == 1;
-        var replayMap = new NamespaceMap(request.Include, request.Exclude, request.Rename.Select(NamespaceRename.Parse), request.UsersAndRoles);
         RestoreOplogRange? oplog = null;
         if (through is { } end)
         {
@@ -431,7 +511,7 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
         try
         {
             var usersAndRoles = request.UsersAndRoles ? await UsersAndRolesAsync(store, manifest, compression, target, drop, cancellationToken).ConfigureAwait(false) : null;
-            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, replayMap, oplog, oplogStore, usersAndRoles);
+            return new Prepared(repository, manifest, compression, store, namespaces, drop, target, oplog, oplogStore, usersAndRoles, dumpOplog);
         }
         catch
         {
@@ -473,15 +553,21 @@ public sealed class RestoreRunner(RestoreServices services, Func<MongoClientSett
 
     private static IEnumerable<(string Uri, string Service)> ServiceUris(RestoreServices services, BackupRepository repository)
     {
-        if (services.FullCopyService is { } fullCopy)
+        if (HasHostServices(repository) && services.FullCopyService is { } fullCopy)
         {
             yield return (fullCopy.Address(repository), OwnServices.FullCopy);
         }
-        if (services.OplogStoreService is { } oplogStore)
+        if (HasHostServices(repository) && services.OplogStoreService is { } oplogStore)
         {
             yield return (oplogStore.Address(repository), OwnServices.OplogStore);
         }
     }
+
+    /// <summary>The repository's 57019 store (and host lease), if it has one: a dump repository without a <c>mongoHost</c> has none (decision 1040).</summary>
+    private HostService? OplogStoreOf(BackupRepository repository) => HasHostServices(repository) ? services.OplogStoreService : null;
+
+    private static bool HasHostServices(BackupRepository repository) =>
+        repository.Policy.Type != RepositoryType.Dump || repository.Policy.MongoHost is not null;
 
     private sealed class Progress(Action<SnapshotLoadProgress> report) : IProgress<SnapshotLoadProgress>
     {

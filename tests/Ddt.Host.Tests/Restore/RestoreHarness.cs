@@ -78,11 +78,17 @@ internal sealed class RestoreHarness : IAsyncDisposable
     {
         var services = new RestoreServices(Repositories, Tasks, new InMemoryTaskEventLog(), new Secrets(new Dictionary<string, string> { [TargetParameter] = TargetUri, [ReferenceParameter] = _source.ConnectionString }),
             (_, _) => Task.FromResult(Store), TimeProvider.System, OplogStore is { } store ? HostService.At(_ => store.ConnectionString) : null);
-        var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(_output), TextWriter.Synchronized(_logs));
-        int before = Output.Length;
-        int exit = await VerbDispatcher.RunAsync([.. verb.Split(' '), "--repository", Repository.Id, "--target-parameter", TargetParameter, .. arguments, "--json"],
+        return await RunVerbAsync(services, _output, _logs, verb, Repository.Id, arguments);
+    }
+
+    /// <summary>Runs <c>ddt restore</c> or <c>ddt restore verify</c> (to <see cref="TargetParameter"/>, <c>--json</c>) with <paramref name="services"/>; output and logs are appended to the writers.</summary>
+    public static async Task<(int Exit, JsonElement Result)> RunVerbAsync(RestoreServices services, StringWriter output, StringWriter logs, string verb, string repositoryId, params string[] arguments)
+    {
+        var console = new CliConsole(TextReader.Null, TextWriter.Synchronized(output), TextWriter.Synchronized(logs));
+        int before = output.GetStringBuilder().Length;
+        int exit = await VerbDispatcher.RunAsync([.. verb.Split(' '), "--repository", repositoryId, "--target-parameter", TargetParameter, .. arguments, "--json"],
             [new RestoreCommand(() => services, uri => new MongoClient(uri)), new RestoreVerifyCommand(() => services, uri => new MongoClient(uri))], console, Ct);
-        string last = Output[before..].TrimEnd().Split('\n')[^1];
+        string last = output.ToString()[before..].TrimEnd().Split('\n')[^1];
         return (exit, JsonDocument.Parse(last).RootElement.Clone());
     }
 

@@ -151,11 +151,11 @@ internal sealed record PlannedNamespace(
         return command;
     }
 
-    /// <summary><c>createIndexes</c> with every archived index but <c>_id</c>, specs as listIndexes gave them (minus the legacy <c>ns</c>); null when there are none.</summary>
-    public BsonDocument? CreateIndexesCommand()
+    /// <summary><c>createIndexes</c> with every archived index but <c>_id</c> (those <paramref name="which"/> accepts), specs as listIndexes gave them (minus the legacy <c>ns</c>); null when there are none.</summary>
+    public BsonDocument? CreateIndexesCommand(Func<BsonDocument, bool>? which = null)
     {
         var indexes = new BsonArray();
-        foreach (var spec in Metadata.Indexes.Select(Spec).Where(s => !IsIdIndex(s)))
+        foreach (var spec in Metadata.Indexes.Select(Spec).Where(s => !IsIdIndex(s) && (which is null || which(s))))
         {
             spec.Remove("ns");
             indexes.Add(spec);
@@ -164,6 +164,9 @@ internal sealed record PlannedNamespace(
     }
 
     private static BsonDocument Spec(RawDocument raw) => raw.ToBsonDocument();
+
+    /// <summary>A unique index (or one being converted to unique): a fuzzy dump may hold duplicates for it until its oplog is replayed.</summary>
+    public static bool IsUnique(BsonDocument spec) => spec.GetValue("unique", false).ToBoolean() || spec.GetValue("prepareUnique", false).ToBoolean();
 
     private static bool IsIdIndex(BsonDocument spec) => spec.TryGetValue("name", out var name) && name == "_id_";
 }

@@ -10,7 +10,20 @@ namespace WapBackup.Ddt.Restore.Load;
 public sealed record SnapshotLoadOptions(Func<string, string?> MapNamespace, bool Drop, int Workers = 4, int BatchBytes = 8 * 1024 * 1024)
 {
     public static Func<string, string?> Everything { get; } = ns => ns;
+
+    /// <summary>A dump's restore: where the archive's oplog namespace goes (spooled for the replay after the load); null: skipped.</summary>
+    public Restore.Dump.DumpOplogSpool? Oplog { get; init; }
+
+    /// <summary>
+    /// Asked per source namespace once the whole archive was read: true holds its unique indexes back (returned in
+    /// <see cref="SnapshotLoadResult.HeldIndexes"/>, built after the replay), because a fuzzy dump may hold duplicates
+    /// (decision 1040). Null: every index is built after the data.
+    /// </summary>
+    public Func<string, bool>? HoldUniqueIndexes { get; init; }
 }
+
+/// <summary>A <c>createIndexes</c> command held back by the loader, to run on <see cref="Db"/> once the target is consistent.</summary>
+public sealed record HeldIndexes(string Namespace, string Db, MongoDB.Bson.BsonDocument Command);
 
 /// <summary>One namespace as loaded: what the archive held (the loader saw every document) against what the manifest says.</summary>
 public sealed record LoadedNamespace(string Source, string Target, string Type, long Documents, ContentHash ContentHash, string ManifestContentHash)
@@ -21,6 +34,9 @@ public sealed record LoadedNamespace(string Source, string Target, string Type, 
 /// <summary>What a load did; <see cref="Verified"/> only when every loaded namespace equals the manifest and none is missing.</summary>
 public sealed record SnapshotLoadResult(IReadOnlyList<LoadedNamespace> Namespaces, IReadOnlyList<string> Differences, IReadOnlyList<string> Skipped)
 {
+    /// <summary>Unique indexes not built yet (<see cref="SnapshotLoadOptions.HoldUniqueIndexes"/>): the caller builds them after its replay.</summary>
+    public IReadOnlyList<HeldIndexes> HeldIndexes { get; init; } = [];
+
     public bool Verified => Differences.Count == 0;
 
     public long Documents => Namespaces.Sum(n => n.Documents);

@@ -46,19 +46,25 @@ public sealed class SnapshotLoader(IMongoClient target)
         var summaries = await LoadDataAsync(reader, plan, options, progress, total, cancellationToken).ConfigureAwait(false);
 
         progress?.Report(new SnapshotLoadProgress("building indexes", plan.Namespaces.Count, plan.Namespaces.Count, summaries.Values.Sum(s => s.Documents), total));
+        var held = new List<HeldIndexes>();
         foreach (var ns in plan.Namespaces.Where(n => !n.IsView))
         {
-            var create = ns.CreateIndexesCommand();
+            bool hold = options.HoldUniqueIndexes?.Invoke(ns.Source) == true;
+            var create = ns.CreateIndexesCommand(hold ? spec => !PlannedNamespace.IsUnique(spec) : null);
             if (create is not null)
             {
                 await Database(ns.Target).RunCommandAsync<BsonDocument>(create, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            if (hold && ns.CreateIndexesCommand(PlannedNamespace.IsUnique) is { } unique)
+            {
+                held.Add(new HeldIndexes(ns.Target.ToString(), ns.Target.Db, unique));
             }
         }
         foreach (var ns in plan.Namespaces.Where(n => n.IsView))
         {
             await Database(ns.Target).RunCommandAsync<BsonDocument>(ns.CreateCommand(), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
-        return plan.Compare(summaries);
+        return plan.Compare(summaries) with { HeldIndexes = held };
     }
 
     private IMongoDatabase Database(ArchiveNamespace ns) => target.GetDatabase(ns.Db);
@@ -117,6 +123,11 @@ public sealed class SnapshotLoader(IMongoClient target)
             while (await reader.ReadAsync(failed.Token).ConfigureAwait(false))
             {
                 var target = plan.TargetOfData(reader.Namespace);
+                if (target is null && options.Oplog is { } oplog && reader.Kind == ArchiveRecordKind.Document && reader.Namespace.IsOplog)
+                {
+                    await oplog.AddAsync(reader.Document, failed.Token).ConfigureAwait(false);
+                    continue;
+                }
                 if (target is null)
                 {
                     if (reader.Kind == ArchiveRecordKind.NamespaceEnd && reader.Summary is not null)

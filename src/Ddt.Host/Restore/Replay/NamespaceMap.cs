@@ -79,6 +79,37 @@ public sealed class NamespaceMap
         Renames = [.. renames];
     }
 
+    /// <summary>
+    /// From the command line's <c>--include</c>/<c>--exclude</c>/<c>--rename</c> (or the API's): an
+    /// <see cref="ArgumentException"/> names the option, the value and the rule.
+    /// </summary>
+    public static NamespaceMap Parse(IReadOnlyList<string> includes, IReadOnlyList<string> excludes, IReadOnlyList<string> renames, bool usersAndRoles = false)
+    {
+        foreach (var (option, values) in new[] { ("--include", includes), ("--exclude", excludes) })
+        {
+            foreach (string value in values)
+            {
+                if (!NamespacePattern.IsValid(value))
+                {
+                    throw new ArgumentException($"{option} '{value}': {NamespacePattern.Rule}", option == "--include" ? nameof(includes) : nameof(excludes));
+                }
+            }
+        }
+        var parsed = new List<NamespaceRename>(renames.Count);
+        foreach (string rename in renames)
+        {
+            try
+            {
+                parsed.Add(NamespaceRename.Parse(rename));
+            }
+            catch (FormatException e)
+            {
+                throw new ArgumentException(e.Message, nameof(renames), e);
+            }
+        }
+        return new NamespaceMap(includes, excludes, parsed, usersAndRoles);
+    }
+
     /// <summary>Everything a restore brings back by default, under its own name.</summary>
     public static NamespaceMap All { get; } = new([], [], []);
 
@@ -102,6 +133,25 @@ public sealed class NamespaceMap
         int dot = ns.IndexOf('.', StringComparison.Ordinal);
         string db = dot < 0 ? ns : ns[..dot];
         return _databases.TryGetValue(db, out var db2) ? (dot < 0 ? db2 : db2 + ns[dot..]) : ns;
+    }
+
+    /// <summary>
+    /// The snapshot loader's question: the target name of a source <c>db.coll</c> of the archive, or null when
+    /// the filter leaves it out. The loader applies its own never-restored list first (docs/restore.md).
+    /// </summary>
+    public string? Target(string ns) => Filter.Allows(ns) ? Map(ns) : null;
+
+    /// <summary>Include patterns and rename sources that match none of <paramref name="namespaces"/>: a typo restores nothing silently otherwise.</summary>
+    public IReadOnlyList<string> Unmatched(IReadOnlyCollection<string> namespaces) =>
+        Filter.Includes.Concat(Renames.Select(r => r.From))
+            .Where(pattern => !namespaces.Any(ns => Matches(pattern, ns)))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+
+    private static bool Matches(string pattern, string ns)
+    {
+        int dot = ns.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && NamespacePattern.Matches(pattern, ns[..dot], ns[(dot + 1)..]);
     }
 
     /// <summary>True when the source namespace is replayed (filter, internal namespaces, users/roles switch, never-restored rules).</summary>

@@ -11,6 +11,13 @@ namespace WapBackup.Ddt.Restore.Replay;
 /// <param name="ProgressEvery">Entries between two progress reports.</param>
 public sealed record ReplayOptions(MirrorMode Mode = MirrorMode.ApplyOps, int Workers = 4, int BatchSize = 500, int QueueCapacity = 2048, int ProgressEvery = 10_000)
 {
+    /// <summary>
+    /// A dump's restore: document operations at or before this ts follow initial sync's rules (the mirror's
+    /// <see cref="FuzzyCopyTarget"/>, decisions 0721 and 1040), because the dump's data was read while they ran.
+    /// Null (a snapshot's restore): strict throughout.
+    /// </summary>
+    public OplogTimestamp? FuzzyThrough { get; init; }
+
     internal MirrorOptions ToMirrorOptions()
     {
         var options = new MirrorOptions(Mode, Workers, BatchSize, QueueCapacity);
@@ -38,7 +45,14 @@ public sealed record ReplayReport(
     IReadOnlyDictionary<string, long> PerNamespace,
     long Transactions,
     IReadOnlyList<string> TransactionsNotCommittedByThrough,
-    long UniqueIndexRetries);
+    long UniqueIndexRetries)
+{
+    /// <summary>With <see cref="ReplayOptions.FuzzyThrough"/>: what initial sync's rules forgave, each counted; null otherwise.</summary>
+    public FuzzyRuleCounts? Fuzzy { get; init; }
+}
+
+/// <summary>Initial sync's rules over a dump's fuzzy data (decision 1040): inserts of a document already loaded (replaced), updates of one not loaded (skipped: deleted later), deletes of one not loaded (nothing to do).</summary>
+public sealed record FuzzyRuleCounts(long InsertsReplaced, long UpdatesOfMissingSkipped, long DeletesOfMissing);
 
 /// <summary>
 /// Replays a restore's oplog range into a target through the mirror's engine (<see cref="OplogDispatcher"/>,
@@ -75,6 +89,11 @@ public sealed class OplogReplayer
         var mirrorOptions = _options.ToMirrorOptions();
         var stats = new MirrorStats();
         IMirrorTarget target = _options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(_target, stats) : new CrudTarget(_target, stats);
+        var fuzzy = new FuzzyCopyStats();
+        if (_options.FuzzyThrough is { } fuzzyThrough)
+        {
+            target = new FuzzyCopyTarget(target, _target, fuzzyThrough, fuzzy, stats);
+        }
         var scope = new MapScope(map);
         var dispatcher = new OplogDispatcher(target, stats, scope);
         var transactions = new TransactionAssembler();
@@ -122,7 +141,10 @@ public sealed class OplogReplayer
             scope.PerNamespace,
             stats.Transactions,
             [.. transactions.OpenTransactions.Select(t => t.ToString())],
-            stats.UniqueIndexRetries);
+            stats.UniqueIndexRetries)
+        {
+            Fuzzy = _options.FuzzyThrough is null ? null : new FuzzyRuleCounts(fuzzy.InsertsReplaced, fuzzy.UpdatesOfMissingSkipped, fuzzy.DeletesOfMissing),
+        };
     }
 
     private sealed class MapScope(NamespaceMap map) : IApplyScope

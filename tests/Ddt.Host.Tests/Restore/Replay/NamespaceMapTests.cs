@@ -91,4 +91,33 @@ public sealed class NamespaceMapTests
         Assert.Contains("sh*p", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new NamespaceMap([], [], [new NamespaceRename("a", "b"), new NamespaceRename("c", "b")]));
     }
+    [Theory]
+    [InlineData("shop.orders", "shop2.orders2")]
+    [InlineData("shop.items", "archive.items")]
+    [InlineData("crm.people", null)]
+    [InlineData("admin.system.version", null)]
+    public void The_loaders_target_applies_the_filter_then_the_most_specific_rename(string source, string? target)
+    {
+        var map = NamespaceMap.Parse(["shop"], ["shop.hidden"], ["shop.orders=shop2.orders2", "shop=archive"]);
+        Assert.Equal(target, map.Target(source));
+        Assert.Null(map.Target("shop.hidden"));
+    }
+
+    [Fact]
+    public void Patterns_and_rename_sources_matching_no_namespace_are_listed()
+    {
+        var map = NamespaceMap.Parse(["shop", "shpo"], [], ["crm.people=crm.folk", "shop.orders=shop.o2"]);
+        Assert.Equal(["shpo", "crm.people"], map.Unmatched(["shop.orders", "shop.items"]));
+    }
+
+    [Theory]
+    [InlineData("--include", "sh*p")]
+    [InlineData("--exclude", "a b")]
+    [InlineData("--rename", "shop.orders")]
+    public void Parse_refuses_naming_the_option_and_the_value(string option, string value)
+    {
+        var e = Assert.Throws<ArgumentException>(() => NamespaceMap.Parse(
+            option == "--include" ? [value] : [], option == "--exclude" ? [value] : [], option == "--rename" ? [value] : []));
+        Assert.Contains($"{option} '{value}'", e.Message, StringComparison.Ordinal);
+    }
 }
