@@ -1,5 +1,6 @@
 using System.Text;
 using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Recovery;
 using WapBackup.Shared.Storage;
 using ZstdSharp;
 
@@ -83,34 +84,30 @@ public sealed class OplogSliceStore
         }
         var keys = await ListKeysAsync(cancellationToken).ConfigureAwait(false);
         var chain = new List<OplogSlice>();
-        foreach (var key in keys.Where(k => k.Last >= from && k.First <= to))
+        var covers = new OplogSliceCovers();
+        try
         {
-            var slice = await ReadIndexAsync(key.IndexKey, cancellationToken).ConfigureAwait(false);
-            var index = slice.Index;
-            if (chain.Count == 0)
+            foreach (var key in keys.Where(k => k.Last >= from))
             {
-                if (index.FirstTs > from && index.PreviousLastTs is { } before && before >= from)
+                // A slice starting after `to` is only read while a compacted slice waits for the rest of its run.
+                if (key.First > to && !covers.MatchingCover)
                 {
-                    throw new OplogChainException(OplogChainFault.Hole, from, before,
-                        $"oplog slices of repository {_repositoryId}: the oldest slice for {from}..{to} starts at {index.FirstTs} and continues a slice ending at {before}, which is missing (pruned or lost): entries {from}..{before} are not held");
+                    break;
+                }
+                var read = await ReadIndexAsync(key.IndexKey, cancellationToken).ConfigureAwait(false);
+                if (covers.Add(read.IndexKey, read.Index) is { } ready)
+                {
+                    Append(chain, new OplogSlice(ready.Key, ready.Index), from, to);
                 }
             }
-            else
+            if (covers.Complete() is { } last)
             {
-                var prior = chain[^1].Index;
-                if (index.FirstTs <= prior.LastTs)
-                {
-                    throw new OplogChainException(OplogChainFault.Overlap, index.FirstTs, prior.LastTs,
-                        $"oplog slices of repository {_repositoryId} overlap: {slice.IndexKey} ({index.FirstTs}..{index.LastTs}) and the slice {prior.FirstTs}..{prior.LastTs} both hold {index.FirstTs}..{Min(prior.LastTs, index.LastTs)}");
-                }
-                if (index.PreviousLastTs != prior.LastTs)
-                {
-                    string link = index.PreviousLastTs is { } p ? $"continues a slice ending at {p}" : "starts a new timeline";
-                    throw new OplogChainException(OplogChainFault.Hole, prior.LastTs, index.FirstTs,
-                        $"oplog slices of repository {_repositoryId} have a hole between {prior.LastTs} and {index.FirstTs}: the slice {index.FirstTs}..{index.LastTs} {link}, not the slice ending at {prior.LastTs}");
-                }
+                Append(chain, new OplogSlice(last.Key, last.Index), from, to);
             }
-            chain.Add(slice);
+        }
+        catch (OplogOverlapException overlap) when (overlap.First is { } first && overlap.Last is { } through)
+        {
+            throw new OplogChainException(OplogChainFault.Overlap, first, through, $"oplog slices of repository {_repositoryId}: {overlap.Message}");
         }
         if (chain.Count == 0)
         {
@@ -124,6 +121,40 @@ public sealed class OplogSliceStore
                 $"oplog slices of repository {_repositoryId} end at {newest}, before {to}: entries after {newest} through {to} are not sealed");
         }
         return chain;
+    }
+
+    /// <summary>Adds the next slice (covered runs already replaced by their cover) to a chain, or throws where it does not continue it.</summary>
+    private void Append(List<OplogSlice> chain, OplogSlice slice, OplogTimestamp from, OplogTimestamp to)
+    {
+        var index = slice.Index;
+        if (index.FirstTs > to)
+        {
+            return; // read only to match a cover's run; its cover is in the chain
+        }
+        if (chain.Count == 0)
+        {
+            if (index.FirstTs > from && index.PreviousLastTs is { } before && before >= from)
+            {
+                throw new OplogChainException(OplogChainFault.Hole, from, before,
+                    $"oplog slices of repository {_repositoryId}: the oldest slice for {from}..{to} starts at {index.FirstTs} and continues a slice ending at {before}, which is missing (pruned or lost): entries {from}..{before} are not held");
+            }
+        }
+        else
+        {
+            var prior = chain[^1].Index;
+            if (index.FirstTs <= prior.LastTs)
+            {
+                throw new OplogChainException(OplogChainFault.Overlap, index.FirstTs, prior.LastTs,
+                    $"oplog slices of repository {_repositoryId} overlap: {slice.IndexKey} ({index.FirstTs}..{index.LastTs}) and the slice {prior.FirstTs}..{prior.LastTs} both hold {index.FirstTs}..{Min(prior.LastTs, index.LastTs)}");
+            }
+            if (index.PreviousLastTs != prior.LastTs)
+            {
+                string link = index.PreviousLastTs is { } p ? $"continues a slice ending at {p}" : "starts a new timeline";
+                throw new OplogChainException(OplogChainFault.Hole, prior.LastTs, index.FirstTs,
+                    $"oplog slices of repository {_repositoryId} have a hole between {prior.LastTs} and {index.FirstTs}: the slice {index.FirstTs}..{index.LastTs} {link}, not the slice ending at {prior.LastTs}");
+            }
+        }
+        chain.Add(slice);
     }
 
     /// <summary>The newest sealed slice (by last ts), or null when none is stored.</summary>
