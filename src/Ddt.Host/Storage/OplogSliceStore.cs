@@ -1,3 +1,5 @@
+using System.IO.Pipelines;
+using System.Security.Cryptography;
 using System.Text;
 using WapBackup.Shared.Oplog;
 using WapBackup.Shared.Recovery;
@@ -30,6 +32,9 @@ public sealed class OplogSlice
 public sealed class OplogSliceStore
 {
     private const int CompressionLevel = 3;
+
+    /// <summary>Compressed bytes waiting between a compaction's compressor and its upload.</summary>
+    private const int CompactionPipeBytes = 4 * 1024 * 1024;
 
     private readonly IObjectStore _store;
     private readonly string _prefix;
@@ -67,6 +72,90 @@ public sealed class OplogSliceStore
         await _store.PutAsync(OplogSliceLayout.IndexKeyOf(dataKey), Encoding.UTF8.GetBytes(index.ToJson()), cancellationToken).ConfigureAwait(false);
         return index;
     }
+
+    /// <summary>
+    /// Writes one slice holding the entries of <paramref name="run"/> (linked slices, oldest first; decision 0602): data
+    /// streamed (one original in memory at a time, each read and verified as <see cref="ReadAsync"/> does), then its index
+    /// (format as <see cref="SealAsync"/> writes it, <c>previousLastTs</c> the run's first's). The same run always writes
+    /// the same bytes, so a rerun after a crash overwrites a half-written compaction with what it was going to be.
+    /// </summary>
+    public async Task<OplogSlice> WriteCompactedAsync(IReadOnlyList<OplogSlice> run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (run.Count < 2)
+        {
+            throw new ArgumentException($"a compacted slice replaces at least two slices, got {run.Count}", nameof(run));
+        }
+        for (int i = 1; i < run.Count; i++)
+        {
+            if (run[i].Index.PreviousLastTs != run[i - 1].Index.LastTs)
+            {
+                throw new ArgumentException($"slices to compact must be linked: {run[i].IndexKey} does not continue {run[i - 1].IndexKey}", nameof(run));
+            }
+        }
+        var (first, last) = (run[0].Index, run[^1].Index);
+        string dataKey = OplogSliceLayout.DataKey(_prefix, _repositoryId, first.FirstTs, last.LastTs);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long size = 0, count = 0;
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: CompactionPipeBytes, resumeWriterThreshold: CompactionPipeBytes / 2, useSynchronizationContext: false));
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var upload = Task.Run(async () =>
+        {
+            try
+            {
+                await using var input = pipe.Reader.AsStream();
+                return await _store.UploadAsync(dataKey, input, null, abort.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await abort.CancelAsync().ConfigureAwait(false); // the producer may wait on a full pipe
+                throw;
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await using (var output = pipe.Writer.AsStream(leaveOpen: true))
+            await using (var compressor = new CompressionStream(output, CompressionLevel, leaveOpen: true))
+            {
+                foreach (var slice in run)
+                {
+                    byte[] entries = await ReadAsync(slice, abort.Token).ConfigureAwait(false);
+                    hash.AppendData(entries);
+                    size += entries.Length;
+                    count += slice.Index.Count;
+                    await compressor.WriteAsync(entries, abort.Token).ConfigureAwait(false);
+                }
+            }
+            await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The upload sees the failure as its input's error and aborts the multipart upload: no partial object.
+            await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+            try
+            {
+                await upload.ConfigureAwait(false);
+            }
+            catch (Exception uploadError) when (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ObjectStoreException($"writing compacted slice {dataKey} failed: {uploadError.Message}", uploadError);
+            }
+            catch (Exception)
+            {
+                // The reading side's failure is the reason.
+            }
+            throw;
+        }
+        var stored = await upload.ConfigureAwait(false);
+        var index = new OplogSliceIndex(_repositoryId, first.FirstTs, last.LastTs, count,
+            new ObjectChecksum(size, Convert.ToHexStringLower(hash.GetHashAndReset())), stored.Checksum, first.PreviousLastTs);
+        string indexKey = OplogSliceLayout.IndexKeyOf(dataKey);
+        await _store.PutAsync(indexKey, Encoding.UTF8.GetBytes(index.ToJson()), cancellationToken).ConfigureAwait(false);
+        return new OplogSlice(indexKey, index);
+    }
+
+    /// <summary>The slice of an index key found in a listing, its index read and validated as the chain reader does.</summary>
+    internal Task<OplogSlice> SliceAsync(string indexKey, CancellationToken cancellationToken) => ReadIndexAsync(indexKey, cancellationToken);
 
     /// <summary>
     /// The slices holding every entry with <paramref name="from"/> &lt;= ts &lt;= <paramref name="to"/>, in ts
