@@ -20,7 +20,25 @@ internal sealed record SnapshotFolder(string Id, OplogTimestamp Ts, SnapshotMani
 internal sealed record DumpArchive(ObjectListing Object, OplogTimestamp StartTs);
 
 /// <summary>A sealed slice as prune sees it: its index and data keys (either may be missing after a crash) and range.</summary>
-internal sealed record SliceObjects(OplogTimestamp First, OplogTimestamp Last, ObjectListing? Index, ObjectListing? Data);
+internal sealed record SliceObjects(OplogTimestamp First, OplogTimestamp Last, ObjectListing? Index, ObjectListing? Data)
+{
+    /// <summary>Every slice object of the repository, paired by range, by first then last ts; other keys go to <paramref name="notUnderstood"/>.</summary>
+    public static async Task<IReadOnlyList<SliceObjects>> ListAsync(IObjectStore store, string? prefix, string repositoryId, List<string> notUnderstood, CancellationToken cancellationToken)
+    {
+        var slices = new SortedDictionary<(OplogTimestamp, OplogTimestamp), SliceObjects>();
+        await foreach (var listed in store.ListAsync(OplogSliceLayout.OplogFolder(prefix ?? "", repositoryId), cancellationToken).ConfigureAwait(false))
+        {
+            if (!OplogSliceLayout.TryParseRange(listed.Key, out var first, out var last))
+            {
+                notUnderstood.Add(listed.Key);
+                continue;
+            }
+            var known = slices.GetValueOrDefault((first, last)) ?? new SliceObjects(first, last, null, null);
+            slices[(first, last)] = listed.Key.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal) ? known with { Index = listed } : known with { Data = listed };
+        }
+        return [.. slices.Values];
+    }
+}
 
 /// <summary>What prune found in object storage and the catalog before deciding: snapshots, dump archives, slices, catalog entries.</summary>
 internal sealed record PruneInventory(
@@ -82,17 +100,7 @@ internal sealed record PruneInventory(
             dumps.Add(new DumpArchive(listed, startTs));
         }
 
-        var slices = new SortedDictionary<(OplogTimestamp, OplogTimestamp), SliceObjects>();
-        await foreach (var listed in store.ListAsync(OplogSliceLayout.OplogFolder(prefix ?? "", repositoryId), cancellationToken).ConfigureAwait(false))
-        {
-            if (!OplogSliceLayout.TryParseRange(listed.Key, out var first, out var last))
-            {
-                notUnderstood.Add(listed.Key);
-                continue;
-            }
-            var known = slices.GetValueOrDefault((first, last)) ?? new SliceObjects(first, last, null, null);
-            slices[(first, last)] = listed.Key.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal) ? known with { Index = listed } : known with { Data = listed };
-        }
+        var slices = await SliceObjects.ListAsync(store, prefix, repositoryId, notUnderstood, cancellationToken).ConfigureAwait(false);
 
         var entries = new List<SnapshotCatalogEntry>();
         var page = PageRequest.First(PageRequest.MaxLimit);
@@ -106,6 +114,6 @@ internal sealed record PruneInventory(
             }
             page = new PageRequest(PageRequest.MaxLimit, found.NextToken);
         }
-        return new PruneInventory(snapshots, dumps, [.. slices.Values], entries, notUnderstood);
+        return new PruneInventory(snapshots, dumps, slices, entries, notUnderstood);
     }
 }

@@ -1,5 +1,8 @@
+using System.IO.Pipelines;
+using System.Security.Cryptography;
 using System.Text;
 using WapBackup.Shared.Oplog;
+using WapBackup.Shared.Recovery;
 using WapBackup.Shared.Storage;
 using ZstdSharp;
 
@@ -29,6 +32,9 @@ public sealed class OplogSlice
 public sealed class OplogSliceStore
 {
     private const int CompressionLevel = 3;
+
+    /// <summary>Compressed bytes waiting between a compaction's compressor and its upload.</summary>
+    private const int CompactionPipeBytes = 4 * 1024 * 1024;
 
     private readonly IObjectStore _store;
     private readonly string _prefix;
@@ -68,6 +74,90 @@ public sealed class OplogSliceStore
     }
 
     /// <summary>
+    /// Writes one slice holding the entries of <paramref name="run"/> (linked slices, oldest first; decision 0602): data
+    /// streamed (one original in memory at a time, each read and verified as <see cref="ReadAsync"/> does), then its index
+    /// (format as <see cref="SealAsync"/> writes it, <c>previousLastTs</c> the run's first's). The same run always writes
+    /// the same bytes, so a rerun after a crash overwrites a half-written compaction with what it was going to be.
+    /// </summary>
+    public async Task<OplogSlice> WriteCompactedAsync(IReadOnlyList<OplogSlice> run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (run.Count < 2)
+        {
+            throw new ArgumentException($"a compacted slice replaces at least two slices, got {run.Count}", nameof(run));
+        }
+        for (int i = 1; i < run.Count; i++)
+        {
+            if (run[i].Index.PreviousLastTs != run[i - 1].Index.LastTs)
+            {
+                throw new ArgumentException($"slices to compact must be linked: {run[i].IndexKey} does not continue {run[i - 1].IndexKey}", nameof(run));
+            }
+        }
+        var (first, last) = (run[0].Index, run[^1].Index);
+        string dataKey = OplogSliceLayout.DataKey(_prefix, _repositoryId, first.FirstTs, last.LastTs);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long size = 0, count = 0;
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: CompactionPipeBytes, resumeWriterThreshold: CompactionPipeBytes / 2, useSynchronizationContext: false));
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var upload = Task.Run(async () =>
+        {
+            try
+            {
+                await using var input = pipe.Reader.AsStream();
+                return await _store.UploadAsync(dataKey, input, null, abort.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await abort.CancelAsync().ConfigureAwait(false); // the producer may wait on a full pipe
+                throw;
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await using (var output = pipe.Writer.AsStream(leaveOpen: true))
+            await using (var compressor = new CompressionStream(output, CompressionLevel, leaveOpen: true))
+            {
+                foreach (var slice in run)
+                {
+                    byte[] entries = await ReadAsync(slice, abort.Token).ConfigureAwait(false);
+                    hash.AppendData(entries);
+                    size += entries.Length;
+                    count += slice.Index.Count;
+                    await compressor.WriteAsync(entries, abort.Token).ConfigureAwait(false);
+                }
+            }
+            await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The upload sees the failure as its input's error and aborts the multipart upload: no partial object.
+            await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+            try
+            {
+                await upload.ConfigureAwait(false);
+            }
+            catch (Exception uploadError) when (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ObjectStoreException($"writing compacted slice {dataKey} failed: {uploadError.Message}", uploadError);
+            }
+            catch (Exception)
+            {
+                // The reading side's failure is the reason.
+            }
+            throw;
+        }
+        var stored = await upload.ConfigureAwait(false);
+        var index = new OplogSliceIndex(_repositoryId, first.FirstTs, last.LastTs, count,
+            new ObjectChecksum(size, Convert.ToHexStringLower(hash.GetHashAndReset())), stored.Checksum, first.PreviousLastTs);
+        string indexKey = OplogSliceLayout.IndexKeyOf(dataKey);
+        await _store.PutAsync(indexKey, Encoding.UTF8.GetBytes(index.ToJson()), cancellationToken).ConfigureAwait(false);
+        return new OplogSlice(indexKey, index);
+    }
+
+    /// <summary>The slice of an index key found in a listing, its index read and validated as the chain reader does.</summary>
+    internal Task<OplogSlice> SliceAsync(string indexKey, CancellationToken cancellationToken) => ReadIndexAsync(indexKey, cancellationToken);
+
+    /// <summary>
     /// The slices holding every entry with <paramref name="from"/> &lt;= ts &lt;= <paramref name="to"/>, in ts
     /// order, proven gap-free by their links: the first slice holds <paramref name="from"/> or links to a
     /// slice that ended before it (or starts the timeline: nothing was captured before it), each next
@@ -84,34 +174,30 @@ public sealed class OplogSliceStore
         }
         var keys = await ListKeysAsync(cancellationToken).ConfigureAwait(false);
         var chain = new List<OplogSlice>();
-        foreach (var key in keys.Where(k => k.Last >= from && k.First <= to))
+        var covers = new OplogSliceCovers();
+        try
         {
-            var slice = await ReadIndexAsync(key.IndexKey, cancellationToken).ConfigureAwait(false);
-            var index = slice.Index;
-            if (chain.Count == 0)
+            foreach (var key in keys.Where(k => k.Last >= from))
             {
-                if (index.FirstTs > from && index.PreviousLastTs is { } before && before >= from)
+                // A slice starting after `to` is only read while a compacted slice waits for the rest of its run.
+                if (key.First > to && !covers.MatchingCover)
                 {
-                    throw new OplogChainException(OplogChainFault.Hole, from, before,
-                        $"oplog slices of repository {_repositoryId}: the oldest slice for {from}..{to} starts at {index.FirstTs} and continues a slice ending at {before}, which is missing (pruned or lost): entries {from}..{before} are not held");
+                    break;
+                }
+                var read = await ReadIndexAsync(key.IndexKey, cancellationToken).ConfigureAwait(false);
+                if (covers.Add(read.IndexKey, read.Index) is { } ready)
+                {
+                    Append(chain, new OplogSlice(ready.Key, ready.Index), from, to);
                 }
             }
-            else
+            if (covers.Complete() is { } last)
             {
-                var prior = chain[^1].Index;
-                if (index.FirstTs <= prior.LastTs)
-                {
-                    throw new OplogChainException(OplogChainFault.Overlap, index.FirstTs, prior.LastTs,
-                        $"oplog slices of repository {_repositoryId} overlap: {slice.IndexKey} ({index.FirstTs}..{index.LastTs}) and the slice {prior.FirstTs}..{prior.LastTs} both hold {index.FirstTs}..{Min(prior.LastTs, index.LastTs)}");
-                }
-                if (index.PreviousLastTs != prior.LastTs)
-                {
-                    string link = index.PreviousLastTs is { } p ? $"continues a slice ending at {p}" : "starts a new timeline";
-                    throw new OplogChainException(OplogChainFault.Hole, prior.LastTs, index.FirstTs,
-                        $"oplog slices of repository {_repositoryId} have a hole between {prior.LastTs} and {index.FirstTs}: the slice {index.FirstTs}..{index.LastTs} {link}, not the slice ending at {prior.LastTs}");
-                }
+                Append(chain, new OplogSlice(last.Key, last.Index), from, to);
             }
-            chain.Add(slice);
+        }
+        catch (OplogOverlapException overlap) when (overlap.First is { } first && overlap.Last is { } through)
+        {
+            throw new OplogChainException(OplogChainFault.Overlap, first, through, $"oplog slices of repository {_repositoryId}: {overlap.Message}");
         }
         if (chain.Count == 0)
         {
@@ -131,6 +217,40 @@ public sealed class OplogSliceStore
                 $"oplog slices of repository {_repositoryId} end at {newest}, before {to}: entries after {newest} through {to} are not sealed");
         }
         return chain;
+    }
+
+    /// <summary>Adds the next slice (covered runs already replaced by their cover) to a chain, or throws where it does not continue it.</summary>
+    private void Append(List<OplogSlice> chain, OplogSlice slice, OplogTimestamp from, OplogTimestamp to)
+    {
+        var index = slice.Index;
+        if (index.FirstTs > to)
+        {
+            return; // read only to match a cover's run; its cover is in the chain
+        }
+        if (chain.Count == 0)
+        {
+            if (index.FirstTs > from && index.PreviousLastTs is { } before && before >= from)
+            {
+                throw new OplogChainException(OplogChainFault.Hole, from, before,
+                    $"oplog slices of repository {_repositoryId}: the oldest slice for {from}..{to} starts at {index.FirstTs} and continues a slice ending at {before}, which is missing (pruned or lost): entries {from}..{before} are not held");
+            }
+        }
+        else
+        {
+            var prior = chain[^1].Index;
+            if (index.FirstTs <= prior.LastTs)
+            {
+                throw new OplogChainException(OplogChainFault.Overlap, index.FirstTs, prior.LastTs,
+                    $"oplog slices of repository {_repositoryId} overlap: {slice.IndexKey} ({index.FirstTs}..{index.LastTs}) and the slice {prior.FirstTs}..{prior.LastTs} both hold {index.FirstTs}..{Min(prior.LastTs, index.LastTs)}");
+            }
+            if (index.PreviousLastTs != prior.LastTs)
+            {
+                string link = index.PreviousLastTs is { } p ? $"continues a slice ending at {p}" : "starts a new timeline";
+                throw new OplogChainException(OplogChainFault.Hole, prior.LastTs, index.FirstTs,
+                    $"oplog slices of repository {_repositoryId} have a hole between {prior.LastTs} and {index.FirstTs}: the slice {index.FirstTs}..{index.LastTs} {link}, not the slice ending at {prior.LastTs}");
+            }
+        }
+        chain.Add(slice);
     }
 
     /// <summary>The newest sealed slice (by last ts), or null when none is stored.</summary>

@@ -5,15 +5,33 @@ using WapBackup.Shared.Storage;
 namespace WapBackup.Shared.Recovery;
 
 /// <summary>Two sealed slices hold the same entries (a twice-sealed or foreign slice): the oplog in object storage is inconsistent.</summary>
-public sealed class OplogOverlapException(string message) : Exception(message);
+public sealed class OplogOverlapException : Exception
+{
+    public OplogOverlapException(string message) : base(message)
+    {
+    }
+
+    /// <param name="first">The first ts held twice.</param>
+    /// <param name="last">The last ts held twice.</param>
+    public OplogOverlapException(string message, OplogTimestamp first, OplogTimestamp last) : base(message)
+    {
+        First = first;
+        Last = last;
+    }
+
+    public OplogTimestamp? First { get; }
+
+    public OplogTimestamp? Last { get; }
+}
 
 /// <summary>
 /// The gap-free oplog ranges of a repository's sealed slices in object storage. One listing of the oplog
 /// folder, streamed in key order (= ts order, <see cref="OplogSliceLayout"/>); each index is read (a bounded
 /// number at a time) for its chain link: a slice whose <c>previousLastTs</c> is the last ts of the slice
 /// before it continues that range (decision 0403), any other slice starts a new one, so a pruned or lost
-/// slice shows as a gap. Two slices holding the same ts are refused with <see cref="OplogOverlapException"/>.
-/// Memory is the ranges found plus the reads in flight, never the listing.
+/// slice shows as a gap. A compacted slice that exactly covers a run of linked slices stands for the run
+/// (<see cref="OplogSliceCovers"/>, decision 0602); any other two slices holding the same ts are refused with
+/// <see cref="OplogOverlapException"/>. Memory is the ranges found plus the reads in flight, never the listing.
 /// </summary>
 public sealed class OplogRangeScanner(IObjectStore store, int readsInFlight = OplogRangeScanner.DefaultReadsInFlight)
 {
@@ -25,8 +43,17 @@ public sealed class OplogRangeScanner(IObjectStore store, int readsInFlight = Op
         var ranges = new List<OplogRange>();
         OplogSliceIndex? previous = null;
         string? previousKey = null;
+        var covers = new OplogSliceCovers();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var pending = new Queue<(string Key, Task<OplogSliceIndex> Index)>();
+        async Task TakeAsync()
+        {
+            var (key, read) = pending.Dequeue();
+            if (covers.Add(key, await read.ConfigureAwait(false)) is { } ready)
+            {
+                (previous, previousKey) = Link(ranges, previous, previousKey, ready.Key, ready.Index);
+            }
+        }
         try
         {
             await foreach (var item in store.ListAsync(folder, cancellationToken).ConfigureAwait(false))
@@ -38,12 +65,16 @@ public sealed class OplogRangeScanner(IObjectStore store, int readsInFlight = Op
                 pending.Enqueue((item.Key, OplogSliceIndex.ReadAsync(store, item.Key, repositoryId, stop.Token)));
                 if (pending.Count >= Math.Max(1, readsInFlight))
                 {
-                    (previous, previousKey) = Link(ranges, previous, previousKey, pending.Peek().Key, await pending.Dequeue().Index.ConfigureAwait(false));
+                    await TakeAsync().ConfigureAwait(false);
                 }
             }
             while (pending.Count > 0)
             {
-                (previous, previousKey) = Link(ranges, previous, previousKey, pending.Peek().Key, await pending.Dequeue().Index.ConfigureAwait(false));
+                await TakeAsync().ConfigureAwait(false);
+            }
+            if (covers.Complete() is { } last)
+            {
+                (previous, previousKey) = Link(ranges, previous, previousKey, last.Key, last.Index);
             }
         }
         finally

@@ -143,6 +143,56 @@ public sealed class OplogSliceStoreTests(S3Fixture s3) : IClassFixture<S3Fixture
     }
 
     [Fact]
+    public async Task Chain_prefers_a_slice_exactly_covering_a_run_at_every_step_of_its_compaction()
+    {
+        var objects = new S3ObjectStore(s3.Client, await s3.NewBucketAsync());
+        var slices = new OplogSliceStore(objects, "", "r");
+        await slices.SealAsync(Entries(100, 2), null, Ct);
+        (uint Seconds, int Count)[] run = [(200, 3), (205, 2), (210, 4)];
+        var previous = new OplogTimestamp(100, 2);
+        foreach (var (seconds, count) in run)
+        {
+            previous = (await slices.SealAsync(Entries(seconds, count), previous, Ct)).LastTs;
+        }
+        await slices.SealAsync(Entries(300, 2), previous, Ct);
+        var (from, to) = (OplogTimestamp.Zero, new OplogTimestamp(300, 2));
+        byte[] expected = await EntriesOfAsync(slices, from, to);
+        byte[] expectedMiddle = await EntriesOfAsync(slices, new OplogTimestamp(205, 1), new OplogTimestamp(205, 2));
+
+        async Task SameAsBeforeAsync()
+        {
+            Assert.Equal(expected, await EntriesOfAsync(slices, from, to));
+            // A range inside the hour: the compacted slice (or the originals left) hold it whole.
+            byte[] middle = await EntriesOfAsync(slices, new OplogTimestamp(205, 1), new OplogTimestamp(205, 2));
+            Assert.True(middle.AsSpan().IndexOf(expectedMiddle) >= 0, "the chain for 205:1..205:2 must hold its entries");
+        }
+
+        // The compacted slice written beside the originals (data, then index), then the originals deleted oldest first, index before data.
+        await slices.SealAsync(run.SelectMany(r => Entries(r.Seconds, r.Count)).ToArray(), new OplogTimestamp(100, 2), Ct);
+        await SameAsBeforeAsync();
+        foreach (var (seconds, count) in run)
+        {
+            var (first, last) = (new OplogTimestamp(seconds, 1), new OplogTimestamp(seconds, (uint)count));
+            await objects.DeleteAsync([OplogSliceLayout.IndexKey("", "r", first, last)], Ct);
+            await SameAsBeforeAsync();
+            await objects.DeleteAsync([OplogSliceLayout.DataKey("", "r", first, last)], Ct);
+            await SameAsBeforeAsync();
+        }
+        Assert.Equal(3, (await slices.ListChainAsync(from, to, Ct)).Count);
+    }
+
+    /// <summary>The entries of the chain for from..to, concatenated as a restore reads them.</summary>
+    internal static async Task<byte[]> EntriesOfAsync(OplogSliceStore slices, OplogTimestamp from, OplogTimestamp to)
+    {
+        var all = new MemoryStream();
+        foreach (var slice in await slices.ListChainAsync(from, to, Ct))
+        {
+            all.Write(await slices.ReadAsync(slice, Ct));
+        }
+        return all.ToArray();
+    }
+
+    [Fact]
     public async Task A_slice_linking_to_a_previous_ts_not_before_its_first_is_not_sealed()
     {
         var slices = await NewSlicesAsync();

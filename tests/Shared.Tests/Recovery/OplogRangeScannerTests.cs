@@ -18,9 +18,9 @@ public sealed class OplogRangeScannerTests
     /// <summary>One hour apart per slice, so a chain crosses day folders.</summary>
     private static OplogTimestamp At(int slice, uint offset) => new(1_796_000_000 + (uint)slice * 3600 + offset, 1);
 
-    private static void Seal(MemoryObjectStore store, OplogTimestamp first, OplogTimestamp last, OplogTimestamp? previous)
+    private static void Seal(MemoryObjectStore store, OplogTimestamp first, OplogTimestamp last, OplogTimestamp? previous, long count = 1)
     {
-        var index = new OplogSliceIndex(Repository, first, last, 1, Any, Any, previous);
+        var index = new OplogSliceIndex(Repository, first, last, count, Any, Any, previous);
         store.Objects[OplogSliceLayout.DataKey("p", Repository, first, last)] = [0];
         store.Objects[OplogSliceLayout.IndexKey("p", Repository, first, last)] = Encoding.UTF8.GetBytes(index.ToJson());
     }
@@ -70,6 +70,78 @@ public sealed class OplogRangeScannerTests
 
         Assert.Contains(OplogSliceLayout.FormatTimestamp(At(0, 50)), e.Message, StringComparison.Ordinal);
         Assert.Contains(OplogSliceLayout.FormatTimestamp(At(0, 90)), e.Message, StringComparison.Ordinal);
+    }
+
+    private static OplogTimestamp T(uint seconds) => new(1_796_000_000 + seconds, 1);
+
+    /// <summary>A slice before the hour, four linked 5-second slices in it (2 entries each), a slice after; returns the hour's keys.</summary>
+    private static List<(OplogTimestamp First, OplogTimestamp Last)> SealHour(MemoryObjectStore store)
+    {
+        Seal(store, T(0), T(4), null, 2);
+        var run = new List<(OplogTimestamp, OplogTimestamp)>();
+        var previous = T(4);
+        for (uint i = 0; i < 4; i++)
+        {
+            var (first, last) = (T(3600 + i * 5), T(3604 + i * 5));
+            Seal(store, first, last, previous, 2);
+            run.Add((first, last));
+            previous = last;
+        }
+        Seal(store, T(7200), T(7204), previous, 2);
+        return run;
+    }
+
+    [Fact]
+    public async Task A_compacted_slice_exactly_covering_its_run_is_preferred_at_every_step_of_its_compaction()
+    {
+        var store = new MemoryObjectStore();
+        var run = SealHour(store);
+        var scanner = new OplogRangeScanner(store, readsInFlight: 2);
+        var expected = await scanner.ScanAsync("p", Repository, Ct);
+        Assert.Equal([new OplogRange(T(0), T(7204))], expected);
+
+        // Compacted data, then its index: both cover the same entries.
+        Seal(store, run[0].First, run[^1].Last, T(4), 8);
+        Assert.Equal(expected, await scanner.ScanAsync("p", Repository, Ct));
+        // Then the originals, oldest first, index before data: every step in between reads the same.
+        foreach (var (first, last) in run)
+        {
+            await store.DeleteAsync([OplogSliceLayout.IndexKey("p", Repository, first, last)], Ct);
+            Assert.Equal(expected, await scanner.ScanAsync("p", Repository, Ct));
+            await store.DeleteAsync([OplogSliceLayout.DataKey("p", Repository, first, last)], Ct);
+            Assert.Equal(expected, await scanner.ScanAsync("p", Repository, Ct));
+        }
+        Assert.Equal(3, store.Objects.Keys.Count(k => k.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_slice_covering_a_run_inexactly_stays_an_overlap()
+    {
+        // Counting other entries than its run holds.
+        var store = new MemoryObjectStore();
+        var run = SealHour(store);
+        Seal(store, run[0].First, run[^1].Last, T(4), 7);
+        await Assert.ThrowsAsync<OplogOverlapException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+
+        // Linking to another slice than its run's first does.
+        store = new MemoryObjectStore();
+        run = SealHour(store);
+        Seal(store, run[0].First, run[^1].Last, T(3), 8);
+        await Assert.ThrowsAsync<OplogOverlapException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+
+        // Ending inside its run's last slice.
+        store = new MemoryObjectStore();
+        run = SealHour(store);
+        Seal(store, run[0].First, T(3617), T(4), 7);
+        await Assert.ThrowsAsync<OplogOverlapException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+
+        // A slice in the middle of its run missing while the oldest is still there (not a state compaction leaves).
+        store = new MemoryObjectStore();
+        run = SealHour(store);
+        Seal(store, run[0].First, run[^1].Last, T(4), 8);
+        await store.DeleteAsync([OplogSliceLayout.IndexKey("p", Repository, run[1].First, run[1].Last)], Ct);
+        var e = await Assert.ThrowsAsync<OplogOverlapException>(() => new OplogRangeScanner(store).ScanAsync("p", Repository, Ct));
+        Assert.Contains(OplogSliceLayout.FormatTimestamp(run[^1].Last), e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
