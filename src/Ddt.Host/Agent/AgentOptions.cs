@@ -1,3 +1,4 @@
+using WapBackup.Ddt.Compaction;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Resilience;
@@ -20,4 +21,10 @@ public sealed record AgentOptions(string? Host, TimeSpan Interval, LeaseOptions 
 
     /// <summary>How often expired leases of this host's repositories are swept (their tasks failed).</summary>
     public TimeSpan SweepEvery { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often each repository's sealed slices are compacted (decision 0602); a failure is retried at the next one.</summary>
+    public TimeSpan CompactEvery { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Which slices the hourly compaction takes.</summary>
+    public CompactionOptions Compaction { get; init; } = CompactionOptions.Default;
 }

@@ -1,5 +1,6 @@
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Compaction;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Shared.Logging;
@@ -61,13 +62,13 @@ internal sealed class RepositoryWorker : IAsyncDisposable
 
     public void Start()
     {
-        var loops = new List<Task> { Task.Run(CaptureLoopAsync), Task.Run(SweepLoopAsync) };
+        var loops = new List<Task> { Task.Run(CaptureLoopAsync), Task.Run(SweepLoopAsync), Task.Run(CompactionLoopAsync) };
         if (_fullCopy is { } fullCopy)
         {
             loops.Add(Task.Run(() => MirrorLoopAsync(fullCopy)));
         }
         _running = Task.WhenAll(loops);
-        _log.Info($"repository {_repository.Id}: started (capture{(loops.Count == 3 ? ", mirror" : "")})");
+        _log.Info($"repository {_repository.Id}: started (capture{(_fullCopy is null ? "" : ", mirror")}, compaction every {_options.CompactEvery.TotalMinutes:0.#} min)");
     }
 
     public async ValueTask DisposeAsync()
@@ -220,6 +221,46 @@ internal sealed class RepositoryWorker : IAsyncDisposable
             }
         }
         while (await DelayAsync(_options.SweepEvery, stop).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Compacts the repository's sealed slices every <see cref="AgentOptions.CompactEvery"/> under its Slices lease. A failure
+    /// is an error log line and a <see cref="ProductMetrics.CompactionFailures"/> metric, retried at the next interval (every
+    /// state a failed compaction leaves reads the same chain); a prune holding the lease just moves it to the next interval.
+    /// </summary>
+    private async Task CompactionLoopAsync()
+    {
+        var stop = _stop.Token;
+        var time = _services.Capture.Time;
+        var metrics = new EmbeddedMetricWriter(_logOutput, time);
+        var log = _log.For("compact");
+        while (await DelayAsync(_options.CompactEvery, stop).ConfigureAwait(false))
+        {
+            try
+            {
+                var s3 = await _services.Capture.ObjectStorage(_repository.Policy.Storage, stop).ConfigureAwait(false);
+                var objects = new Storage.S3ObjectStore(s3, _repository.Policy.Storage.Bucket);
+                var counts = await CompactRunner.CompactUnderLeaseAsync(objects, _leases, _repository, _holder, _options.Compaction,
+                    CompactRunner.Retry(4, _options.Restart, log), dryRun: false, time, log, stop).ConfigureAwait(false);
+                if (counts != CompactionCounts.None)
+                {
+                    log.Info($"repository {_repository.Id}: compacted {counts.SlicesRead} slice(s) into {counts.SlicesWritten}, {counts.ObjectsDeleted} object(s) deleted, {counts.Finished} interrupted compaction(s) finished");
+                }
+            }
+            catch (LeaseHeldException e)
+            {
+                log.Info($"repository {_repository.Id}: compaction waits for the next interval: {e.Message}");
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                log.Error($"repository {_repository.Id}: compaction failed, retried in {_options.CompactEvery.TotalMinutes:0.#} min: {e.GetType().Name}: {SecretRedaction.Redact(e.Message)}");
+                metrics.Emit(ProductMetrics.CompactionFailures, _repository.Id, 1);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>False when stopped meanwhile.</summary>

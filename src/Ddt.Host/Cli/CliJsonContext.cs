@@ -20,4 +20,5 @@ namespace WapBackup.Ddt.Cli;
 [JsonSerializable(typeof(WapBackup.Ddt.Recovery.RecoveryWindowResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Retention.PruneResult))]
 [JsonSerializable(typeof(WapBackup.Ddt.Purge.PurgeResult))]
+[JsonSerializable(typeof(WapBackup.Ddt.Compaction.CompactResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -26,6 +26,7 @@ public static class Verbs
         new Dump.DumpCommand(),
         new Retention.PruneCommand(),
         new Purge.PurgeCommand(),
+        new Compaction.CompactCommand(),
     ];
 
     /// <summary>What the first word of a several-word verb groups, for <c>--help</c>.</summary>

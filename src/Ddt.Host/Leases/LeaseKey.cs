@@ -11,6 +11,9 @@ public enum LeaseKind
 
     /// <summary>A restore on a DDT host (scope = <c>host:&lt;ddtHost&gt;</c>, see <see cref="LeaseKey.ForHost"/>).</summary>
     Restore,
+
+    /// <summary>Deleting the repository's sealed slices: compaction and prune (scope = repository id, decision 0603).</summary>
+    Slices,
 }
 
 /// <summary>One lease: <paramref name="Kind"/> over <paramref name="Scope"/>; its document id is <c>&lt;kind&gt;:&lt;scope&gt;</c>.</summary>
@@ -22,6 +25,8 @@ public sealed record LeaseKey(string Scope, LeaseKind Kind)
 
     public static LeaseKey Restore(string ddtHost) => new(ForHost(ddtHost), LeaseKind.Restore);
 
+    public static LeaseKey Slices(string repositoryId) => new(repositoryId, LeaseKind.Slices);
+
     /// <summary>The scope of a per-host lease.</summary>
     public static string ForHost(string ddtHost) => "host:" + ddtHost;
 
@@ -30,6 +35,7 @@ public sealed record LeaseKey(string Scope, LeaseKind Kind)
         LeaseKind.Capture => "capture",
         LeaseKind.Mirror => "mirror",
         LeaseKind.Restore => "restore",
+        LeaseKind.Slices => "slices",
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown lease kind"),
     };
 

@@ -35,6 +35,9 @@ public sealed record PruneServices(
     public int Retries { get; init; } = 4;
 
     public Backoff RetryBackoff { get; init; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
+
+    /// <summary>How long prune waits for a compaction holding the repository's Slices lease before it fails.</summary>
+    public TimeSpan SlicesLeaseWait { get; init; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>A restorable interval in both ts forms.</summary>
@@ -143,6 +146,13 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
         bool ddt = repository.Policy.Type == RepositoryType.Ddt;
         // A dump repository has no capture: its oplog lives inside each dump's archive.
         using IMongoClient? store = ddt ? new MongoClient(await services.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false)) : null;
+        // Compaction deletes slices too (decision 0603): it and prune never run at once, or one could delete the compacted slice
+        // while the other deletes the originals it stands for. A compaction ends within minutes: wait for it.
+        await using var slicesLease = store is null || run is null ? null
+            : await new LeaseStore(store, services.Tasks, services.Events, services.Time, _logger.For("leases")).AcquireAsync(LeaseKey.Slices(repository.Id),
+                LeaseHolder.ThisProcess("ddt prune", run.Id), LeaseOptions.Default with { WaitForHandoff = services.SlicesLeaseWait }, cancellationToken).ConfigureAwait(false);
+        using var leaseHeld = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, slicesLease?.Lost ?? CancellationToken.None);
+        cancellationToken = leaseHeld.Token;
         var before = await WindowAsync(repository, objects, store, cancellationToken).ConfigureAwait(false);
         var inventory = await PruneInventory.ReadAsync(objects, catalog, repository.Policy.Storage.Prefix, repository.Id, cancellationToken).ConfigureAwait(false);
         var now = services.Time.GetUtcNow();

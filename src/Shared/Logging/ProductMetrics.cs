@@ -32,6 +32,9 @@ public static class ProductMetrics
     /// <summary><c>ddt agent</c>: 1 per pass of its loop, by host.</summary>
     public static readonly MetricDefinition HostHeartbeat = new("HostHeartbeat", "Count", "Host");
 
+    /// <summary><c>ddt agent</c>: 1 per failed hourly slice compaction (decision 0602), retried the next hour.</summary>
+    public static readonly MetricDefinition CompactionFailures = new("CompactionFailures", "Count", "RepositoryId");
+
     public static IReadOnlyList<MetricDefinition> All { get; } =
-        [OplogLagSeconds, SealedLagSeconds, SealFailures, SnapshotOverdue, TasksFailed, HostHeartbeat];
+        [OplogLagSeconds, SealedLagSeconds, SealFailures, SnapshotOverdue, TasksFailed, HostHeartbeat, CompactionFailures];
 }

@@ -15,6 +15,8 @@ public enum TaskKind
     [JsonStringEnumMemberName("capture")] Capture,
     /// <summary>Deleting a repository: the delete workflow's task (<c>ddt purge</c>, then the records).</summary>
     [JsonStringEnumMemberName("delete")] Delete,
+    /// <summary>Compacting a repository's sealed oplog slices (<c>ddt compact</c>, decision 0602).</summary>
+    [JsonStringEnumMemberName("compact")] Compact,
 }
 
 /// <summary>Where a task is in its life cycle. Succeeded and failed are final.</summary>

@@ -5,6 +5,7 @@ using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Ddt.Agent;
 using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Compaction;
 using WapBackup.Ddt.Host.Tests.Capture;
 using WapBackup.Ddt.Host.Tests.Mirror;
 using WapBackup.Ddt.Host.Tests.Storage;
@@ -12,6 +13,7 @@ using WapBackup.Ddt.Host.Tests.Support;
 using WapBackup.Ddt.Leases;
 using WapBackup.Ddt.Mirror;
 using WapBackup.Ddt.Resilience;
+using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Logging;
 using WapBackup.Shared.Repositories;
 using WapBackup.Testing.Mongo;
@@ -101,6 +103,65 @@ public sealed class HostAgentTests(S3Fixture s3) : IClassFixture<S3Fixture>
         string log = logs.ToString();
         Assert.Contains($"repository {repository.Id} could not be started: HostServiceAccessException: the SSM parameter /p/host-services", log, StringComparison.Ordinal);
         Assert.True(reads >= 3, $"{reads} reads\n{log}");
+    }
+
+    [Fact]
+    public async Task Agent_compacts_the_repositorys_sealed_slices_every_interval_and_the_chain_still_holds_every_captured_entry()
+    {
+        await using var h = await CaptureHarness.StartAsync(s3);
+        await using var target = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var repositories = new InMemoryRepositoryStore();
+        var tasks = new InMemoryTaskStore();
+        var events = new InMemoryTaskEventLog();
+        var repository = await ActiveRepositoryAsync(h, repositories);
+        var services = Services(h, repositories, tasks, events, repository, HostService.At(_ => target.ConnectionString));
+        var slices = new OplogSliceStore(new S3ObjectStore(s3.Client, repository.Policy.Storage.Bucket), repository.Policy.Storage.Prefix ?? "", repository.Id);
+        var logs = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        await target.Client.GetDatabase(h.Database).CreateCollectionAsync("orders", cancellationToken: Ct);
+        // Every sealed slice is eligible at once (OlderThan zero); the interval is short so the test sees several passes.
+        var options = Fast with { CompactEvery = TimeSpan.FromMilliseconds(300), Compaction = CompactionOptions.Default with { OlderThan = TimeSpan.Zero } };
+
+        var agent = Task.Run(() => new HostAgent(services, options, TextWriter.Synchronized(logs)).RunAsync(stop.Token), Ct);
+        await UntilAsync(async () =>
+        {
+            await h.SourceClient.AppendOplogNoteAsync("agent test", Ct);
+            return await h.Store.LastAsync(Ct) is not null;
+        }, agent, logs);
+        for (int burst = 0; burst < 5; burst++)
+        {
+            await h.InsertAsync("orders", 3, startId: burst * 3);
+            var last = (await h.Store.LastAsync(Ct))!.Value.Ts;
+            await UntilAsync(async () => await h.Store.SealedThroughAsync(Ct) >= last, agent, logs);
+        }
+        await UntilAsync(() => Task.FromResult(logs.ToString().Contains($"repository {repository.Id}: compacted ", StringComparison.Ordinal)), agent, logs);
+        await stop.CancelAsync();
+        await agent;
+
+        // The chain from the oldest slice to the newest reads exactly the entries the 57019 store holds over that range.
+        var oldest = (await slices.OldestAsync(Ct))!;
+        var newest = (await slices.NewestAsync(Ct))!;
+        var chain = await slices.ListChainAsync(oldest.Index.FirstTs, newest.Index.LastTs, Ct);
+        var sliced = new List<byte[]>();
+        foreach (var slice in chain)
+        {
+            foreach (var entry in Shared.Oplog.BsonDocumentSplitter.Split(await slices.ReadAsync(slice, Ct)))
+            {
+                sliced.Add(entry.ToArray());
+            }
+        }
+        var stored = new List<byte[]>();
+        await foreach (var entry in h.Store.ReadAsync(Shared.Oplog.OplogTimestamp.Zero, newest.Index.LastTs, Ct))
+        {
+            if (entry.Ts >= oldest.Index.FirstTs)
+            {
+                stored.Add(entry.Bytes.ToArray());
+            }
+        }
+        Assert.True(sliced.Count >= 15, $"{sliced.Count} entries in the chain\n{logs}");
+        Assert.Equal(stored.Count, sliced.Count);
+        Assert.All(stored.Zip(sliced), pair => Assert.Equal(pair.First, pair.Second));
+        Assert.DoesNotContain("compaction failed", logs.ToString(), StringComparison.Ordinal);
     }
 
     /// <summary>An active ddt repository on host h1 of the harness's database, its storage a new bucket.</summary>

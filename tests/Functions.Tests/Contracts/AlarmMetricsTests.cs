@@ -81,8 +81,9 @@ public sealed class AlarmMetricsTests
     {
         var (_, alarms) = await AlarmsAsync();
         var watched = alarms.SelectMany(a => Watched(a.Id, a.Properties)).Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
-        // Capture lag, sealed slices behind, no verified snapshot in time, host heartbeat, failed tasks, failed executions.
-        Assert.Superset(new HashSet<string> { "OplogLagSeconds", "SealedLagSeconds", "SnapshotOverdue", "HostHeartbeat", "TasksFailed", "ExecutionsFailed" }, watched);
+        // Capture lag, sealed slices behind, no verified snapshot in time, host heartbeat, failed tasks, failed executions,
+        // and the agent's hourly compaction failing (decision 0602: what keeps restore planning off 17,000 objects a day).
+        Assert.Superset(new HashSet<string> { "OplogLagSeconds", "SealedLagSeconds", "SnapshotOverdue", "HostHeartbeat", "TasksFailed", "ExecutionsFailed", "CompactionFailures" }, watched);
         Assert.All(alarms, a =>
         {
             Assert.Equal("NotificationTopic", Assert.Single(a.Properties["AlarmActions"]!.AsArray())!["Ref"]!.GetValue<string>());

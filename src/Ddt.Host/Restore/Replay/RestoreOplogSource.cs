@@ -3,6 +3,8 @@ using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
 
+using WapBackup.Shared.Storage;
+
 namespace WapBackup.Ddt.Restore.Replay;
 
 /// <summary>
@@ -82,18 +84,36 @@ public sealed class RestoreOplogSource
         return null;
     }
 
+    /// <summary>How often one read re-lists its chain because listed slices were replaced meanwhile.</summary>
+    private const int MaxRelists = 8;
+
     private async IAsyncEnumerable<CapturedEntry> ReadSlicesAsync(
         IReadOnlyList<OplogSlice> chain, OplogTimestamp after, OplogTimestamp through, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        foreach (var slice in chain)
+        // The newest ts handed out: a re-listed chain resumes right after it.
+        var done = after;
+        int relists = 0;
+        for (int i = 0; i < chain.Count; i++)
         {
             // One slice's bytes at a time; entries are views into them, so the array lives until replayed.
-            var bytes = await _slices.ReadAsync(slice, cancellationToken).ConfigureAwait(false);
+            var bytes = await ReadOrNullAsync(chain[i], cancellationToken).ConfigureAwait(false);
+            if (bytes is null)
+            {
+                // The agent's compaction (decision 0602) replaced listed slices by one that covers them exactly: list the
+                // rest of the range again, proven gap-free as before (a real hole fails here, loudly), and go on after `done`.
+                if (++relists > MaxRelists)
+                {
+                    throw new InvalidOperationException($"oplog slices of ({after}, {through}] kept disappearing while read ({MaxRelists} re-listings); rerun the restore");
+                }
+                chain = await _slices.ListChainAsync(done, through, cancellationToken).ConfigureAwait(false);
+                i = -1;
+                continue;
+            }
             foreach (var document in BsonDocumentSplitter.Split(bytes))
             {
                 var ts = new OplogEntry(document).Timestamp
-                    ?? throw new InvalidDataException($"oplog slice {slice.IndexKey}: an entry has no ts");
-                if (ts <= after)
+                    ?? throw new InvalidDataException($"oplog slice {chain[i].IndexKey}: an entry has no ts");
+                if (ts <= done)
                 {
                     continue;
                 }
@@ -101,8 +121,22 @@ public sealed class RestoreOplogSource
                 {
                     yield break;
                 }
+                done = ts;
                 yield return new CapturedEntry(ts, document);
             }
+        }
+    }
+
+    /// <summary>The slice's entries, or null when its data object is gone (replaced by a compaction since it was listed).</summary>
+    private async Task<byte[]?> ReadOrNullAsync(OplogSlice slice, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _slices.ReadAsync(slice, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectNotFoundException)
+        {
+            return null;
         }
     }
 

@@ -119,7 +119,15 @@ public sealed class ReplayRoundTripTests(S3Fixture s3) : IClassFixture<S3Fixture
         };
     }
 
-    private static async Task<(CaptureHarness Harness, List<State> States)> CapturedWorkloadAsync(S3Fixture s3, bool swaps = false)
+    /// <summary>One compaction pass that takes every sealed slice (none too young), as the agent's hourly pass would an hour later.</summary>
+    private static Task<WapBackup.Ddt.Compaction.CompactionCounts> CompactEverySealedSliceAsync(CaptureHarness h) =>
+        new WapBackup.Ddt.Compaction.SliceCompactor(h.Objects, "prefix", h.RepositoryId, TimeProvider.System,
+            WapBackup.Ddt.Compaction.CompactionOptions.Default with { OlderThan = TimeSpan.Zero },
+            WapBackup.Ddt.Resilience.Retries.Bounded(2, new WapBackup.Ddt.Resilience.Backoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), _ => true),
+            new WapBackup.Shared.Logging.JsonLineLogger(TextWriter.Null, TimeProvider.System, "compact")).RunAsync(dryRun: false, Ct);
+
+    /// <param name="sealEachStep">Wait for each step's entries to be sealed: a slice (at least) per step.</param>
+    private static async Task<(CaptureHarness Harness, List<State> States)> CapturedWorkloadAsync(S3Fixture s3, bool swaps = false, bool sealEachStep = false)
     {
         var h = await CaptureHarness.StartAsync(s3);
         await h.SourceClient.AppendOplogNoteAsync("start", Ct);
@@ -130,6 +138,10 @@ public sealed class ReplayRoundTripTests(S3Fixture s3) : IClassFixture<S3Fixture
         {
             await step();
             states.Add(await CheckpointAsync(h)); // the workload is paused here: the state and the newest ts belong together
+            if (sealEachStep)
+            {
+                await h.WaitUntilSealedAsync(states[^1].Ts);
+            }
         }
         await running.CatchUpAndStopAsync(h);
         return (h, states);
@@ -237,6 +249,47 @@ public sealed class ReplayRoundTripTests(S3Fixture s3) : IClassFixture<S3Fixture
         Assert.Equal(ReplaySource.Slices, range.Source);
         await Assert.ThrowsAsync<WapBackup.Ddt.Storage.OplogChainException>(() =>
             new RestoreOplogSource(h.Store, h.Slices).OpenAsync(states[0].Ts, states[^1].Ts, ReplaySource.Store, Ct));
+        await new OplogReplayer(target.Client, new ReplayOptions(Workers: 4)).ReplayAsync(range.ReadAsync(Ct), states[0].Ts, states[^1].Ts, map, null, Ct);
+
+        AssertSame(states[^1], await ReadStateAsync(target.Client, h.Database, states[^1].Ts));
+    }
+
+    [Fact]
+    public async Task Replay_from_the_slices_alone_still_matches_after_compaction()
+    {
+        var (h, states) = await CapturedWorkloadAsync(s3, sealEachStep: true);
+        await using var _ = h;
+        var before = await h.Slices.ListChainAsync(states[0].Ts, states[^1].Ts, Ct);
+        // At least 4 slices: whatever hour boundary falls between them, some hour holds two eligible ones (the newest never is).
+        Assert.True(before.Count >= 4, $"the workload sealed {before.Count} slices");
+        var counts = await CompactEverySealedSliceAsync(h);
+        Assert.True(counts.SlicesWritten >= 1);
+        Assert.True((await h.Slices.ListChainAsync(states[0].Ts, states[^1].Ts, Ct)).Count < before.Count);
+
+        await h.WipeStoreAsync(dropState: true);
+        await using var target = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var map = new NamespaceMap([h.Database], [], []);
+        await LoadAsync(h.SourceClient, target.Client, h.Database, map, states[0]);
+        var range = await new RestoreOplogSource(h.Store, h.Slices).OpenAsync(states[0].Ts, states[^1].Ts, ReplaySource.Slices, Ct);
+        await new OplogReplayer(target.Client, new ReplayOptions(Workers: 4)).ReplayAsync(range.ReadAsync(Ct), states[0].Ts, states[^1].Ts, map, null, Ct);
+
+        AssertSame(states[^1], await ReadStateAsync(target.Client, h.Database, states[^1].Ts));
+    }
+
+    [Fact]
+    public async Task A_restore_reading_slices_that_a_compaction_replaces_meanwhile_reads_the_compacted_slice_and_still_matches()
+    {
+        var (h, states) = await CapturedWorkloadAsync(s3, sealEachStep: true);
+        await using var _ = h;
+        await h.WipeStoreAsync(dropState: true);
+        await using var target = await MirrorTarget.StartAsync(h.RepositoryId, [h.Database]);
+        var map = new NamespaceMap([h.Database], [], []);
+        await LoadAsync(h.SourceClient, target.Client, h.Database, map, states[0]);
+        // The restore listed its chain; then the agent's hourly compaction replaced the listed originals.
+        var range = await new RestoreOplogSource(h.Store, h.Slices).OpenAsync(states[0].Ts, states[^1].Ts, ReplaySource.Slices, Ct);
+        var counts = await CompactEverySealedSliceAsync(h);
+        Assert.True(counts.ObjectsDeleted >= 2, $"the compaction deleted {counts.ObjectsDeleted} objects");
+
         await new OplogReplayer(target.Client, new ReplayOptions(Workers: 4)).ReplayAsync(range.ReadAsync(Ct), states[0].Ts, states[^1].Ts, map, null, Ct);
 
         AssertSame(states[^1], await ReadStateAsync(target.Client, h.Database, states[^1].Ts));
