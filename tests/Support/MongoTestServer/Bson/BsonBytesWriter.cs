@@ -275,7 +275,7 @@ public static class RawBson
     }
 
     /// <summary>The value of the first element when it is named _id (the usual layout), else null.</summary>
-    public static BsonValue? ReadId(byte[] raw)
+    public static BsonValue? ReadId(ReadOnlySpan<byte> raw)
     {
         int pos = FindField(raw, "_id"u8, out BsonType type);
         if (pos < 0)
@@ -285,15 +285,15 @@ public static class RawBson
         switch (type)
         {
             case BsonType.ObjectId:
-                return new BsonObjectId(new ObjectId(raw.AsSpan(pos, 12).ToArray()));
+                return new BsonObjectId(new ObjectId(raw.Slice(pos, 12).ToArray()));
             case BsonType.Int32:
-                return new BsonInt32(BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(pos)));
+                return new BsonInt32(BinaryPrimitives.ReadInt32LittleEndian(raw[pos..]));
             case BsonType.Int64:
-                return new BsonInt64(BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(pos)));
+                return new BsonInt64(BinaryPrimitives.ReadInt64LittleEndian(raw[pos..]));
             case BsonType.Timestamp:
-                return new BsonTimestamp(BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(pos)));
+                return new BsonTimestamp(BinaryPrimitives.ReadInt64LittleEndian(raw[pos..]));
             default:
-                return Decode(raw)["_id"];
+                return Decode(raw.ToArray())["_id"];
         }
     }
 

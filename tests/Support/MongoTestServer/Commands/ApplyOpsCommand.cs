@@ -15,17 +15,28 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// All-CRUD batches with allowAtomic (default true) run atomically and are logged as one applyOps
 /// entry; otherwise each op runs and is logged alone, stopping at the first failure.
 /// `ui` is honoured: it names the collection (and the UUID a `create` gets).
+/// The operations arrive raw (the wire keeps applyOps's array as slices of the message, decision 0216):
+/// an insert stores its `o` bytes as they came, nothing is decoded that the operation does not need.
 /// </summary>
 public static class ApplyOpsCommand
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        handlers["applyOps"] = (r, c, ct) => ApplyOpsAsync(r.Body, c, ct);
+        handlers["applyOps"] = ApplyOpsAsync;
     }
 
-    private static ValueTask<byte[]> ApplyOpsAsync(BsonDocument body, CommandContext context, CancellationToken cancellationToken)
+    private static ValueTask<byte[]> ApplyOpsAsync(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
-        var ops = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
+        var body = request.Body;
+        // Empty when the wire kept the operations raw (DocumentsOf has them); whole otherwise.
+        var array = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
+        for (int i = 0; i < array.Count; i++)
+        {
+            if (array[i] is not BsonDocument)
+            {
+                throw CommandException.FailedToParse($"applyOps: operation {i} must be an object");
+            }
+        }
         foreach (var field in body.Names.Skip(1))
         {
             if (field is "preCondition")
@@ -35,8 +46,9 @@ public static class ApplyOpsCommand
         }
         bool allowAtomic = !body.TryGetValue("allowAtomic", out var aa) || aa.ToBoolean();
         bool alwaysUpsert = !body.TryGetValue("alwaysUpsert", out var au) || au.ToBoolean();
-        var parsed = ops.Select((o, i) => o as BsonDocument ?? throw CommandException.FailedToParse($"applyOps: operation {i} must be an object")).ToList();
-        bool atomic = allowAtomic && parsed.All(o => o.TryGetValue("op", out var op) && op.IsString && op.AsString is "i" or "u" or "d");
+        // Read outside the lock; an operation's malformed fields fail when it is applied, in order, as before.
+        var parsed = request.DocumentsOf("applyOps").Select(ApplyOp.Parse).ToList();
+        bool atomic = allowAtomic && parsed.All(o => o.Kind is "i" or "u" or "d");
         var server = context.Server;
         var results = new BsonArray();
         int next = 0;
@@ -101,20 +113,20 @@ public static class ApplyOpsCommand
         return reply.ToBson();
     }
 
-    private static void ApplyOne(CommandContext context, BsonDocument op, bool alwaysUpsert)
+    private static void ApplyOne(CommandContext context, ApplyOp op, bool alwaysUpsert)
     {
-        string kind = op.TryGetValue("op", out var k) && k.IsString ? k.AsString : throw CommandException.FailedToParse("applyOps: an operation needs a string 'op'");
-        string ns = op.TryGetValue("ns", out var n) && n.IsString ? n.AsString : throw CommandException.FailedToParse($"applyOps: operation '{kind}' needs a string 'ns'");
-        var o = op.TryGetValue("o", out var ov) && ov is BsonDocument od ? od : throw CommandException.FailedToParse($"applyOps: operation '{kind}' on {ns} needs an object 'o'");
-        Guid? ui = op.TryGetValue("ui", out var uiv) && uiv is BsonBinaryData bin && bin.SubType == BsonBinarySubType.UuidStandard ? bin.ToGuid() : null;
+        string kind = op.Kind ?? throw CommandException.FailedToParse("applyOps: an operation needs a string 'op'");
+        string ns = op.Ns ?? throw CommandException.FailedToParse($"applyOps: operation '{kind}' needs a string 'ns'");
+        var o = op.O ?? throw CommandException.FailedToParse($"applyOps: operation '{kind}' on {ns} needs an object 'o'");
+        Guid? ui = op.Ui;
         var server = context.Server;
         switch (kind)
         {
             case "n":
-                server.LogNoop(context.Write, o);
+                server.LogNoop(context.Write, RawBson.Decode(o));
                 return;
             case "c":
-                ApplyCommand(context, ns, ui, o, alwaysUpsert);
+                ApplyCommand(context, ns, ui, RawBson.Decode(o), alwaysUpsert);
                 return;
             case "i":
             case "u":
@@ -131,7 +143,7 @@ public static class ApplyOpsCommand
         {
             case "i":
                 {
-                    var (raw, id) = WriteCommands.PrepareForInsert(o.ToBson());
+                    var (raw, id) = WriteCommands.PrepareForInsert(o);
                     var existing = collection.FindById(id);
                     if (existing is null)
                     {
@@ -146,7 +158,7 @@ public static class ApplyOpsCommand
                 }
             case "d":
                 {
-                    var id = o.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: delete on {ns} needs o._id");
+                    var id = RawBson.ReadId(o.Span) ?? throw CommandException.FailedToParse($"applyOps: delete on {ns} needs o._id");
                     var existing = collection.FindById(id);
                     if (existing is not null)
                     {
@@ -155,19 +167,19 @@ public static class ApplyOpsCommand
                     return;
                 }
             default:
-                ApplyUpdate(context, collection, op, o, alwaysUpsert);
+                ApplyUpdate(context, collection, op, RawBson.Decode(o), alwaysUpsert);
                 return;
         }
     }
 
-    private static string Redacted(BsonDocument op) =>
-        new BsonDocument { { "op", op.GetValue("op", BsonNull.Value) }, { "ns", op.GetValue("ns", BsonNull.Value) } }.ToJson();
+    private static string Redacted(ApplyOp op) =>
+        new BsonDocument { { "op", op.Kind is null ? BsonNull.Value : (BsonValue)op.Kind }, { "ns", op.Ns is null ? BsonNull.Value : (BsonValue)op.Ns } }.ToJson();
 
-    private static void ApplyUpdate(CommandContext context, Collection collection, BsonDocument op, BsonDocument o, bool alwaysUpsert)
+    private static void ApplyUpdate(CommandContext context, Collection collection, ApplyOp op, BsonDocument o, bool alwaysUpsert)
     {
-        var o2 = op.TryGetValue("o2", out var o2v) && o2v is BsonDocument d2 ? d2 : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
+        var o2 = op.O2 is { } o2Raw ? RawBson.Decode(o2Raw) : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
         var id = o2.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
-        bool upsert = alwaysUpsert || (op.TryGetValue("b", out var b) && b.ToBoolean());
+        bool upsert = alwaysUpsert || op.Upsert;
         var server = context.Server;
         var existing = collection.FindById(id);
         if (existing is null && !upsert)
@@ -275,12 +287,58 @@ public static class ApplyOpsCommand
                     var nested = o[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: nested applyOps must be an array");
                     foreach (var inner in nested)
                     {
-                        ApplyOne(context, inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects"), alwaysUpsert);
+                        var document = inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects");
+                        ApplyOne(context, ApplyOp.Parse(document.ToBson()), alwaysUpsert);
                     }
                     return;
                 }
             default:
                 throw CommandException.BadValue($"applyOps: command '{command}' is not supported by the test server's applyOps");
+        }
+    }
+
+    /// <summary>
+    /// The fields of one raw operation: null where a field is absent or of the wrong type (ApplyOne then fails, as it
+    /// always did, when it reaches the operation). <c>o</c> and <c>o2</c> stay raw slices of the request.
+    /// </summary>
+    private sealed record ApplyOp(string? Kind, string? Ns, ReadOnlyMemory<byte>? O, ReadOnlyMemory<byte>? O2, Guid? Ui, bool Upsert)
+    {
+        public static ApplyOp Parse(ReadOnlyMemory<byte> raw)
+        {
+            var span = raw.Span;
+            return new ApplyOp(String(span, "op"u8), String(span, "ns"u8), Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw));
+        }
+
+        private static string? String(ReadOnlySpan<byte> op, ReadOnlySpan<byte> name)
+        {
+            int pos = RawBson.FindField(op, name, out var type);
+            return pos < 0 || type != BsonType.String
+                ? null
+                : System.Text.Encoding.UTF8.GetString(op.Slice(pos + 4, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]) - 1));
+        }
+
+        private static ReadOnlyMemory<byte>? Document(ReadOnlyMemory<byte> op, ReadOnlySpan<byte> name)
+        {
+            int pos = RawBson.FindField(op.Span, name, out var type);
+            return pos < 0 || type != BsonType.Document ? null : op.Slice(pos, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op.Span[pos..]));
+        }
+
+        private static Guid? ReadUi(ReadOnlySpan<byte> op)
+        {
+            int pos = RawBson.FindField(op, "ui"u8, out var type);
+            if (pos < 0 || type != BsonType.Binary || op[pos + 4] != (byte)BsonBinarySubType.UuidStandard)
+            {
+                return null;
+            }
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]);
+            return new BsonBinaryData(op.Slice(pos + 5, length).ToArray(), BsonBinarySubType.UuidStandard).ToGuid();
+        }
+
+        /// <summary><c>b</c> (upsert) with BSON's truthiness; anything but a boolean is rare enough to decode.</summary>
+        private static bool ReadUpsert(ReadOnlyMemory<byte> op)
+        {
+            int pos = RawBson.FindField(op.Span, "b"u8, out var type);
+            return pos >= 0 && (type == BsonType.Boolean ? op.Span[pos] != 0 : RawBson.Decode(op)["b"].ToBoolean());
         }
     }
 }
