@@ -141,6 +141,26 @@ public sealed class ApplyOpsTests(SharedEndpoint shared)
     }
 
     [Fact]
+    public async Task A_v2_update_is_logged_with_the_diff_it_applied()
+    {
+        var (collection, ns) = await NewCollectionAsync("applydelta");
+        var start = await shared.LastTimestampAsync();
+        // "a" already holds 1: a diff computed from the images would name only "b"; the server logs the diff as given.
+        var update = new BsonDocument { { "$v", 2 }, { "diff", new BsonDocument("u", new BsonDocument { { "a", 1 }, { "b", 2 } }) } };
+
+        await ApplyAsync(shared.Client,
+        [
+            new BsonDocument { { "op", "i" }, { "ns", ns }, { "o", new BsonDocument { { "_id", 1 }, { "a", 1 } } } },
+            new BsonDocument { { "op", "u" }, { "ns", ns }, { "o2", new BsonDocument("_id", 1) }, { "o", update } },
+        ]);
+
+        Assert.Equal(new BsonDocument { { "_id", 1 }, { "a", 1 }, { "b", 2 } }, await collection.Find(FilterDefinition<BsonDocument>.Empty).SingleAsync(Ct));
+        var entries = await shared.Oplog.Find(new BsonDocument { { "ts", new BsonDocument("$gt", start) }, { "o.applyOps.ns", ns } }).ToListAsync(Ct);
+        var logged = Assert.Single(entries)["o"]["applyOps"].AsBsonArray.Single(o => o["op"] == "u");
+        Assert.Equal(update, logged["o"].AsBsonDocument);
+    }
+
+    [Fact]
     public async Task Atomic_batch_is_one_applyOps_entry_non_atomic_ops_are_logged_alone()
     {
         var db = shared.NewDatabase("applylog");

@@ -47,7 +47,8 @@ public static class ApplyOpsCommand
         bool allowAtomic = !body.TryGetValue("allowAtomic", out var aa) || aa.ToBoolean();
         bool alwaysUpsert = !body.TryGetValue("alwaysUpsert", out var au) || au.ToBoolean();
         // Read outside the lock; an operation's malformed fields fail when it is applied, in order, as before.
-        var parsed = request.DocumentsOf("applyOps").Select(ApplyOp.Parse).ToList();
+        var reader = new ApplyOp.Reader();
+        var parsed = request.DocumentsOf("applyOps").Select(reader.Parse).ToList();
         bool atomic = allowAtomic && parsed.All(o => o.Kind is "i" or "u" or "d");
         var server = context.Server;
         var results = new BsonArray();
@@ -167,7 +168,7 @@ public static class ApplyOpsCommand
                     return;
                 }
             default:
-                ApplyUpdate(context, collection, op, RawBson.Decode(o), alwaysUpsert);
+                ApplyUpdate(context, collection, op, o, alwaysUpsert);
                 return;
         }
     }
@@ -175,10 +176,11 @@ public static class ApplyOpsCommand
     private static string Redacted(ApplyOp op) =>
         new BsonDocument { { "op", op.Kind is null ? BsonNull.Value : (BsonValue)op.Kind }, { "ns", op.Ns is null ? BsonNull.Value : (BsonValue)op.Ns } }.ToJson();
 
-    private static void ApplyUpdate(CommandContext context, Collection collection, ApplyOp op, BsonDocument o, bool alwaysUpsert)
+    private static void ApplyUpdate(CommandContext context, Collection collection, ApplyOp op, ReadOnlyMemory<byte> rawO, bool alwaysUpsert)
     {
-        var o2 = op.O2 is { } o2Raw ? RawBson.Decode(o2Raw) : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
-        var id = o2.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
+        var o2 = op.O2 ?? throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
+        var id = RawBson.ReadId(o2.Span) ?? throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
+        var o = RawBson.Decode(rawO);
         bool upsert = alwaysUpsert || op.Upsert;
         var server = context.Server;
         var existing = collection.FindById(id);
@@ -189,6 +191,7 @@ public static class ApplyOpsCommand
         var pre = existing?.Decode() ?? new BsonDocument("_id", id);
         BsonDocument post;
         bool replacement = false;
+        bool delta = false;
         if (o.TryGetValue("$v", out var version))
         {
             int v = version.ToInt32();
@@ -196,6 +199,7 @@ public static class ApplyOpsCommand
             {
                 var diff = o.TryGetValue("diff", out var dv) && dv is BsonDocument dd ? dd : throw CommandException.FailedToParse("applyOps: a $v: 2 update needs an object 'diff'");
                 post = DiffApplier.Apply(pre, diff);
+                delta = true;
             }
             else if (v == 1)
             {
@@ -233,6 +237,12 @@ public static class ApplyOpsCommand
         }
         if (postRaw.AsSpan().SequenceEqual(existing.Raw))
         {
+            return;
+        }
+        if (delta)
+        {
+            // A `$v: 2` update is logged with the diff it applied, as the server's delta executor logs it.
+            server.ReplaceDocument(context.Write, collection, DocumentVersion.Of(existing), postRaw, post, rawO.Span);
             return;
         }
         byte[] logged = replacement ? postRaw : DiffCalculator.Compute(pre, post) is { } diffOut
@@ -288,7 +298,7 @@ public static class ApplyOpsCommand
                     foreach (var inner in nested)
                     {
                         var document = inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects");
-                        ApplyOne(context, ApplyOp.Parse(document.ToBson()), alwaysUpsert);
+                        ApplyOne(context, new ApplyOp.Reader().Parse(document.ToBson()), alwaysUpsert);
                     }
                     return;
                 }
@@ -303,18 +313,54 @@ public static class ApplyOpsCommand
     /// </summary>
     private sealed record ApplyOp(string? Kind, string? Ns, ReadOnlyMemory<byte>? O, ReadOnlyMemory<byte>? O2, Guid? Ui, bool Upsert)
     {
-        public static ApplyOp Parse(ReadOnlyMemory<byte> raw)
+        /// <summary>Reads the operations of one command: consecutive operations mostly share a namespace, whose string is reused.</summary>
+        public sealed class Reader
         {
-            var span = raw.Span;
-            return new ApplyOp(String(span, "op"u8), String(span, "ns"u8), Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw));
+            private byte[] _lastNs = [];
+            private string? _lastNsString;
+
+            public ApplyOp Parse(ReadOnlyMemory<byte> raw)
+            {
+                var span = raw.Span;
+                return new ApplyOp(ReadKind(span), Namespace(span), Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw));
+            }
+
+            private string? Namespace(ReadOnlySpan<byte> op)
+            {
+                var bytes = StringBytes(op, "ns"u8, out bool found);
+                if (!found)
+                {
+                    return null;
+                }
+                if (_lastNsString is null || !bytes.SequenceEqual(_lastNs))
+                {
+                    _lastNs = bytes.ToArray();
+                    _lastNsString = System.Text.Encoding.UTF8.GetString(bytes);
+                }
+                return _lastNsString;
+            }
         }
 
-        private static string? String(ReadOnlySpan<byte> op, ReadOnlySpan<byte> name)
+        private static string? ReadKind(ReadOnlySpan<byte> op)
+        {
+            var bytes = StringBytes(op, "op"u8, out bool found);
+            return !found ? null : bytes.Length != 1 ? System.Text.Encoding.UTF8.GetString(bytes) : bytes[0] switch
+            {
+                (byte)'i' => "i",
+                (byte)'u' => "u",
+                (byte)'d' => "d",
+                (byte)'c' => "c",
+                (byte)'n' => "n",
+                _ => System.Text.Encoding.UTF8.GetString(bytes),
+            };
+        }
+
+        /// <summary>The UTF-8 bytes of string field <paramref name="name"/>; <paramref name="found"/> false when absent or not a string.</summary>
+        private static ReadOnlySpan<byte> StringBytes(ReadOnlySpan<byte> op, ReadOnlySpan<byte> name, out bool found)
         {
             int pos = RawBson.FindField(op, name, out var type);
-            return pos < 0 || type != BsonType.String
-                ? null
-                : System.Text.Encoding.UTF8.GetString(op.Slice(pos + 4, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]) - 1));
+            found = pos >= 0 && type == BsonType.String;
+            return found ? op.Slice(pos + 4, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]) - 1) : default;
         }
 
         private static ReadOnlyMemory<byte>? Document(ReadOnlyMemory<byte> op, ReadOnlySpan<byte> name)
