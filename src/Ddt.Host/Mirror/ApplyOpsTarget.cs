@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Shared.Oplog;
@@ -136,8 +137,9 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
     /// <summary>operations[start..end) in runs of at most <see cref="MaxCommandBytes"/> (one operation per run at least).</summary>
     private static IEnumerable<(List<ReplayOperation> Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
     {
-        var chunk = new List<ReplayOperation>();
-        var ops = new BsonArray();
+        // Sized for the whole range (mostly one chunk): no regrowth per batch.
+        var chunk = new List<ReplayOperation>(end - start);
+        var ops = new BsonArray(end - start);
         long bytes = 0;
         for (int i = start; i < end; i++)
         {
@@ -145,8 +147,8 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
             if (chunk.Count > 0 && bytes + op.Slice.Length > MaxCommandBytes)
             {
                 yield return (chunk, ops);
-                chunk = [];
-                ops = [];
+                chunk = new List<ReplayOperation>(end - i);
+                ops = new BsonArray(end - i);
                 bytes = 0;
             }
             chunk.Add(operations[i]);
@@ -175,21 +177,28 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
         return null;
     }
 
-    /// <summary>{op, ns, o, o2} copied as raw bytes.</summary>
+    /// <summary>{op, ns, o, o2} copied as raw bytes, into one array of the exact size (one per operation of a replay).</summary>
     internal static RawBsonDocument ToApplyOp(in OplogEntry entry)
     {
-        var writer = new RawBsonWriter(entry.Bytes.Length + 16);
-        int mark = writer.BeginDocument();
+        int size = 4 + 1;
+        foreach (var name in Fields)
+        {
+            var element = entry.Document.Find(name);
+            size += element.Exists ? element.ElementBytes.Length : 0;
+        }
+        var bytes = new byte[size];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, size);
+        int at = 4;
         foreach (var name in Fields)
         {
             var element = entry.Document.Find(name);
             if (element.Exists)
             {
-                writer.WriteElement(element);
+                element.ElementBytes.Span.CopyTo(bytes.AsSpan(at));
+                at += element.ElementBytes.Length;
             }
         }
-        writer.EndDocument(mark);
-        return new RawBsonDocument(writer.ToArray());
+        return new RawBsonDocument(bytes);
     }
 
     private static readonly byte[][] Fields = ["op"u8.ToArray(), "ns"u8.ToArray(), "o"u8.ToArray(), "o2"u8.ToArray()];

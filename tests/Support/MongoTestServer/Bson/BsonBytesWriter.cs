@@ -208,11 +208,15 @@ public sealed class BsonBytesWriter
     }
 }
 
-/// <summary>Reading stored raw documents: full decode (off the hot path) and cheap top-level scans.</summary>
+/// <summary>Reading stored raw documents: full decode (<see cref="BsonDecoder"/>, the driver for what it leaves) and cheap top-level scans.</summary>
 public static class RawBson
 {
     public static BsonDocument Decode(byte[] raw)
     {
+        if (BsonDecoder.TryDecode(raw) is { } fast)
+        {
+            return fast;
+        }
         using var stream = new MemoryStream(raw, writable: false);
         using var reader = new BsonBinaryReader(stream);
         return BsonSerializer.Deserialize<BsonDocument>(reader);
@@ -220,6 +224,10 @@ public static class RawBson
 
     public static BsonDocument Decode(ReadOnlyMemory<byte> raw)
     {
+        if (BsonDecoder.TryDecode(raw.Span) is { } fast)
+        {
+            return fast;
+        }
         if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(raw, out ArraySegment<byte> segment))
         {
             using var stream = new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false);
