@@ -128,41 +128,40 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
 
     private void Count(IReadOnlyList<ReplayOperation> operations)
     {
-        foreach (var operation in operations)
+        for (int i = 0; i < operations.Count; i++)
         {
-            _stats.Count(operation.Entry.Operation);
+            _stats.Count(operations[i].Entry.Operation);
         }
     }
 
     /// <summary>operations[start..end) in runs of at most <see cref="MaxCommandBytes"/> (one operation per run at least).</summary>
-    private static IEnumerable<(List<ReplayOperation> Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
+    private static IEnumerable<(OperationRange Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
     {
         // Sized for the whole range (mostly one chunk): no regrowth per batch.
-        var chunk = new List<ReplayOperation>(end - start);
+        int first = start;
         var ops = new BsonArray(end - start);
         long bytes = 0;
         for (int i = start; i < end; i++)
         {
             var op = ToApplyOp(operations[i].Entry);
-            if (chunk.Count > 0 && bytes + op.Slice.Length > MaxCommandBytes)
+            if (i > first && bytes + op.Slice.Length > MaxCommandBytes)
             {
-                yield return (chunk, ops);
-                chunk = new List<ReplayOperation>(end - i);
+                yield return (new OperationRange(operations, first, i - first), ops);
+                first = i;
                 ops = new BsonArray(end - i);
                 bytes = 0;
             }
-            chunk.Add(operations[i]);
             ops.Add(op);
             bytes += op.Slice.Length;
         }
-        if (chunk.Count > 0)
+        if (end > first)
         {
-            yield return (chunk, ops);
+            yield return (new OperationRange(operations, first, end - first), ops);
         }
     }
 
     /// <summary>The operation the reply's <c>results</c> marks as failed (the first <c>false</c>), when the server says.</summary>
-    private static ReplayOperation? FailedOperation(MongoCommandException e, List<ReplayOperation> chunk)
+    private static ReplayOperation? FailedOperation(MongoCommandException e, OperationRange chunk)
     {
         if (e.Result?.GetValue("results", BsonNull.Value) is BsonArray results)
         {
@@ -202,4 +201,22 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
     }
 
     private static readonly byte[][] Fields = ["op"u8.ToArray(), "ns"u8.ToArray(), "o"u8.ToArray(), "o2"u8.ToArray()];
+
+    /// <summary>operations[start..start+count), without copying them (a worker's batch is mostly one chunk).</summary>
+    private sealed class OperationRange(IReadOnlyList<ReplayOperation> operations, int start, int count) : IReadOnlyList<ReplayOperation>
+    {
+        public int Count => count;
+
+        public ReplayOperation this[int index] => (uint)index < (uint)count ? operations[start + index] : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<ReplayOperation> GetEnumerator()
+        {
+            for (int i = 0; i < count; i++)
+            {
+                yield return operations[start + i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 }

@@ -136,7 +136,7 @@ public static class ApplyOpsCommand
             default:
                 throw CommandException.FailedToParse($"applyOps: unknown op type '{kind}' (expected i, u, d, c or n)");
         }
-        var (database, name) = CatalogCommands.SplitNamespace(ns);
+        var (database, name) = op.Split ?? CatalogCommands.SplitNamespace(ns); // the split fails here, in order
         WriteCommands.RejectSystemWrites(database, name);
         var collection = (ui is Guid uuid ? server.FindByUuid(uuid) : server.Catalog.Find(database, name))
             ?? throw CommandException.NamespaceNotFound($"Failed to apply operation due to missing collection ({(ui is Guid u2 ? "UUID " + u2 : ns)}): {Redacted(op)}");
@@ -311,18 +311,21 @@ public static class ApplyOpsCommand
     /// The fields of one raw operation: null where a field is absent or of the wrong type (ApplyOne then fails, as it
     /// always did, when it reaches the operation). <c>o</c> and <c>o2</c> stay raw slices of the request.
     /// </summary>
-    private sealed record ApplyOp(string? Kind, string? Ns, ReadOnlyMemory<byte>? O, ReadOnlyMemory<byte>? O2, Guid? Ui, bool Upsert)
+    private readonly record struct ApplyOp(string? Kind, string? Ns, ReadOnlyMemory<byte>? O, ReadOnlyMemory<byte>? O2, Guid? Ui, bool Upsert,
+        (string Database, string Collection)? Split)
     {
         /// <summary>Reads the operations of one command: consecutive operations mostly share a namespace, whose string is reused.</summary>
         public sealed class Reader
         {
             private byte[] _lastNs = [];
             private string? _lastNsString;
+            private (string, string)? _lastSplit;
 
             public ApplyOp Parse(ReadOnlyMemory<byte> raw)
             {
                 var span = raw.Span;
-                return new ApplyOp(ReadKind(span), Namespace(span), Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw));
+                string? ns = Namespace(span);
+                return new ApplyOp(ReadKind(span), ns, Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw), ns is null ? null : _lastSplit);
             }
 
             private string? Namespace(ReadOnlySpan<byte> op)
@@ -336,6 +339,8 @@ public static class ApplyOpsCommand
                 {
                     _lastNs = bytes.ToArray();
                     _lastNsString = System.Text.Encoding.UTF8.GetString(bytes);
+                    int dot = _lastNsString.IndexOf('.', StringComparison.Ordinal);
+                    _lastSplit = dot > 0 && dot < _lastNsString.Length - 1 ? (_lastNsString[..dot], _lastNsString[(dot + 1)..]) : null;
                 }
                 return _lastNsString;
             }
