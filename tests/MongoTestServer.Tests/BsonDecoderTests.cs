@@ -6,7 +6,7 @@ using WapBackup.Testing.Mongo.Bson;
 
 namespace WapBackup.MongoTestServer.Tests;
 
-/// <summary>The server's own BSON decoder builds what the driver's deserializer builds, or leaves the document to it.</summary>
+/// <summary>The server's own BSON decoder and encoder build what the driver builds, or leave the document to it.</summary>
 public sealed class BsonDecoderTests
 {
     [Fact]
@@ -22,6 +22,37 @@ public sealed class BsonDecoderTests
             Assert.NotNull(fast);
             Assert.Equal(BsonSerializer.Deserialize<BsonDocument>(raw).ToBson(), fast.ToBson());
         }, iter: 3_000);
+    }
+
+    [Fact]
+    public void Random_documents_encode_to_the_drivers_bytes()
+    {
+        Gen.Int.Sample(seed =>
+        {
+            var document = RandomDocument(new Random(seed), 3);
+
+            var fast = BsonEncoder.TryEncode(document);
+
+            Assert.NotNull(fast);
+            Assert.Equal(document.ToBson(), fast);
+        }, iter: 3_000);
+    }
+
+    [Fact]
+    public void Types_and_strings_the_encoder_leaves_to_the_driver_encode_as_the_driver_encodes_them()
+    {
+        var documents = new[]
+        {
+            new BsonDocument("s", BsonSymbol.Create("sym")),
+            new BsonDocument("inner", new BsonArray { new BsonJavaScript("return 1") }),
+            new BsonDocument("old", new BsonBinaryData([1, 2, 3], (BsonBinarySubType)2)), // old binary
+        };
+        foreach (var document in documents)
+        {
+            Assert.Null(BsonEncoder.TryEncode(document));
+            Assert.Equal(document.ToBson(), RawBson.Encode(document));
+        }
+        Assert.Null(BsonEncoder.TryEncode(new BsonDocument("lone", "\uD800")));
     }
 
     [Fact]

@@ -237,6 +237,9 @@ public static class RawBson
         return Decode(raw.ToArray());
     }
 
+    /// <summary>The document's bytes: <see cref="BsonEncoder"/>, the driver for what it leaves.</summary>
+    public static byte[] Encode(BsonDocument document) => BsonEncoder.TryEncode(document) ?? document.ToBson();
+
     /// <summary>Offset of the value of top-level field <paramref name="name"/> and its type, or -1.</summary>
     public static int FindField(ReadOnlySpan<byte> doc, ReadOnlySpan<byte> name, out BsonType type)
     {

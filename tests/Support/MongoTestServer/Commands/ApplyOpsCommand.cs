@@ -229,7 +229,7 @@ public static class ApplyOpsCommand
                 }
             }
         }
-        byte[] postRaw = post.ToBson();
+        byte[] postRaw = RawBson.Encode(post);
         if (existing is null)
         {
             server.InsertDocument(context.Write, collection, postRaw, id);

@@ -152,15 +152,12 @@ public sealed class OplogEntryWriter
         return w;
     }
 
-    /// <summary>Array element names of a batch's operations (a batch of 500 would otherwise format 500 strings).</summary>
-    private static readonly string[] IndexNames = Enumerable.Range(0, 1024).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-
     private static void WriteOperations(BsonBytesWriter w, IReadOnlyList<byte[]> ops)
     {
         w.StartArray("applyOps");
         for (int i = 0; i < ops.Count; i++)
         {
-            w.WriteRawDocument(i < IndexNames.Length ? IndexNames[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
+            w.WriteRawDocument(BsonEncoder.IndexName(i), ops[i]);
         }
         w.EndDocument();
     }
