@@ -12,6 +12,9 @@ namespace WapBackup.Testing.Mongo.Bson;
 /// </summary>
 public sealed class BsonBytesWriter
 {
+    // Strict: a string that is not valid UTF-16 fails (ArgumentException), as in the driver's writer.
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private byte[] _buffer;
     private int _length;
     private readonly Stack<int> _starts = new();
@@ -49,10 +52,10 @@ public sealed class BsonBytesWriter
     public void WriteString(string name, string value)
     {
         WriteHead(BsonType.String, name);
-        int count = Encoding.UTF8.GetByteCount(value);
+        int count = Utf8.GetByteCount(value);
         WriteInt32Raw(count + 1);
         Ensure(count + 1);
-        Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
+        Utf8.GetBytes(value, _buffer.AsSpan(_length));
         _length += count;
         _buffer[_length++] = 0;
     }
@@ -111,6 +114,33 @@ public sealed class BsonBytesWriter
         value.TryWriteBytes(_buffer.AsSpan(_length), bigEndian: true, out _);
         _length += 16;
     }
+
+    public void WriteBinary(string name, BsonBinarySubType subType, ReadOnlySpan<byte> bytes)
+    {
+        WriteHead(BsonType.Binary, name);
+        WriteInt32Raw(bytes.Length);
+        Ensure(1 + bytes.Length);
+        _buffer[_length++] = (byte)subType;
+        bytes.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+    }
+
+    public void WriteRegularExpression(string name, string pattern, string options)
+    {
+        WriteHead(BsonType.RegularExpression, name);
+        WriteCString(pattern);
+        WriteCString(options);
+    }
+
+    public void WriteDecimal128(string name, Decimal128 value)
+    {
+        WriteHead(BsonType.Decimal128, name);
+        WriteInt64Raw((long)value.GetIEEELowBits());
+        WriteInt64Raw((long)value.GetIEEEHighBits());
+    }
+
+    /// <summary>A value that is its type alone: null, undefined, MinKey, MaxKey.</summary>
+    public void WriteTypeOnly(BsonType type, string name) => WriteHead(type, name);
 
     /// <summary>Embeds an already serialized document (or array, with <paramref name="type"/>) as-is.</summary>
     public void WriteRawDocument(string name, ReadOnlySpan<byte> document, BsonType type = BsonType.Document)
@@ -178,9 +208,9 @@ public sealed class BsonBytesWriter
 
     private void WriteCString(string value)
     {
-        int count = Encoding.UTF8.GetByteCount(value);
+        int count = Utf8.GetByteCount(value);
         Ensure(count + 1);
-        Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
+        Utf8.GetBytes(value, _buffer.AsSpan(_length));
         _length += count;
         _buffer[_length++] = 0;
     }

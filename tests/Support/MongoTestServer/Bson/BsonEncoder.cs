@@ -1,215 +1,124 @@
-using System.Buffers.Binary;
-using System.Text;
 using MongoDB.Bson;
 
 namespace WapBackup.Testing.Mongo.Bson;
 
 /// <summary>
-/// Encodes a <see cref="BsonDocument"/> straight into bytes, the counterpart of <see cref="BsonDecoder"/>: the
-/// driver's <c>ToBson</c> (a stream, a writer and its context stack per call) costs more than the small documents
-/// the server encodes per operation (applyOps post-images). Gives up (null) on anything it does not write exactly
-/// as the driver would; the caller then encodes with the driver, which also raises the driver's errors.
+/// Encodes a <see cref="BsonDocument"/> through <see cref="BsonBytesWriter"/>, the counterpart of <see cref="BsonDecoder"/>:
+/// the driver's <c>ToBson</c> (a stream, a writer and its context stack per call) costs more than the small documents
+/// the server encodes per operation (applyOps post-images). Gives up (null) on anything it does not write exactly as
+/// the driver would; the caller then encodes with the driver, which also raises the driver's errors.
 /// </summary>
 public static class BsonEncoder
 {
     private const int MaxDocumentBytes = 16 * 1024 * 1024;
-    private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private static readonly string[] IndexNames = Enumerable.Range(0, 1024).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     [ThreadStatic]
-    private static Writer? t_writer;
+    private static BsonBytesWriter? t_writer;
+
+    /// <summary>The element name of array index <paramref name="i"/> (cached below 1024: arrays of a batch's operations or results).</summary>
+    public static string IndexName(int i) => i < IndexNames.Length ? IndexNames[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public static byte[]? TryEncode(BsonDocument document)
     {
-        var writer = t_writer ??= new Writer();
-        writer.Length = 0;
+        var writer = t_writer ??= new BsonBytesWriter(1024);
+        writer.Reset();
         try
         {
-            writer.Document(document);
-            return writer.Length <= MaxDocumentBytes ? writer.Buffer.AsSpan(0, writer.Length).ToArray() : null;
+            writer.StartDocument();
+            Elements(writer, document);
+            writer.EndDocument();
+            return writer.Length <= MaxDocumentBytes ? writer.WrittenSpan.ToArray() : null;
         }
         catch (Exception e) when (e is GiveUpException or ArgumentException)
         {
-            return null; // a type left to the driver, a name with a zero byte, or invalid UTF-16
+            return null; // a type left to the driver, or a string that is not valid UTF-16
         }
         finally
         {
-            if (writer.Buffer.Length > 1024 * 1024)
+            if (writer.Length > 1024 * 1024)
             {
                 t_writer = null; // keep no large buffer per thread
             }
         }
     }
 
-    private sealed class Writer
+    private static void Elements(BsonBytesWriter w, BsonDocument document)
     {
-        public byte[] Buffer = new byte[1024];
-        public int Length;
-
-        public void Document(BsonDocument document)
+        foreach (var element in document)
         {
-            int start = Begin();
-            foreach (var element in document)
-            {
-                Element(element.Name, element.Value);
-            }
-            End(start);
-        }
-
-        private void Array(BsonArray array)
-        {
-            int start = Begin();
-            for (int i = 0; i < array.Count; i++)
-            {
-                Element(IndexName(i), array[i]);
-            }
-            End(start);
-        }
-
-        private void Element(string name, BsonValue value)
-        {
-            Byte((byte)value.BsonType);
-            CString(name);
-            switch (value.BsonType)
-            {
-                case BsonType.Double:
-                    Int64(BitConverter.DoubleToInt64Bits(value.AsDouble));
-                    return;
-                case BsonType.String:
-                    {
-                        int count = Strict.GetByteCount(value.AsString);
-                        Int32(count + 1);
-                        Ensure(count + 1);
-                        Strict.GetBytes(value.AsString, Buffer.AsSpan(Length));
-                        Length += count;
-                        Buffer[Length++] = 0;
-                        return;
-                    }
-                case BsonType.Document:
-                    Document(value.AsBsonDocument);
-                    return;
-                case BsonType.Array:
-                    Array(value.AsBsonArray);
-                    return;
-                case BsonType.Binary:
-                    {
-                        var binary = value.AsBsonBinaryData;
-                        if (binary.SubType == (BsonBinarySubType)2)
-                        {
-                            throw new GiveUpException(); // the driver rewrites subtype 2 on output
-                        }
-                        Int32(binary.Bytes.Length);
-                        Byte((byte)binary.SubType);
-                        Bytes(binary.Bytes);
-                        return;
-                    }
-                case BsonType.ObjectId:
-                    Ensure(12);
-                    value.AsObjectId.ToByteArray(Buffer, Length);
-                    Length += 12;
-                    return;
-                case BsonType.Boolean:
-                    Byte(value.AsBoolean ? (byte)1 : (byte)0);
-                    return;
-                case BsonType.DateTime:
-                    Int64(value.AsBsonDateTime.MillisecondsSinceEpoch);
-                    return;
-                case BsonType.RegularExpression:
-                    CString(value.AsBsonRegularExpression.Pattern);
-                    CString(value.AsBsonRegularExpression.Options);
-                    return;
-                case BsonType.Int32:
-                    Int32(value.AsInt32);
-                    return;
-                case BsonType.Timestamp:
-                    Int64(value.AsBsonTimestamp.Value);
-                    return;
-                case BsonType.Int64:
-                    Int64(value.AsInt64);
-                    return;
-                case BsonType.Decimal128:
-                    Int64((long)value.AsDecimal128.GetIEEELowBits());
-                    Int64((long)value.AsDecimal128.GetIEEEHighBits());
-                    return;
-                case BsonType.Undefined:
-                case BsonType.Null:
-                case BsonType.MinKey:
-                case BsonType.MaxKey:
-                    return;
-                default:
-                    throw new GiveUpException(); // JavaScript, symbols, DBPointer: the driver's own mapping
-            }
-        }
-
-        private int Begin()
-        {
-            int start = Length;
-            Int32(0);
-            return start;
-        }
-
-        private void End(int start)
-        {
-            Byte(0);
-            BinaryPrimitives.WriteInt32LittleEndian(Buffer.AsSpan(start), Length - start);
-        }
-
-        private void CString(string value)
-        {
-            if (value.Contains('\0', StringComparison.Ordinal))
-            {
-                throw new GiveUpException();
-            }
-            int count = Strict.GetByteCount(value);
-            Ensure(count + 1);
-            Strict.GetBytes(value, Buffer.AsSpan(Length));
-            Length += count;
-            Buffer[Length++] = 0;
-        }
-
-        private void Byte(byte value)
-        {
-            Ensure(1);
-            Buffer[Length++] = value;
-        }
-
-        private void Bytes(ReadOnlySpan<byte> value)
-        {
-            Ensure(value.Length);
-            value.CopyTo(Buffer.AsSpan(Length));
-            Length += value.Length;
-        }
-
-        private void Int32(int value)
-        {
-            Ensure(4);
-            BinaryPrimitives.WriteInt32LittleEndian(Buffer.AsSpan(Length), value);
-            Length += 4;
-        }
-
-        private void Int64(long value)
-        {
-            Ensure(8);
-            BinaryPrimitives.WriteInt64LittleEndian(Buffer.AsSpan(Length), value);
-            Length += 8;
-        }
-
-        private void Ensure(int more)
-        {
-            if (Length + more > Buffer.Length)
-            {
-                if (Length + more > MaxDocumentBytes * 2)
-                {
-                    throw new GiveUpException();
-                }
-                System.Array.Resize(ref Buffer, Math.Max(Buffer.Length * 2, Length + more));
-            }
+            Element(w, element.Name, element.Value);
         }
     }
 
-    private static readonly string[] IndexNames = Enumerable.Range(0, 1024).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-
-    /// <summary>The element name of array index <paramref name="i"/> (cached below 1024: arrays of a batch's operations or results).</summary>
-    public static string IndexName(int i) => i < IndexNames.Length ? IndexNames[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    private static void Element(BsonBytesWriter w, string name, BsonValue value)
+    {
+        if (w.Length > MaxDocumentBytes)
+        {
+            throw new GiveUpException(); // the driver says how it fails
+        }
+        switch (value.BsonType)
+        {
+            case BsonType.Double:
+                w.WriteDouble(name, value.AsDouble);
+                return;
+            case BsonType.String:
+                w.WriteString(name, value.AsString);
+                return;
+            case BsonType.Document:
+                w.StartDocument(name);
+                Elements(w, value.AsBsonDocument);
+                w.EndDocument();
+                return;
+            case BsonType.Array:
+                {
+                    var array = value.AsBsonArray;
+                    w.StartArray(name);
+                    for (int i = 0; i < array.Count; i++)
+                    {
+                        Element(w, IndexName(i), array[i]);
+                    }
+                    w.EndDocument();
+                    return;
+                }
+            case BsonType.Binary when value.AsBsonBinaryData.SubType != (BsonBinarySubType)2: // the driver rewrites subtype 2
+                w.WriteBinary(name, value.AsBsonBinaryData.SubType, value.AsBsonBinaryData.Bytes);
+                return;
+            case BsonType.ObjectId:
+                w.WriteObjectId(name, value.AsObjectId);
+                return;
+            case BsonType.Boolean:
+                w.WriteBoolean(name, value.AsBoolean);
+                return;
+            case BsonType.DateTime:
+                w.WriteDateTime(name, value.AsBsonDateTime.MillisecondsSinceEpoch);
+                return;
+            case BsonType.RegularExpression when !value.AsBsonRegularExpression.Pattern.Contains('\0', StringComparison.Ordinal):
+                w.WriteRegularExpression(name, value.AsBsonRegularExpression.Pattern, value.AsBsonRegularExpression.Options);
+                return;
+            case BsonType.Int32:
+                w.WriteInt32(name, value.AsInt32);
+                return;
+            case BsonType.Timestamp:
+                w.WriteTimestamp(name, value.AsBsonTimestamp.Value);
+                return;
+            case BsonType.Int64:
+                w.WriteInt64(name, value.AsInt64);
+                return;
+            case BsonType.Decimal128:
+                w.WriteDecimal128(name, value.AsDecimal128);
+                return;
+            case BsonType.Undefined:
+            case BsonType.Null:
+            case BsonType.MinKey:
+            case BsonType.MaxKey:
+                w.WriteTypeOnly(value.BsonType, name);
+                return;
+            default:
+                throw new GiveUpException(); // JavaScript, symbols, DBPointer, old binary: the driver's own mapping
+        }
+    }
 
     private sealed class GiveUpException : Exception;
 }
