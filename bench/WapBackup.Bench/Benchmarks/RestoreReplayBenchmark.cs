@@ -30,11 +30,12 @@ public sealed class RestoreReplayBenchmark : IBenchmark
         {
             using var client = new MongoClient(server.ConnectionString);
             await client.GetDatabase("bench").CreateCollectionAsync("orders", cancellationToken: cancellationToken); // as the snapshot loader leaves it
+            var gcs = GcCounts.Take();
             var clock = Stopwatch.StartNew();
             var result = await new OplogReplayer(client, new ReplayOptions(MirrorMode.ApplyOps, Workers: 4))
                 .ReplayAsync(ToAsync(entries), OplogTimestamp.Zero, entries[^1].Ts, new NamespaceMap(["bench"], [], []), null, cancellationToken);
             replay = entries.Count / clock.Elapsed.TotalSeconds;
-            report.Note($"restore-replay: {entries.Count} entries in {clock.Elapsed.TotalSeconds:0.00} s, applied {result.Applied}, unique retries {result.UniqueIndexRetries}");
+            report.Note($"restore-replay: {entries.Count} entries in {clock.Elapsed.TotalSeconds:0.00} s, applied {result.Applied}, unique retries {result.UniqueIndexRetries}; " + gcs.Since() + " (replayer and target server together)");
         }
 
         double oneOp;

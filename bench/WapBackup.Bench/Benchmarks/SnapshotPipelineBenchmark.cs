@@ -72,7 +72,7 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
         double before = BenchReport.WorkingSetMiB();
         long archiveBytes = 0;
         var cpu = CpuTimes.Take(full.Pid);
-        var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes());
+        var gcs = GcCounts.Take();
         var clock = Stopwatch.StartNew();
         using var sampler = new WorkingSetSampler();
         var outcome = await new SnapshotPipeline(store, new NoCatalog(), TimeProvider.System).RunAsync(request, namespaces, async (writer, ct) =>
@@ -82,7 +82,7 @@ public sealed class SnapshotPipelineBenchmark : IBenchmark
             return written;
         }, cancellationToken);
         double pipeline = archiveBytes / 1e6 / store.UploadedAt!.Value.TotalSeconds;
-        report.Note("snapshot-pipeline cpu: " + (CpuTimes.Take(full.Pid) - cpu) + string.Create(CultureInfo.InvariantCulture, $" wall {store.UploadedAt!.Value.TotalSeconds:0.00} s; gc0 {GC.CollectionCount(0) - gcs.Item1} gc1 {GC.CollectionCount(1) - gcs.Item2} gc2 {GC.CollectionCount(2) - gcs.Item3} pause {(GC.GetTotalPauseDuration() - gcs.Item4).TotalMilliseconds:0} ms allocated {(GC.GetTotalAllocatedBytes() - gcs.Item5) / 1048576.0:0} MiB"));
+        report.Note("snapshot-pipeline cpu: " + (CpuTimes.Take(full.Pid) - cpu) + string.Create(CultureInfo.InvariantCulture, $" wall {store.UploadedAt!.Value.TotalSeconds:0.00} s; ") + gcs.Since());
         double peak = sampler.PeakMiB;
         if (outcome.Manifest.Namespaces.Sum(n => n.Documents) != documents / Collections * Collections)
         {

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using WapBackup.Shared.Oplog;
@@ -127,40 +128,40 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
 
     private void Count(IReadOnlyList<ReplayOperation> operations)
     {
-        foreach (var operation in operations)
+        for (int i = 0; i < operations.Count; i++)
         {
-            _stats.Count(operation.Entry.Operation);
+            _stats.Count(operations[i].Entry.Operation);
         }
     }
 
     /// <summary>operations[start..end) in runs of at most <see cref="MaxCommandBytes"/> (one operation per run at least).</summary>
-    private static IEnumerable<(List<ReplayOperation> Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
+    private static IEnumerable<(OperationRange Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
     {
-        var chunk = new List<ReplayOperation>();
-        var ops = new BsonArray();
+        // Sized for the whole range (mostly one chunk): no regrowth per batch.
+        int first = start;
+        var ops = new BsonArray(end - start);
         long bytes = 0;
         for (int i = start; i < end; i++)
         {
             var op = ToApplyOp(operations[i].Entry);
-            if (chunk.Count > 0 && bytes + op.Slice.Length > MaxCommandBytes)
+            if (i > first && bytes + op.Slice.Length > MaxCommandBytes)
             {
-                yield return (chunk, ops);
-                chunk = [];
-                ops = [];
+                yield return (new OperationRange(operations, first, i - first), ops);
+                first = i;
+                ops = new BsonArray(end - i);
                 bytes = 0;
             }
-            chunk.Add(operations[i]);
             ops.Add(op);
             bytes += op.Slice.Length;
         }
-        if (chunk.Count > 0)
+        if (end > first)
         {
-            yield return (chunk, ops);
+            yield return (new OperationRange(operations, first, end - first), ops);
         }
     }
 
     /// <summary>The operation the reply's <c>results</c> marks as failed (the first <c>false</c>), when the server says.</summary>
-    private static ReplayOperation? FailedOperation(MongoCommandException e, List<ReplayOperation> chunk)
+    private static ReplayOperation? FailedOperation(MongoCommandException e, OperationRange chunk)
     {
         if (e.Result?.GetValue("results", BsonNull.Value) is BsonArray results)
         {
@@ -175,22 +176,47 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
         return null;
     }
 
-    /// <summary>{op, ns, o, o2} copied as raw bytes.</summary>
+    /// <summary>{op, ns, o, o2} copied as raw bytes, into one array of the exact size (one per operation of a replay).</summary>
     internal static RawBsonDocument ToApplyOp(in OplogEntry entry)
     {
-        var writer = new RawBsonWriter(entry.Bytes.Length + 16);
-        int mark = writer.BeginDocument();
+        int size = 4 + 1;
+        foreach (var name in Fields)
+        {
+            var element = entry.Document.Find(name);
+            size += element.Exists ? element.ElementBytes.Length : 0;
+        }
+        var bytes = new byte[size];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, size);
+        int at = 4;
         foreach (var name in Fields)
         {
             var element = entry.Document.Find(name);
             if (element.Exists)
             {
-                writer.WriteElement(element);
+                element.ElementBytes.Span.CopyTo(bytes.AsSpan(at));
+                at += element.ElementBytes.Length;
             }
         }
-        writer.EndDocument(mark);
-        return new RawBsonDocument(writer.ToArray());
+        return new RawBsonDocument(bytes);
     }
 
     private static readonly byte[][] Fields = ["op"u8.ToArray(), "ns"u8.ToArray(), "o"u8.ToArray(), "o2"u8.ToArray()];
+
+    /// <summary>operations[start..start+count), without copying them (a worker's batch is mostly one chunk).</summary>
+    private sealed class OperationRange(IReadOnlyList<ReplayOperation> operations, int start, int count) : IReadOnlyList<ReplayOperation>
+    {
+        public int Count => count;
+
+        public ReplayOperation this[int index] => (uint)index < (uint)count ? operations[start + index] : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<ReplayOperation> GetEnumerator()
+        {
+            for (int i = 0; i < count; i++)
+            {
+                yield return operations[start + i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 }

@@ -208,17 +208,24 @@ public sealed class NamespaceMap
     /// </summary>
     internal ReplayOperation Rewrite(in ReplayOperation operation)
     {
-        var entry = operation.Entry;
-        if (entry.Operation != OplogOperation.Command)
+        // The common case (a document operation, no renames) returns before any closure is allocated.
+        if (operation.Entry.Operation != OplogOperation.Command)
         {
-            if (!HasRenames)
-            {
-                return operation;
-            }
-            string ns = entry.Namespace;
-            string mapped = Map(ns);
-            return ReferenceEquals(mapped, ns) ? operation : operation with { Entry = WithFields(entry, d => d["ns"] = mapped) };
+            return HasRenames ? RewriteDocumentOperation(operation) : operation;
         }
+        return RewriteCommand(operation);
+    }
+
+    private ReplayOperation RewriteDocumentOperation(in ReplayOperation operation)
+    {
+        string ns = operation.Entry.Namespace;
+        string mapped = Map(ns);
+        return ReferenceEquals(mapped, ns) ? operation : operation with { Entry = WithFields(operation.Entry, d => d["ns"] = mapped) };
+    }
+
+    private ReplayOperation RewriteCommand(in ReplayOperation operation)
+    {
+        var entry = operation.Entry;
         string command = entry.CommandName ?? "";
         string db = entry.Namespace.Split('.', 2)[0];
         if (command == "renameCollection")

@@ -12,6 +12,9 @@ namespace WapBackup.Testing.Mongo.Bson;
 /// </summary>
 public sealed class BsonBytesWriter
 {
+    // Strict: a string that is not valid UTF-16 fails (ArgumentException), as in the driver's writer.
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private byte[] _buffer;
     private int _length;
     private readonly Stack<int> _starts = new();
@@ -49,10 +52,10 @@ public sealed class BsonBytesWriter
     public void WriteString(string name, string value)
     {
         WriteHead(BsonType.String, name);
-        int count = Encoding.UTF8.GetByteCount(value);
+        int count = Utf8.GetByteCount(value);
         WriteInt32Raw(count + 1);
         Ensure(count + 1);
-        Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
+        Utf8.GetBytes(value, _buffer.AsSpan(_length));
         _length += count;
         _buffer[_length++] = 0;
     }
@@ -111,6 +114,33 @@ public sealed class BsonBytesWriter
         value.TryWriteBytes(_buffer.AsSpan(_length), bigEndian: true, out _);
         _length += 16;
     }
+
+    public void WriteBinary(string name, BsonBinarySubType subType, ReadOnlySpan<byte> bytes)
+    {
+        WriteHead(BsonType.Binary, name);
+        WriteInt32Raw(bytes.Length);
+        Ensure(1 + bytes.Length);
+        _buffer[_length++] = (byte)subType;
+        bytes.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+    }
+
+    public void WriteRegularExpression(string name, string pattern, string options)
+    {
+        WriteHead(BsonType.RegularExpression, name);
+        WriteCString(pattern);
+        WriteCString(options);
+    }
+
+    public void WriteDecimal128(string name, Decimal128 value)
+    {
+        WriteHead(BsonType.Decimal128, name);
+        WriteInt64Raw((long)value.GetIEEELowBits());
+        WriteInt64Raw((long)value.GetIEEEHighBits());
+    }
+
+    /// <summary>A value that is its type alone: null, undefined, MinKey, MaxKey.</summary>
+    public void WriteTypeOnly(BsonType type, string name) => WriteHead(type, name);
 
     /// <summary>Embeds an already serialized document (or array, with <paramref name="type"/>) as-is.</summary>
     public void WriteRawDocument(string name, ReadOnlySpan<byte> document, BsonType type = BsonType.Document)
@@ -178,9 +208,9 @@ public sealed class BsonBytesWriter
 
     private void WriteCString(string value)
     {
-        int count = Encoding.UTF8.GetByteCount(value);
+        int count = Utf8.GetByteCount(value);
         Ensure(count + 1);
-        Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
+        Utf8.GetBytes(value, _buffer.AsSpan(_length));
         _length += count;
         _buffer[_length++] = 0;
     }
@@ -208,11 +238,15 @@ public sealed class BsonBytesWriter
     }
 }
 
-/// <summary>Reading stored raw documents: full decode (off the hot path) and cheap top-level scans.</summary>
+/// <summary>Reading stored raw documents: full decode (<see cref="BsonDecoder"/>, the driver for what it leaves) and cheap top-level scans.</summary>
 public static class RawBson
 {
     public static BsonDocument Decode(byte[] raw)
     {
+        if (BsonDecoder.TryDecode(raw) is { } fast)
+        {
+            return fast;
+        }
         using var stream = new MemoryStream(raw, writable: false);
         using var reader = new BsonBinaryReader(stream);
         return BsonSerializer.Deserialize<BsonDocument>(reader);
@@ -220,6 +254,10 @@ public static class RawBson
 
     public static BsonDocument Decode(ReadOnlyMemory<byte> raw)
     {
+        if (BsonDecoder.TryDecode(raw.Span) is { } fast)
+        {
+            return fast;
+        }
         if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(raw, out ArraySegment<byte> segment))
         {
             using var stream = new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false);
@@ -228,6 +266,9 @@ public static class RawBson
         }
         return Decode(raw.ToArray());
     }
+
+    /// <summary>The document's bytes: <see cref="BsonEncoder"/>, the driver for what it leaves.</summary>
+    public static byte[] Encode(BsonDocument document) => BsonEncoder.TryEncode(document) ?? document.ToBson();
 
     /// <summary>Offset of the value of top-level field <paramref name="name"/> and its type, or -1.</summary>
     public static int FindField(ReadOnlySpan<byte> doc, ReadOnlySpan<byte> name, out BsonType type)
@@ -275,7 +316,7 @@ public static class RawBson
     }
 
     /// <summary>The value of the first element when it is named _id (the usual layout), else null.</summary>
-    public static BsonValue? ReadId(byte[] raw)
+    public static BsonValue? ReadId(ReadOnlySpan<byte> raw)
     {
         int pos = FindField(raw, "_id"u8, out BsonType type);
         if (pos < 0)
@@ -285,15 +326,15 @@ public static class RawBson
         switch (type)
         {
             case BsonType.ObjectId:
-                return new BsonObjectId(new ObjectId(raw.AsSpan(pos, 12).ToArray()));
+                return new BsonObjectId(new ObjectId(raw.Slice(pos, 12).ToArray()));
             case BsonType.Int32:
-                return new BsonInt32(BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(pos)));
+                return new BsonInt32(BinaryPrimitives.ReadInt32LittleEndian(raw[pos..]));
             case BsonType.Int64:
-                return new BsonInt64(BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(pos)));
+                return new BsonInt64(BinaryPrimitives.ReadInt64LittleEndian(raw[pos..]));
             case BsonType.Timestamp:
-                return new BsonTimestamp(BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(pos)));
+                return new BsonTimestamp(BinaryPrimitives.ReadInt64LittleEndian(raw[pos..]));
             default:
-                return Decode(raw)["_id"];
+                return Decode(raw.ToArray())["_id"];
         }
     }
 

@@ -15,17 +15,28 @@ namespace WapBackup.Testing.Mongo.Commands;
 /// All-CRUD batches with allowAtomic (default true) run atomically and are logged as one applyOps
 /// entry; otherwise each op runs and is logged alone, stopping at the first failure.
 /// `ui` is honoured: it names the collection (and the UUID a `create` gets).
+/// The operations arrive raw (the wire keeps applyOps's array as slices of the message, decision 0216):
+/// an insert stores its `o` bytes as they came, nothing is decoded that the operation does not need.
 /// </summary>
 public static class ApplyOpsCommand
 {
     public static void Register(IDictionary<string, CommandHandler> handlers)
     {
-        handlers["applyOps"] = (r, c, ct) => ApplyOpsAsync(r.Body, c, ct);
+        handlers["applyOps"] = ApplyOpsAsync;
     }
 
-    private static ValueTask<byte[]> ApplyOpsAsync(BsonDocument body, CommandContext context, CancellationToken cancellationToken)
+    private static ValueTask<byte[]> ApplyOpsAsync(CommandRequest request, CommandContext context, CancellationToken cancellationToken)
     {
-        var ops = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
+        var body = request.Body;
+        // Empty when the wire kept the operations raw (DocumentsOf has them); whole otherwise.
+        var array = body[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: the argument must be an array of operations");
+        for (int i = 0; i < array.Count; i++)
+        {
+            if (array[i] is not BsonDocument)
+            {
+                throw CommandException.FailedToParse($"applyOps: operation {i} must be an object");
+            }
+        }
         foreach (var field in body.Names.Skip(1))
         {
             if (field is "preCondition")
@@ -35,8 +46,10 @@ public static class ApplyOpsCommand
         }
         bool allowAtomic = !body.TryGetValue("allowAtomic", out var aa) || aa.ToBoolean();
         bool alwaysUpsert = !body.TryGetValue("alwaysUpsert", out var au) || au.ToBoolean();
-        var parsed = ops.Select((o, i) => o as BsonDocument ?? throw CommandException.FailedToParse($"applyOps: operation {i} must be an object")).ToList();
-        bool atomic = allowAtomic && parsed.All(o => o.TryGetValue("op", out var op) && op.IsString && op.AsString is "i" or "u" or "d");
+        // Read outside the lock; an operation's malformed fields fail when it is applied, in order, as before.
+        var reader = new ApplyOp.Reader();
+        var parsed = request.DocumentsOf("applyOps").Select(reader.Parse).ToList();
+        bool atomic = allowAtomic && parsed.All(o => o.Kind is "i" or "u" or "d");
         var server = context.Server;
         var results = new BsonArray();
         int next = 0;
@@ -101,20 +114,20 @@ public static class ApplyOpsCommand
         return reply.ToBson();
     }
 
-    private static void ApplyOne(CommandContext context, BsonDocument op, bool alwaysUpsert)
+    private static void ApplyOne(CommandContext context, ApplyOp op, bool alwaysUpsert)
     {
-        string kind = op.TryGetValue("op", out var k) && k.IsString ? k.AsString : throw CommandException.FailedToParse("applyOps: an operation needs a string 'op'");
-        string ns = op.TryGetValue("ns", out var n) && n.IsString ? n.AsString : throw CommandException.FailedToParse($"applyOps: operation '{kind}' needs a string 'ns'");
-        var o = op.TryGetValue("o", out var ov) && ov is BsonDocument od ? od : throw CommandException.FailedToParse($"applyOps: operation '{kind}' on {ns} needs an object 'o'");
-        Guid? ui = op.TryGetValue("ui", out var uiv) && uiv is BsonBinaryData bin && bin.SubType == BsonBinarySubType.UuidStandard ? bin.ToGuid() : null;
+        string kind = op.Kind ?? throw CommandException.FailedToParse("applyOps: an operation needs a string 'op'");
+        string ns = op.Ns ?? throw CommandException.FailedToParse($"applyOps: operation '{kind}' needs a string 'ns'");
+        var o = op.O ?? throw CommandException.FailedToParse($"applyOps: operation '{kind}' on {ns} needs an object 'o'");
+        Guid? ui = op.Ui;
         var server = context.Server;
         switch (kind)
         {
             case "n":
-                server.LogNoop(context.Write, o);
+                server.LogNoop(context.Write, RawBson.Decode(o));
                 return;
             case "c":
-                ApplyCommand(context, ns, ui, o, alwaysUpsert);
+                ApplyCommand(context, ns, ui, RawBson.Decode(o), alwaysUpsert);
                 return;
             case "i":
             case "u":
@@ -123,7 +136,7 @@ public static class ApplyOpsCommand
             default:
                 throw CommandException.FailedToParse($"applyOps: unknown op type '{kind}' (expected i, u, d, c or n)");
         }
-        var (database, name) = CatalogCommands.SplitNamespace(ns);
+        var (database, name) = op.Split ?? CatalogCommands.SplitNamespace(ns); // the split fails here, in order
         WriteCommands.RejectSystemWrites(database, name);
         var collection = (ui is Guid uuid ? server.FindByUuid(uuid) : server.Catalog.Find(database, name))
             ?? throw CommandException.NamespaceNotFound($"Failed to apply operation due to missing collection ({(ui is Guid u2 ? "UUID " + u2 : ns)}): {Redacted(op)}");
@@ -131,7 +144,7 @@ public static class ApplyOpsCommand
         {
             case "i":
                 {
-                    var (raw, id) = WriteCommands.PrepareForInsert(o.ToBson());
+                    var (raw, id) = WriteCommands.PrepareForInsert(o);
                     var existing = collection.FindById(id);
                     if (existing is null)
                     {
@@ -146,7 +159,7 @@ public static class ApplyOpsCommand
                 }
             case "d":
                 {
-                    var id = o.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: delete on {ns} needs o._id");
+                    var id = RawBson.ReadId(o.Span) ?? throw CommandException.FailedToParse($"applyOps: delete on {ns} needs o._id");
                     var existing = collection.FindById(id);
                     if (existing is not null)
                     {
@@ -160,14 +173,15 @@ public static class ApplyOpsCommand
         }
     }
 
-    private static string Redacted(BsonDocument op) =>
-        new BsonDocument { { "op", op.GetValue("op", BsonNull.Value) }, { "ns", op.GetValue("ns", BsonNull.Value) } }.ToJson();
+    private static string Redacted(ApplyOp op) =>
+        new BsonDocument { { "op", op.Kind is null ? BsonNull.Value : (BsonValue)op.Kind }, { "ns", op.Ns is null ? BsonNull.Value : (BsonValue)op.Ns } }.ToJson();
 
-    private static void ApplyUpdate(CommandContext context, Collection collection, BsonDocument op, BsonDocument o, bool alwaysUpsert)
+    private static void ApplyUpdate(CommandContext context, Collection collection, ApplyOp op, ReadOnlyMemory<byte> rawO, bool alwaysUpsert)
     {
-        var o2 = op.TryGetValue("o2", out var o2v) && o2v is BsonDocument d2 ? d2 : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
-        var id = o2.TryGetValue("_id", out var idv) ? idv : throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
-        bool upsert = alwaysUpsert || (op.TryGetValue("b", out var b) && b.ToBoolean());
+        var o2 = op.O2 ?? throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs an object 'o2'");
+        var id = RawBson.ReadId(o2.Span) ?? throw CommandException.FailedToParse($"applyOps: update on {collection.FullName} needs o2._id");
+        var o = RawBson.Decode(rawO);
+        bool upsert = alwaysUpsert || op.Upsert;
         var server = context.Server;
         var existing = collection.FindById(id);
         if (existing is null && !upsert)
@@ -177,6 +191,7 @@ public static class ApplyOpsCommand
         var pre = existing?.Decode() ?? new BsonDocument("_id", id);
         BsonDocument post;
         bool replacement = false;
+        bool delta = false;
         if (o.TryGetValue("$v", out var version))
         {
             int v = version.ToInt32();
@@ -184,6 +199,7 @@ public static class ApplyOpsCommand
             {
                 var diff = o.TryGetValue("diff", out var dv) && dv is BsonDocument dd ? dd : throw CommandException.FailedToParse("applyOps: a $v: 2 update needs an object 'diff'");
                 post = DiffApplier.Apply(pre, diff);
+                delta = true;
             }
             else if (v == 1)
             {
@@ -213,7 +229,7 @@ public static class ApplyOpsCommand
                 }
             }
         }
-        byte[] postRaw = post.ToBson();
+        byte[] postRaw = RawBson.Encode(post);
         if (existing is null)
         {
             server.InsertDocument(context.Write, collection, postRaw, id);
@@ -221,6 +237,12 @@ public static class ApplyOpsCommand
         }
         if (postRaw.AsSpan().SequenceEqual(existing.Raw))
         {
+            return;
+        }
+        if (delta)
+        {
+            // A `$v: 2` update is logged with the diff it applied, as the server's delta executor logs it.
+            server.ReplaceDocument(context.Write, collection, DocumentVersion.Of(existing), postRaw, post, rawO.Span);
             return;
         }
         byte[] logged = replacement ? postRaw : DiffCalculator.Compute(pre, post) is { } diffOut
@@ -275,12 +297,99 @@ public static class ApplyOpsCommand
                     var nested = o[0] as BsonArray ?? throw CommandException.FailedToParse("applyOps: nested applyOps must be an array");
                     foreach (var inner in nested)
                     {
-                        ApplyOne(context, inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects"), alwaysUpsert);
+                        var document = inner as BsonDocument ?? throw CommandException.FailedToParse("applyOps: nested operations must be objects");
+                        ApplyOne(context, new ApplyOp.Reader().Parse(document.ToBson()), alwaysUpsert);
                     }
                     return;
                 }
             default:
                 throw CommandException.BadValue($"applyOps: command '{command}' is not supported by the test server's applyOps");
+        }
+    }
+
+    /// <summary>
+    /// The fields of one raw operation: null where a field is absent or of the wrong type (ApplyOne then fails, as it
+    /// always did, when it reaches the operation). <c>o</c> and <c>o2</c> stay raw slices of the request.
+    /// </summary>
+    private readonly record struct ApplyOp(string? Kind, string? Ns, ReadOnlyMemory<byte>? O, ReadOnlyMemory<byte>? O2, Guid? Ui, bool Upsert,
+        (string Database, string Collection)? Split)
+    {
+        /// <summary>Reads the operations of one command: consecutive operations mostly share a namespace, whose string is reused.</summary>
+        public sealed class Reader
+        {
+            private byte[] _lastNs = [];
+            private string? _lastNsString;
+            private (string, string)? _lastSplit;
+
+            public ApplyOp Parse(ReadOnlyMemory<byte> raw)
+            {
+                var span = raw.Span;
+                string? ns = Namespace(span);
+                return new ApplyOp(ReadKind(span), ns, Document(raw, "o"u8), Document(raw, "o2"u8), ReadUi(span), ReadUpsert(raw), ns is null ? null : _lastSplit);
+            }
+
+            private string? Namespace(ReadOnlySpan<byte> op)
+            {
+                var bytes = StringBytes(op, "ns"u8, out bool found);
+                if (!found)
+                {
+                    return null;
+                }
+                if (_lastNsString is null || !bytes.SequenceEqual(_lastNs))
+                {
+                    _lastNs = bytes.ToArray();
+                    _lastNsString = System.Text.Encoding.UTF8.GetString(bytes);
+                    int dot = _lastNsString.IndexOf('.', StringComparison.Ordinal);
+                    _lastSplit = dot > 0 && dot < _lastNsString.Length - 1 ? (_lastNsString[..dot], _lastNsString[(dot + 1)..]) : null;
+                }
+                return _lastNsString;
+            }
+        }
+
+        private static string? ReadKind(ReadOnlySpan<byte> op)
+        {
+            var bytes = StringBytes(op, "op"u8, out bool found);
+            return !found ? null : bytes.Length != 1 ? System.Text.Encoding.UTF8.GetString(bytes) : bytes[0] switch
+            {
+                (byte)'i' => "i",
+                (byte)'u' => "u",
+                (byte)'d' => "d",
+                (byte)'c' => "c",
+                (byte)'n' => "n",
+                _ => System.Text.Encoding.UTF8.GetString(bytes),
+            };
+        }
+
+        /// <summary>The UTF-8 bytes of string field <paramref name="name"/>; <paramref name="found"/> false when absent or not a string.</summary>
+        private static ReadOnlySpan<byte> StringBytes(ReadOnlySpan<byte> op, ReadOnlySpan<byte> name, out bool found)
+        {
+            int pos = RawBson.FindField(op, name, out var type);
+            found = pos >= 0 && type == BsonType.String;
+            return found ? op.Slice(pos + 4, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]) - 1) : default;
+        }
+
+        private static ReadOnlyMemory<byte>? Document(ReadOnlyMemory<byte> op, ReadOnlySpan<byte> name)
+        {
+            int pos = RawBson.FindField(op.Span, name, out var type);
+            return pos < 0 || type != BsonType.Document ? null : op.Slice(pos, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op.Span[pos..]));
+        }
+
+        private static Guid? ReadUi(ReadOnlySpan<byte> op)
+        {
+            int pos = RawBson.FindField(op, "ui"u8, out var type);
+            if (pos < 0 || type != BsonType.Binary || op[pos + 4] != (byte)BsonBinarySubType.UuidStandard)
+            {
+                return null;
+            }
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(op[pos..]);
+            return new BsonBinaryData(op.Slice(pos + 5, length).ToArray(), BsonBinarySubType.UuidStandard).ToGuid();
+        }
+
+        /// <summary><c>b</c> (upsert) with BSON's truthiness; anything but a boolean is rare enough to decode.</summary>
+        private static bool ReadUpsert(ReadOnlyMemory<byte> op)
+        {
+            int pos = RawBson.FindField(op.Span, "b"u8, out var type);
+            return pos >= 0 && (type == BsonType.Boolean ? op.Span[pos] != 0 : RawBson.Decode(op)["b"].ToBoolean());
         }
     }
 }

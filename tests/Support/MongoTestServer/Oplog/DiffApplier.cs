@@ -12,11 +12,12 @@ public static class DiffApplier
 {
     public static BsonDocument Apply(BsonDocument pre, BsonDocument diff)
     {
-        var deletes = new HashSet<string>(StringComparer.Ordinal);
-        var updates = new Dictionary<string, BsonValue>(StringComparer.Ordinal);
-        var inserts = new Dictionary<string, BsonValue>(StringComparer.Ordinal);
+        // Created when a section needs them: most diffs have one or two sections (applyOps applies one per update).
+        HashSet<string>? deletes = null;
+        Dictionary<string, BsonValue>? updates = null;
+        Dictionary<string, BsonValue>? inserts = null;
         var toAppend = new List<BsonElement>();
-        var subDiffs = new Dictionary<string, BsonDocument>(StringComparer.Ordinal);
+        Dictionary<string, BsonDocument>? subDiffs = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var section in diff)
         {
@@ -26,14 +27,14 @@ public static class DiffApplier
                     foreach (var e in Section(section))
                     {
                         Claim(seen, e.Name);
-                        deletes.Add(e.Name);
+                        (deletes ??= new(StringComparer.Ordinal)).Add(e.Name);
                     }
                     break;
                 case "u":
                     foreach (var e in Section(section))
                     {
                         Claim(seen, e.Name);
-                        updates[e.Name] = e.Value;
+                        (updates ??= new(StringComparer.Ordinal))[e.Name] = e.Value;
                         toAppend.Add(e);
                     }
                     break;
@@ -41,7 +42,7 @@ public static class DiffApplier
                     foreach (var e in Section(section))
                     {
                         Claim(seen, e.Name);
-                        inserts[e.Name] = e.Value;
+                        (inserts ??= new(StringComparer.Ordinal))[e.Name] = e.Value;
                         toAppend.Add(e);
                     }
                     break;
@@ -50,7 +51,7 @@ public static class DiffApplier
                     {
                         string field = section.Name[1..];
                         Claim(seen, field);
-                        subDiffs[field] = sub;
+                        (subDiffs ??= new(StringComparer.Ordinal))[field] = sub;
                         break;
                     }
                     throw new CommandException(4770503, "Location4770503", $"Unrecognized diff section {section.Name}");
@@ -58,19 +59,19 @@ public static class DiffApplier
         }
 
         var result = new BsonDocument();
-        var appendedInPlace = new HashSet<string>(StringComparer.Ordinal);
+        HashSet<string>? appendedInPlace = null;
         foreach (var element in pre)
         {
-            if (deletes.Contains(element.Name) || inserts.ContainsKey(element.Name))
+            if (deletes?.Contains(element.Name) == true || inserts?.ContainsKey(element.Name) == true)
             {
                 continue;
             }
-            if (updates.TryGetValue(element.Name, out var updated))
+            if (updates is not null && updates.TryGetValue(element.Name, out var updated))
             {
                 result.Add(element.Name, updated);
-                appendedInPlace.Add(element.Name);
+                (appendedInPlace ??= new(StringComparer.Ordinal)).Add(element.Name);
             }
-            else if (subDiffs.TryGetValue(element.Name, out var sub))
+            else if (subDiffs is not null && subDiffs.TryGetValue(element.Name, out var sub))
             {
                 result.Add(element.Name, ApplySub(element.Value, sub) ?? BsonNull.Value);
             }
@@ -81,7 +82,7 @@ public static class DiffApplier
         }
         foreach (var e in toAppend)
         {
-            if (!appendedInPlace.Contains(e.Name))
+            if (appendedInPlace?.Contains(e.Name) != true)
             {
                 result.Add(e);
             }

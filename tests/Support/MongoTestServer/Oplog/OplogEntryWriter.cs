@@ -157,7 +157,7 @@ public sealed class OplogEntryWriter
         w.StartArray("applyOps");
         for (int i = 0; i < ops.Count; i++)
         {
-            w.WriteRawDocument(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ops[i]);
+            w.WriteRawDocument(BsonEncoder.IndexName(i), ops[i]);
         }
         w.EndDocument();
     }

@@ -77,7 +77,16 @@ public sealed class CommandRequest
             if (kind == 0)
             {
                 int size = BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(pos));
-                body = RawBson.Decode(new ReadOnlyMemory<byte>(message, pos, size));
+                var section = new ReadOnlyMemory<byte>(message, pos, size);
+                if (SplitLeadingDocumentArray(section, out var rest, out string name, out var documents))
+                {
+                    body = rest;
+                    (sequences ??= new(StringComparer.Ordinal))[name] = documents;
+                }
+                else
+                {
+                    body = RawBson.Decode(section);
+                }
                 pos += size;
             }
             else if (kind == 1)
@@ -105,6 +114,61 @@ public sealed class CommandRequest
         }
         return new CommandRequest(body ?? throw CommandException.FailedToParse("OP_MSG without a body section"), sequences,
             (flags & OpCodes.MoreToCome) != 0, legacy: false);
+    }
+
+    /// <summary>Commands whose leading array of operations stays raw, as a kind-1 sequence would (decision 0216).</summary>
+    private static readonly HashSet<string> RawArrayCommands = ["applyOps"];
+
+    /// <summary>
+    /// For a command in <see cref="RawArrayCommands"/> whose first element is an array of documents: the body decoded
+    /// with that array empty, and the array's documents as raw slices of the message (what DocumentsOf returns). False
+    /// (the body is decoded whole) for any other command, or when an element is not a document (the handler reports it).
+    /// </summary>
+    private static bool SplitLeadingDocumentArray(ReadOnlyMemory<byte> section, out BsonDocument rest, out string name, out List<ReadOnlyMemory<byte>> documents)
+    {
+        rest = null!;
+        name = "";
+        documents = [];
+        var span = section.Span;
+        if (span.Length < 6 || span[4] != (byte)BsonType.Array)
+        {
+            return false;
+        }
+        int nameEnd = span[5..].IndexOf((byte)0);
+        if (nameEnd < 0)
+        {
+            return false;
+        }
+        name = System.Text.Encoding.UTF8.GetString(span.Slice(5, nameEnd));
+        if (!RawArrayCommands.Contains(name))
+        {
+            return false;
+        }
+        int arrayStart = 5 + nameEnd + 1;
+        int arrayLength = BinaryPrimitives.ReadInt32LittleEndian(span[arrayStart..]);
+        int arrayEnd = arrayStart + arrayLength - 1; // the array's terminating zero
+        int p = arrayStart + 4;
+        while (p < arrayEnd)
+        {
+            if (span[p] != (byte)BsonType.Document)
+            {
+                documents = [];
+                return false;
+            }
+            p += span[(p + 1)..].IndexOf((byte)0) + 2; // type, index name, its zero
+            int size = BinaryPrimitives.ReadInt32LittleEndian(span[p..]);
+            documents.Add(section.Slice(p, size));
+            p += size;
+        }
+        // {name: [], ...the other fields}: 4 + the leading element (type, name, an empty array) + the rest.
+        int tail = span.Length - (arrayStart + arrayLength);
+        var stripped = new byte[arrayStart + 5 + tail];
+        span[..arrayStart].CopyTo(stripped);
+        BinaryPrimitives.WriteInt32LittleEndian(stripped.AsSpan(arrayStart), 5);
+        span[(arrayStart + arrayLength)..].CopyTo(stripped.AsSpan(arrayStart + 5));
+        BinaryPrimitives.WriteInt32LittleEndian(stripped, stripped.Length);
+        rest = RawBson.Decode(stripped);
+        return true;
     }
 
     /// <summary>Legacy OP_QUERY, only as used for the handshake: a command on &lt;db&gt;.$cmd.</summary>
