@@ -125,17 +125,21 @@ public sealed class MongodReadiness
     /// <returns>True when the administrator was created now.</returns>
     private static async Task<bool> EnsureAdministratorAsync(IMongoDatabase admin, MongodService service, MongodAccess access, MongodCredentials credentials, CancellationToken cancellationToken)
     {
-        using (var authenticated = new MongoClient(Settings(service, access, credentials)))
+        var authenticated = new MongoClient(Settings(service, access, credentials));
+        try
         {
-            try
-            {
-                await authenticated.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
-                return false;
-            }
-            catch (MongoAuthenticationException)
-            {
-                // No such user yet (first start), or another password: the localhost exception tells which.
-            }
+            await authenticated.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (MongoAuthenticationException)
+        {
+            // No such user yet (first start), or another password: the localhost exception tells which.
+        }
+        finally
+        {
+            // Disposing the client keeps its cluster in the driver's process-wide registry, its server Unknown after the failed
+            // login until the next heartbeat: a later wait in this process with the same settings would time out on it.
+            ClusterRegistry.Instance.UnregisterAndDisposeCluster(authenticated.Cluster);
         }
         try
         {

@@ -18,6 +18,9 @@ public sealed class MongodCommandTests : IDisposable
 
     private readonly string _root = Directory.CreateTempSubdirectory("ddt-mongod-").FullName;
 
+    /// <summary>The SSM parameters the verb reads (a test with --credentials-parameter sets its own).</summary>
+    private FixedSecrets _secrets = new("none", "none");
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     [Fact]
@@ -154,11 +157,43 @@ public sealed class MongodCommandTests : IDisposable
         Assert.Contains($"127.0.0.1:{foreign.Port} is a member of replica set rs0, its config says wap-{foreign.Port}", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task With_a_credentials_parameter_the_first_run_creates_the_administrator_on_each_service_and_a_wrong_password_fails_naming_the_parameter()
+    {
+        const string Parameter = "/wap-backup/test/clusters/c1/host-services";
+        const string Password = "s3cret-Pa55word";
+        const string Wrong = "wrong-Pa55word";
+        var repositories = new InMemoryRepositoryStore();
+        var repository = Samples.Repository();
+        await repositories.CreateAsync(repository, Ct);
+        var host = new FakeMongodHost("/usr/bin/mongod");
+        await using var fullCopy = await StartServiceAsync(requireAuthorization: true);
+        await using var store = await StartServiceAsync(requireAuthorization: true);
+        _secrets = new FixedSecrets(Parameter, $$"""{"username": "wap-admin", "password": "{{Password}}"}""");
+
+        var first = await RunJsonAsync(repository, repositories, host, fullCopy.Port, store.Port, "--credentials-parameter", Parameter);
+        var second = await RunJsonAsync(repository, repositories, host, fullCopy.Port, store.Port, "--credentials-parameter", Parameter);
+        _secrets = new FixedSecrets(Parameter, $$"""{"username": "wap-admin", "password": "{{Wrong}}"}""");
+        var (exit, output, error) = await RunAsync(repository, repositories, host, fullCopy.Port, store.Port, "--credentials-parameter", Parameter);
+
+        Assert.True(first.GetProperty("authorization").GetBoolean());
+        Assert.Equal([true, true], first.GetProperty("services").EnumerateArray().Select(s => s.GetProperty("userCreated").GetBoolean()));
+        Assert.Equal([false, false], second.GetProperty("services").EnumerateArray().Select(s => s.GetProperty("userCreated").GetBoolean()));
+        Assert.Equal(1, exit);
+        Assert.Contains($"the {store.Port} oplog store already has users and the credentials in the SSM parameter {Parameter} do not authenticate", error, StringComparison.Ordinal);
+        Assert.All([output, error], text =>
+        {
+            Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(Wrong, text, StringComparison.Ordinal);
+        });
+    }
+
     /// <summary>A test server as the verb's service on a free port: a single-member set named as ddt mongod names it.</summary>
-    private static async Task<MongoTestServer> StartServiceAsync()
+    /// <param name="requireAuthorization">Authorization on and no user yet: a fresh dbPath with <c>security.authorization: enabled</c>.</param>
+    private static async Task<MongoTestServer> StartServiceAsync(bool requireAuthorization = false)
     {
         int port = NodeServerProcess.FreeLoopbackPort();
-        return await MongoTestServer.StartAsync(new MongoTestServerOptions { Port = port, ReplicaSetName = $"wap-{port}" }, Ct);
+        return await MongoTestServer.StartAsync(new MongoTestServerOptions { Port = port, ReplicaSetName = $"wap-{port}", RequireAuthorization = requireAuthorization }, Ct);
     }
 
     private static string[] Changes(JsonElement result) =>
@@ -167,9 +202,9 @@ public sealed class MongodCommandTests : IDisposable
     private Dictionary<string, string> Snapshot() =>
         Directory.EnumerateFiles(_root, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllText);
 
-    private async Task<JsonElement> RunJsonAsync(BackupRepository repository, InMemoryRepositoryStore repositories, FakeMongodHost host, int fullCopyPort, int storePort)
+    private async Task<JsonElement> RunJsonAsync(BackupRepository repository, InMemoryRepositoryStore repositories, FakeMongodHost host, int fullCopyPort, int storePort, params string[] extra)
     {
-        var (exit, output, error) = await RunAsync(repository, repositories, host, fullCopyPort, storePort, "--json");
+        var (exit, output, error) = await RunAsync(repository, repositories, host, fullCopyPort, storePort, ["--json", .. extra]);
         Assert.True(exit == 0, $"exit {exit}: {error}");
         return JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.Clone();
     }
@@ -177,7 +212,7 @@ public sealed class MongodCommandTests : IDisposable
     private async Task<(int Exit, string Output, string Error)> RunAsync(
         BackupRepository repository, InMemoryRepositoryStore repositories, FakeMongodHost host, int fullCopyPort, int storePort, params string[] extra)
     {
-        var services = new MongodServices(repositories, new FixedSecrets("none", "none"), host, fullCopyPort, storePort, TimeSpan.FromMilliseconds(50));
+        var services = new MongodServices(repositories, _secrets, host, fullCopyPort, storePort, TimeSpan.FromMilliseconds(50));
         var output = new StringWriter();
         var error = new StringWriter();
         int exit = await VerbDispatcher.RunAsync(

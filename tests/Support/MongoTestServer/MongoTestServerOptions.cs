@@ -32,6 +32,13 @@ public sealed record MongoTestServerOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> Users { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Authorization on without <see cref="Users"/>: mongod started with <c>security.authorization: enabled</c> on a fresh
+    /// dbPath. Until the first user exists the localhost exception lets an unauthenticated connection run
+    /// <c>createUser</c> on admin (every connection is from 127.0.0.1); after that only a login does.
+    /// </summary>
+    public bool RequireAuthorization { get; init; }
+
     /// <summary>The server's certificate with its private key: every connection is TLS (<c>net.tls.mode: requireTLS</c>).</summary>
     public X509Certificate2? TlsCertificate { get; init; }
 

@@ -14,7 +14,8 @@ namespace WapBackup.Testing.Mongo.Auth;
 /// <c>credentials.SCRAM-SHA-256</c> (as createUser writes them: a restored user logs in with its password):
 /// SCRAM-SHA-256 (RFC 7677) through <c>saslStart</c> /
 /// <c>saslContinue</c>, one conversation and one login per connection. Before a login only the handshake answers;
-/// everything else is Unauthorized (13), as on mongod. Only what the driver's default mechanism needs: no
+/// everything else is Unauthorized (13), as on mongod, except mongod's localhost exception: with authorization on and no
+/// user or role yet, <c>createUser</c> on admin (<see cref="CreateUserCommand"/>). Only what the driver's default mechanism needs: no
 /// SCRAM-SHA-1, no speculative authentication (hello answers none, so the driver runs the conversation itself), the
 /// driver's skipEmptyExchange form only.
 /// </summary>
@@ -25,7 +26,8 @@ public sealed class ScramSha256Logins
     /// <summary>What mongod answers without a login (the handshake, and the conversation itself).</summary>
     private static readonly HashSet<string> OpenCommands = ["hello", "isMaster", "ismaster", "saslStart", "saslContinue", "ping", "buildInfo", "buildinfo", "endSessions"];
 
-    private const int DefaultIterations = 4096;
+    // Option users' credentials are derived at each login: fewer rounds than createUser's 15,000 keep logins cheap.
+    private const int OptionUserIterations = 4096;
     private readonly IReadOnlyDictionary<string, string> _users;
     private readonly ServerState _server;
     private readonly ConcurrentDictionary<int, Conversation> _conversations = new();
@@ -37,7 +39,17 @@ public sealed class ScramSha256Logins
         _users = server.Options.Users;
     }
 
-    public bool Required => _users.Count > 0;
+    public bool Required => _users.Count > 0 || _server.Options.RequireAuthorization;
+
+    /// <summary>
+    /// mongod's localhost exception (every connection here is from 127.0.0.1): authorization on and no user or role in
+    /// <c>admin.system.users</c> / <c>admin.system.roles</c> yet. Call under <see cref="ServerState.Gate"/>.
+    /// </summary>
+    public bool LocalhostExceptionOpen =>
+        Required && _users.Count == 0
+        && _server.Catalog.Find("admin", "system.users") is not { Count: > 0 } && _server.Catalog.Find("admin", "system.roles") is not { Count: > 0 };
+
+    public bool LoggedIn(int connectionId) => _loggedIn.ContainsKey(connectionId);
 
     public void Register(IDictionary<string, CommandHandler> handlers)
     {
@@ -46,13 +58,30 @@ public sealed class ScramSha256Logins
     }
 
     /// <exception cref="CommandException">Unauthorized (13): the connection has not logged in and the command needs it.</exception>
-    public void Check(string command, int connectionId)
+    public void Check(CommandRequest request, int connectionId)
     {
-        if (Required && !OpenCommands.Contains(command) && !_loggedIn.ContainsKey(connectionId))
+        if (!Required || OpenCommands.Contains(request.Name) || _loggedIn.ContainsKey(connectionId))
         {
-            throw new CommandException(13, "Unauthorized", $"Command {command} requires authentication");
+            return;
         }
+        // The exception grants createUser on admin only (mongod also grants replSetInitiate/replSetGetStatus; not modelled).
+        // createUser checks again under the gate: a concurrent first user may close it in between.
+        if (request.Name == CreateUserCommand.Name && request.Database == "admin")
+        {
+            bool open;
+            lock (_server.Gate)
+            {
+                open = LocalhostExceptionOpen;
+            }
+            if (open)
+            {
+                return;
+            }
+        }
+        throw Unauthorized(request.Name);
     }
+
+    public static CommandException Unauthorized(string command) => new(13, "Unauthorized", $"Command {command} requires authentication");
 
     /// <summary>hello's <c>saslSupportedMechs</c> for <c>"admin.user"</c>: the mechanisms of a user that exists.</summary>
     public BsonArray? SupportedMechanisms(BsonDocument hello)
@@ -161,7 +190,7 @@ public sealed class ScramSha256Logins
     {
         if (database == "admin" && _users.TryGetValue(user, out string? password))
         {
-            return ScramCredential.FromPassword(password);
+            return ScramCredential.FromPassword(password, OptionUserIterations);
         }
         byte[]? raw;
         lock (_server.Gate)
@@ -173,19 +202,7 @@ public sealed class ScramSha256Logins
         {
             return null;
         }
-        return new ScramCredential(Convert.FromBase64String(stored["salt"].AsString), stored["iterationCount"].ToInt32(),
-            Convert.FromBase64String(stored["storedKey"].AsString), Convert.FromBase64String(stored["serverKey"].AsString));
-    }
-
-    /// <summary>What the server keeps of a password (RFC 5802: never the password itself).</summary>
-    private sealed record ScramCredential(byte[] Salt, int Iterations, byte[] StoredKey, byte[] ServerKey)
-    {
-        public static ScramCredential FromPassword(string password)
-        {
-            byte[] salt = RandomNumberGenerator.GetBytes(28);
-            byte[] salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, DefaultIterations, HashAlgorithmName.SHA256, 32);
-            return new ScramCredential(salt, DefaultIterations, SHA256.HashData(HMACSHA256.HashData(salted, "Client Key"u8)), HMACSHA256.HashData(salted, "Server Key"u8));
-        }
+        return ScramCredential.FromBson(stored);
     }
 
     private sealed record Conversation(string User, string ClientFirstBare, string ServerFirst, string Nonce, ScramCredential Credential);

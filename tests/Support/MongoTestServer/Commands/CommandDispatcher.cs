@@ -17,7 +17,7 @@ public sealed class CommandDispatcher
 
     /// <summary>Commands MongoDB refuses inside a transaction (263) without aborting it (jstests/core/txns/commands_not_allowed_in_txn.js).</summary>
     private static readonly HashSet<string> NotInTransactions =
-        ["count", "drop", "dropDatabase", "renameCollection", "dropIndexes", "deleteIndexes", "collMod", "applyOps", "explain", "mapReduce"];
+        ["count", "drop", "dropDatabase", "renameCollection", "dropIndexes", "deleteIndexes", "collMod", "applyOps", "explain", "mapReduce", CreateUserCommand.Name];
 
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ServerState _server;
@@ -32,6 +32,7 @@ public sealed class CommandDispatcher
         _logins = new ScramSha256Logins(server);
         _failCommand.Register(_handlers);
         _logins.Register(_handlers);
+        new CreateUserCommand(_logins).Register(_handlers);
         HandshakeCommands.Register(_handlers, _logins);
         ReadCommands.Register(_handlers);
         WriteCommands.Register(_handlers);
@@ -52,7 +53,7 @@ public sealed class CommandDispatcher
             {
                 throw CommandException.CommandNotFound(request.Name);
             }
-            _logins.Check(request.Name, connectionId);
+            _logins.Check(request, connectionId);
             _failCommand.Check(request, cancellationToken);
             MemberRole.Check(request, member);
             if (MemberRole.IsRead(request.Name))

@@ -13,7 +13,7 @@ public static class MemberRole
     {
         "insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop", "dropDatabase",
         "renameCollection", "createIndexes", "dropIndexes", "collMod", "applyOps", "appendOplogNote",
-        "commitTransaction", "abortTransaction",
+        "commitTransaction", "abortTransaction", "createUser",
     };
 
     private static readonly HashSet<string> Reads = new(StringComparer.Ordinal)
