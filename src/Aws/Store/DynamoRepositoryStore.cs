@@ -103,6 +103,15 @@ public sealed class DynamoRepositoryStore(IAmazonDynamoDB dynamo, StoreTables ta
                 setNext = ", nextSnapshotAt = :next";
                 removeNext = "";
             }
+            if (updated.PruneGridSince is { } moved)
+            {
+                values[":pruneGridSince"] = Attributes.Time(moved);
+                setNext += ", pruneGridSince = :pruneGridSince";
+            }
+            else
+            {
+                removeNext += removeNext.Length == 0 ? " REMOVE pruneGridSince" : ", pruneGridSince";
+            }
             await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tables.Repositories,
@@ -299,6 +308,10 @@ public sealed class DynamoRepositoryStore(IAmazonDynamoDB dynamo, StoreTables ta
         {
             item["nextSnapshotAt"] = Attributes.Time(next);
         }
+        if (repository.PruneGridSince is { } moved)
+        {
+            item["pruneGridSince"] = Attributes.Time(moved);
+        }
         return item;
     }
 
@@ -312,5 +325,6 @@ public sealed class DynamoRepositoryStore(IAmazonDynamoDB dynamo, StoreTables ta
         UpdatedAt = item.GetTime("updatedAt"),
         Version = item.GetLong("version"),
         NextSnapshotAt = item.GetOptionalTime("nextSnapshotAt"),
+        PruneGridSince = item.GetOptionalTime("pruneGridSince"),
     };
 }

@@ -17,6 +17,12 @@ public sealed record BackupRepository
     public required long Version { get; init; }
     public DateTimeOffset? NextSnapshotAt { get; init; }
 
+    /// <summary>
+    /// When the daily prune's grid last moved (an edit of <c>triggerHourUtc</c> or <c>initTime</c>), or null: prune slots at or
+    /// before it never start, so an edit takes effect at the new hour instead of starting a prune off its hour.
+    /// </summary>
+    public DateTimeOffset? PruneGridSince { get; init; }
+
     public string Name => Policy.Name;
 
     /// <summary>The full copy service (WAP UI "View Backup Tasks"), or null for dump repositories.</summary>
@@ -47,10 +53,12 @@ public sealed record BackupRepository
             && policy.InitTime == Policy.InitTime
             && policy.TriggerHourUtc == Policy.TriggerHourUtc
             && policy.SnapshotEveryDays == Policy.SnapshotEveryDays;
+        bool samePruneGrid = policy.InitTime == Policy.InitTime && policy.TriggerHourUtc == Policy.TriggerHourUtc;
         return this with
         {
             Policy = policy,
             NextSnapshotAt = sameSchedule ? NextSnapshotAt : SnapshotSchedule.NextAfter(policy, now),
+            PruneGridSince = samePruneGrid ? PruneGridSince : now,
         };
     }
 

@@ -38,7 +38,7 @@ public static class ScheduleDecision
             foreach ((ScheduledJob job, DateTimeOffset slot) in Slots(repository, now))
             {
                 JobLedgerEntry? entry = ledger.GetValueOrDefault(new JobKey(repository.Id, job));
-                if (entry is null || (slot > entry.LastSlot && !entry.IsLive(now)))
+                if ((entry is null || (slot > entry.LastSlot && !entry.IsLive(now))) && !PruneWaitsForItsNewHour(repository, job, slot, entry, now))
                 {
                     due.Add(new DueJob(repository.Id, job, slot, entry?.TaskId));
                 }
@@ -78,6 +78,17 @@ public static class ScheduleDecision
             yield return (ScheduledJob.Prune, prune);
         }
     }
+
+    /// <summary>
+    /// After an edit moved the prune's grid (<see cref="BackupRepository.PruneGridSince"/>), a slot of the new grid that lies
+    /// before the edit does not start at once, off its hour: the prune waits for the new hour, unless a day has passed since
+    /// the last prune's slot (the old hour's next run), so no day goes without a prune (decision 1200).
+    /// </summary>
+    private static bool PruneWaitsForItsNewHour(BackupRepository repository, ScheduledJob job, DateTimeOffset slot, JobLedgerEntry? entry, DateTimeOffset now) =>
+        job == ScheduledJob.Prune
+        && repository.PruneGridSince is { } moved
+        && slot <= moved
+        && (entry is null || now < entry.LastSlot.AddDays(1));
 
     /// <summary>
     /// The repository's backup job in its status: a snapshot for an active <c>ddt</c> repository, a dump for a

@@ -210,7 +210,7 @@ public sealed class HostServiceConnectionsTests : IDisposable
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.DeclaredOnly))
             .Where(m => m.Name == "FromEnvironment" && m.DeclaringType != typeof(HostServiceConnections) && m.ReturnType.GetProperties().Any(p => p.PropertyType == typeof(HostService)))
             .ToList();
-        string[] expected = ["AgentCommand", "CaptureCommand", "InitCommand", "PruneCommand", "PurgeCommand", "RecoveryWindowCommand", "RestoreCommand", "SnapshotEnvironment"];
+        string[] expected = ["AgentCommand", "CaptureCommand", "CompactCommand", "InitCommand", "PruneCommand", "PurgeCommand", "RecoveryWindowCommand", "RestoreCommand", "SnapshotEnvironment"];
         Assert.Equal(expected, environments.Select(m => m.DeclaringType!.Name).Distinct().Order(StringComparer.Ordinal));
         Assert.All(environments, m => Assert.True(Reaches(m, connectionsFromEnvironment, 3),
             $"{m.DeclaringType!.Name}.{m.Name} does not build its host services through HostServiceConnections.FromEnvironment"));

@@ -11,7 +11,8 @@ internal sealed record ScheduledRun(string Job, DateTimeOffset Slot, DateTimeOff
 /// <c>initTime</c>; a snapshot at <c>triggerHourUtc</c>:00 every <c>snapshotEveryDays</c> days from the first such
 /// hour after <c>initTime</c>; a prune daily at <c>(triggerHourUtc + 12) % 24</c>:00 after <c>initTime</c>. A schedule
 /// edit at instant E: the old grid's slots up to E, the new grid's strictly after E (never a slot of the new grid
-/// that lies before the edit). With a tick every hour on the hour and every run over within its tick, each run
+/// that lies before the edit; the simulation's edit moves the prune to an hour after it on the same day, so the rule that a
+/// prune runs at the old hour when the new one would leave a day without one, decision 1200, is not exercised here). With a tick every hour on the hour and every run over within its tick, each run
 /// starts at its slot.
 /// </summary>
 internal static class ExpectedSchedule

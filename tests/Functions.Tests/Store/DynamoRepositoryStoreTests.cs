@@ -20,7 +20,7 @@ public sealed class DynamoRepositoryStoreTests(DynamoFixture dynamo)
     public async Task CreatedRepositoryReadsBackEqual()
     {
         var (store, _, _) = await NewStoreAsync();
-        BackupRepository repository = StoreSamples.Repository() with { NextSnapshotAt = StoreSamples.Now.AddDays(2) };
+        BackupRepository repository = StoreSamples.Repository() with { NextSnapshotAt = StoreSamples.Now.AddDays(2), PruneGridSince = StoreSamples.Now.AddHours(-3) };
         await store.CreateAsync(repository, Ct);
 
         BackupRepository read = await store.GetAsync(repository.Id, Ct);
@@ -111,10 +111,15 @@ public sealed class DynamoRepositoryStoreTests(DynamoFixture dynamo)
         Assert.Equal(StoreSamples.Now.AddHours(1), updated.UpdatedAt);
         Assert.Equal(updated, await store.GetAsync(repository.Id, Ct));
 
+        // A trigger-hour edit records when the prune's grid moved; it reads back (decision 1200).
+        BackupRepository moved = await store.UpdateAsync(updated.WithPolicy(updated.Policy with { TriggerHourUtc = (updated.Policy.TriggerHourUtc + 5) % 24 }, StoreSamples.Now.AddHours(2)), StoreSamples.Now.AddHours(2), Ct);
+        Assert.Equal(StoreSamples.Now.AddHours(2), moved.PruneGridSince);
+        Assert.Equal(moved, await store.GetAsync(repository.Id, Ct));
+
         BackupRepository stale = repository with { Policy = repository.Policy with { SnapshotEveryDays = 9 } };
         var conflict = await Assert.ThrowsAsync<ConflictException>(() => store.UpdateAsync(stale, StoreSamples.Now, Ct));
         Assert.Equal(ConflictReason.StaleVersion, conflict.Reason);
-        Assert.Equal(3, (await store.GetAsync(repository.Id, Ct)).Policy.SnapshotEveryDays);
+        Assert.Equal(3, (await store.GetAsync(repository.Id, Ct)).Policy.SnapshotEveryDays); // the stale write changed nothing
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed class WireNamesTests
         Assert.Equal(["ddt", "dump"], WireEnum<RepositoryType>.Names);
         Assert.Equal(["aws-s3", "linode"], WireEnum<StorageProvider>.Names);
         Assert.Equal(["pending", "initializing", "active", "paused", "needsReinit", "deleting"], WireEnum<RepositoryStatus>.Names);
-        Assert.Equal(["snapshot", "init", "restore", "prune", "dump", "capture", "delete"], WireEnum<TaskKind>.Names);
+        Assert.Equal(["snapshot", "init", "restore", "prune", "dump", "capture", "delete", "compact"], WireEnum<TaskKind>.Names);
         Assert.Equal(["pending", "running", "succeeded", "failed"], WireEnum<BackupTaskStatus>.Names);
         Assert.Equal(["info", "warn", "error"], WireEnum<EventLevel>.Names);
     }

@@ -70,6 +70,43 @@ public sealed class ScheduleDecisionTests
     }
 
     [Fact]
+    public void A_trigger_hour_edit_moves_the_prune_to_its_new_hour_and_never_leaves_a_day_without_one()
+    {
+        // Trigger 03 (prune 15:00); the prune of 2 March ran. At 10:00 on 3 March the trigger moves to 20 (prune 08:00):
+        // 08:00 of 3 March lies before the edit, so it does not start at 10:01, off its hour; it starts at 15:00, the old
+        // hour, a day after the last prune (no day without one); from 4 March on the prune runs at 08:00.
+        BackupRepository repository = Active(Repository(RepositoryType.Ddt, hour: 3, every: 1));
+        DateTimeOffset ran = new(2026, 3, 2, 15, 0, 0, TimeSpan.Zero);
+        var ledger = Ledger((repository.Id, ScheduledJob.Prune, new JobLedgerEntry(ran, "task-1", ran.AddDays(1), BackupTaskStatus.Succeeded)));
+        DateTimeOffset edit = new(2026, 3, 3, 10, 0, 0, TimeSpan.Zero);
+        BackupRepository edited = repository.WithPolicy(repository.Policy with { TriggerHourUtc = 20 }, edit);
+        Assert.Equal(edit, edited.PruneGridSince);
+
+        for (DateTimeOffset tick = edit.AddMinutes(1); tick < ran.AddDays(1); tick = tick.AddHours(1))
+        {
+            Assert.DoesNotContain(ScheduleDecision.Decide([edited], ledger, tick, Grace).Due, d => d.Job == ScheduledJob.Prune);
+        }
+        DueJob keepsTheDay = Assert.Single(ScheduleDecision.Decide([edited], ledger, ran.AddDays(1).AddSeconds(5), Grace).Due, d => d.Job == ScheduledJob.Prune);
+        Assert.Equal(new DateTimeOffset(2026, 3, 3, 8, 0, 0, TimeSpan.Zero), keepsTheDay.Slot);
+
+        var afterIt = Ledger((repository.Id, ScheduledJob.Prune, new JobLedgerEntry(keepsTheDay.Slot, "task-2", ran.AddDays(2), BackupTaskStatus.Succeeded)));
+        Assert.DoesNotContain(ScheduleDecision.Decide([edited], afterIt, new DateTimeOffset(2026, 3, 4, 7, 0, 5, TimeSpan.Zero), Grace).Due, d => d.Job == ScheduledJob.Prune);
+        DueJob due = Assert.Single(ScheduleDecision.Decide([edited], afterIt, new DateTimeOffset(2026, 3, 4, 8, 0, 5, TimeSpan.Zero), Grace).Due,
+            d => d.Job == ScheduledJob.Prune);
+        Assert.Equal(new DateTimeOffset(2026, 3, 4, 8, 0, 0, TimeSpan.Zero), due.Slot);
+
+        // Moved later (prune 15:00 -> 20:00 at 16:00, after the day's prune): 20:00 of the same day lies after the edit and runs at its hour.
+        BackupRepository later = repository.WithPolicy(repository.Policy with { TriggerHourUtc = 8 }, new DateTimeOffset(2026, 3, 2, 16, 0, 0, TimeSpan.Zero));
+        Assert.DoesNotContain(ScheduleDecision.Decide([later], ledger, new DateTimeOffset(2026, 3, 2, 19, 0, 5, TimeSpan.Zero), Grace).Due, d => d.Job == ScheduledJob.Prune);
+        Assert.Equal(new DateTimeOffset(2026, 3, 2, 20, 0, 0, TimeSpan.Zero),
+            Assert.Single(ScheduleDecision.Decide([later], ledger, new DateTimeOffset(2026, 3, 2, 20, 0, 5, TimeSpan.Zero), Grace).Due, d => d.Job == ScheduledJob.Prune).Slot);
+
+        // An edit that leaves the trigger hour alone does not hold back a prune that is due (a missed 15:00 caught up at 16:00).
+        BackupRepository everyOnly = repository.WithPolicy(repository.Policy with { SnapshotEveryDays = 2 }, new DateTimeOffset(2026, 3, 3, 15, 30, 0, TimeSpan.Zero));
+        Assert.Contains(ScheduleDecision.Decide([everyOnly], ledger, new DateTimeOffset(2026, 3, 3, 16, 0, 5, TimeSpan.Zero), Grace).Due, d => d.Job == ScheduledJob.Prune);
+    }
+
+    [Fact]
     public void Jobs_follow_the_repository_status_and_type()
     {
         DateTimeOffset now = Created.AddDays(3);
@@ -145,6 +182,7 @@ public sealed class ScheduleDecisionTests
             ScheduledJob backup = type == 0 ? ScheduledJob.Snapshot : ScheduledJob.Dump;
             var runs = new Dictionary<ScheduledJob, List<Run>> { [backup] = [], [ScheduledJob.Prune] = [] };
             DateTimeOffset scheduleSince = Created; // the oracle's bound: the new grid's slots lie after the last edit
+            DateTimeOffset pruneSince = DateTimeOffset.MinValue; // the prune's grid moves only with the trigger hour
             DateTimeOffset now = Created;
             foreach (Step step in steps)
             {
@@ -155,6 +193,10 @@ public sealed class ScheduleDecisionTests
                     if (step.Hour != repository.Policy.TriggerHourUtc || step.Every != repository.Policy.SnapshotEveryDays)
                     {
                         scheduleSince = now;
+                    }
+                    if (step.Hour != repository.Policy.TriggerHourUtc)
+                    {
+                        pruneSince = now;
                     }
                     repository = edited;
                     now = now.AddMinutes(1); // the edit lands between ticks
@@ -175,10 +217,12 @@ public sealed class ScheduleDecisionTests
                 Assert.Equal(due.Count, due.Select(d => d.Job).Distinct().Count());
                 foreach ((ScheduledJob job, List<Run> list) in runs)
                 {
+                    Run? previous = list.Count > 0 ? list[^1] : null;
+                    DateTimeOffset pruneFirst = SnapshotSchedule.FirstSnapshotAt(repository.Policy.InitTime, (repository.Policy.TriggerHourUtc + 12) % 24);
                     DateTimeOffset? expected = job == backup
                         ? OracleLatest(SnapshotSchedule.FirstSnapshotAt(repository.Policy.InitTime, repository.Policy.TriggerHourUtc), repository.Policy.SnapshotEveryDays, scheduleSince, now)
-                        : OracleLatest(SnapshotSchedule.FirstSnapshotAt(repository.Policy.InitTime, (repository.Policy.TriggerHourUtc + 12) % 24), 1, DateTimeOffset.MinValue, now);
-                    Run? previous = list.Count > 0 ? list[^1] : null;
+                        // The prune: its new grid's slots after the edit; a day after the last prune's slot, its newest slot whatever the edit.
+                        : previous is not null && now >= previous.Slot.AddDays(1) ? OracleLatest(pruneFirst, 1, DateTimeOffset.MinValue, now) : OracleLatest(pruneFirst, 1, pruneSince, now);
                     bool previousLive = previous is not null && (previous.EndsAt is { } end ? end > now : now < previous.LeaseExpiresAt);
                     DueJob? started = due.SingleOrDefault(d => d.Job == job);
                     if (started is null)
