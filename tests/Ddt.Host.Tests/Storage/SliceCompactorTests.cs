@@ -216,6 +216,29 @@ public sealed class SliceCompactorTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Equal(expected, await EntriesOfAsync(slices, OplogTimestamp.Zero, end));
     }
 
+    [Fact]
+    public async Task A_chain_listed_while_a_compaction_replaces_its_slices_is_listed_again_and_reads_the_same_entries()
+    {
+        var inner = await NewStoreAsync();
+        var hooked = new CountingObjectStore(inner);
+        var slices = new OplogSliceStore(hooked, "", Repo);
+        var end = await SealHoursAsync(slices, hours: 2, perHour: 4);
+        byte[] expected = await EntriesOfAsync(slices, OplogTimestamp.Zero, end);
+        // Between the restore's listing and its first index read, the agent's whole compaction pass runs.
+        bool compacted = false;
+        hooked.BeforeIndexRead = async () =>
+        {
+            if (!compacted)
+            {
+                compacted = true;
+                Assert.Equal(8, (await Compactor(inner, Later(2)).RunAsync(dryRun: false, Ct)).SlicesRead);
+            }
+        };
+
+        Assert.Equal(expected, await EntriesOfAsync(slices, OplogTimestamp.Zero, end));
+        Assert.True(compacted);
+    }
+
     /// <summary>Counts GETs of slice indexes.</summary>
     private sealed class CountingObjectStore(IObjectStore inner) : IObjectStore
     {
@@ -227,13 +250,20 @@ public sealed class SliceCompactorTests(S3Fixture s3) : IClassFixture<S3Fixture>
             set => Volatile.Write(ref _indexReads, value);
         }
 
-        public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken)
+        /// <summary>Runs before each index GET: what another process does between a reader's listing and its reads.</summary>
+        public Func<Task>? BeforeIndexRead { get; set; }
+
+        public async Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken)
         {
             if (key.EndsWith(OplogSliceLayout.IndexSuffix, StringComparison.Ordinal))
             {
                 Interlocked.Increment(ref _indexReads);
+                if (BeforeIndexRead is { } before)
+                {
+                    await before();
+                }
             }
-            return inner.GetAsync(key, expected, cancellationToken);
+            return await inner.GetAsync(key, expected, cancellationToken);
         }
 
         public Task<StoredObject> PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) => inner.PutAsync(key, content, cancellationToken);

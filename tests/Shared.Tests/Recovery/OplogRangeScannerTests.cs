@@ -115,6 +115,33 @@ public sealed class OplogRangeScannerTests
     }
 
     [Fact]
+    public async Task A_compaction_that_replaces_listed_slices_during_the_scan_is_read_again_not_reported_as_a_gap()
+    {
+        var store = new MemoryObjectStore();
+        var run = SealHour(store);
+        var scanner = new OplogRangeScanner(store, readsInFlight: 1);
+        var expected = await scanner.ScanAsync("p", Repository, Ct);
+        // After the scan listed the first original: the whole compaction (cover written, every original deleted).
+        bool compacted = false;
+        store.AfterListed = key =>
+        {
+            if (!compacted && key == OplogSliceLayout.IndexKey("p", Repository, run[0].First, run[0].Last))
+            {
+                compacted = true;
+                Seal(store, run[0].First, run[^1].Last, T(4), 8);
+                foreach (var (first, last) in run)
+                {
+                    store.Objects.Remove(OplogSliceLayout.IndexKey("p", Repository, first, last));
+                    store.Objects.Remove(OplogSliceLayout.DataKey("p", Repository, first, last));
+                }
+            }
+        };
+
+        Assert.Equal(expected, await scanner.ScanAsync("p", Repository, Ct));
+        Assert.True(compacted);
+    }
+
+    [Fact]
     public async Task A_slice_covering_a_run_inexactly_stays_an_overlap()
     {
         // Counting other entries than its run holds.
@@ -169,6 +196,9 @@ public sealed class OplogRangeScannerTests
     {
         public SortedDictionary<string, byte[]> Objects { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Runs after each listed key is handed out: what another process does while a listing is under way.</summary>
+        public Action<string>? AfterListed { get; set; }
+
         public Task<byte[]> GetAsync(string key, ObjectChecksum? expected, CancellationToken cancellationToken) =>
             Objects.TryGetValue(key, out var bytes) ? Task.FromResult(bytes) : throw new ObjectNotFoundException(key);
 
@@ -178,6 +208,7 @@ public sealed class OplogRangeScannerTests
             {
                 await Task.Yield();
                 yield return new ObjectListing(key, bytes.Length, DateTimeOffset.UnixEpoch);
+                AfterListed?.Invoke(key);
             }
         }
 
