@@ -95,28 +95,30 @@ public sealed class DynamoRepositoryStore(IAmazonDynamoDB dynamo, StoreTables ta
                 [":expected"] = Attributes.N(repository.Version),
                 [":updatedAt"] = Attributes.Time(now),
             };
-            string setNext = "";
-            string removeNext = " REMOVE nextSnapshotAt";
-            if (updated.NextSnapshotAt is { } next)
+            // The optional times: set when present, removed when not.
+            var sets = new List<string>();
+            var removes = new List<string>();
+            void Optional(string attribute, DateTimeOffset? value)
             {
-                values[":next"] = Attributes.Time(next);
-                setNext = ", nextSnapshotAt = :next";
-                removeNext = "";
+                if (value is { } at)
+                {
+                    values[":" + attribute] = Attributes.Time(at);
+                    sets.Add($", {attribute} = :{attribute}");
+                }
+                else
+                {
+                    removes.Add(attribute);
+                }
             }
-            if (updated.PruneGridSince is { } moved)
-            {
-                values[":pruneGridSince"] = Attributes.Time(moved);
-                setNext += ", pruneGridSince = :pruneGridSince";
-            }
-            else
-            {
-                removeNext += removeNext.Length == 0 ? " REMOVE pruneGridSince" : ", pruneGridSince";
-            }
+            Optional("nextSnapshotAt", updated.NextSnapshotAt);
+            Optional("pruneGridSince", updated.PruneGridSince);
+            string setOptional = string.Concat(sets);
+            string removeOptional = removes.Count == 0 ? "" : " REMOVE " + string.Join(", ", removes);
             await dynamo.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tables.Repositories,
                 Key = new() { ["id"] = Attributes.S(repository.Id) },
-                UpdateExpression = $"SET #name = :name, policy = :policy, #status = :status, version = :version, updatedAt = :updatedAt{setNext}{removeNext}",
+                UpdateExpression = $"SET #name = :name, policy = :policy, #status = :status, version = :version, updatedAt = :updatedAt{setOptional}{removeOptional}",
                 ConditionExpression = "attribute_exists(id) AND version = :expected",
                 ExpressionAttributeNames = new() { ["#name"] = "name", ["#status"] = "status" },
                 ExpressionAttributeValues = values,

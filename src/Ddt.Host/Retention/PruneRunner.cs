@@ -148,8 +148,9 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
         using IMongoClient? store = ddt ? new MongoClient(await services.OplogStoreService.SettingsAsync(repository, cancellationToken).ConfigureAwait(false)) : null;
         // Compaction deletes slices too (decision 0603): it and prune never run at once, or one could delete the compacted slice
         // while the other deletes the originals it stands for. A compaction ends within minutes: wait for it.
-        await using var slicesLease = store is null || run is null ? null
-            : await new LeaseStore(store, services.Tasks, services.Events, services.Time, _logger.For("leases")).AcquireAsync(LeaseKey.Slices(repository.Id),
+        var leases = store is null ? null : new LeaseStore(store, services.Tasks, services.Events, services.Time, _logger.For("leases"));
+        await using var slicesLease = leases is null || run is null ? null
+            : await leases.AcquireAsync(LeaseKey.Slices(repository.Id),
                 LeaseHolder.ThisProcess("ddt prune", run.Id), LeaseOptions.Default with { WaitForHandoff = services.SlicesLeaseWait }, cancellationToken).ConfigureAwait(false);
         using var leaseHeld = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, slicesLease?.Lost ?? CancellationToken.None);
         cancellationToken = leaseHeld.Token;
@@ -161,7 +162,7 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
         var plan = ddt ? RetentionRule.Plan(input) : RetentionRule.PlanDumps(input);
         var skipped = new List<string>(inventory.NotUnderstood.Select(k => $"{k}: not a snapshot, dump or slice object: left alone"));
 
-        var (restores, archives) = await RunningAsync(repository, store, run?.Id, cancellationToken).ConfigureAwait(false);
+        var (restores, archives) = await RunningAsync(repository, leases, run?.Id, cancellationToken).ConfigureAwait(false);
         var work = PruneWork.From(plan, inventory, now - UnverifiedExpiry, archives, skipped);
         var planned = PruneWindow.Of(plan.Windows.Select(w => (w.Earliest, w.Latest)));
         var windowsBefore = Windows(before);
@@ -299,7 +300,7 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
     /// The repository's unfinished restore tasks (and a restore holding its host's lease before its task exists),
     /// and its unfinished snapshot and dump tasks, other than <paramref name="self"/>.
     /// </summary>
-    private async Task<(List<string> Restores, List<string> Archives)> RunningAsync(BackupRepository repository, IMongoClient? store, string? self, CancellationToken cancellationToken)
+    private async Task<(List<string> Restores, List<string> Archives)> RunningAsync(BackupRepository repository, LeaseStore? leases, string? self, CancellationToken cancellationToken)
     {
         var restores = new List<string>();
         var archives = new List<string>();
@@ -324,10 +325,9 @@ public sealed class PruneRunner(PruneServices services, TextWriter log)
             }
             page = new PageRequest(PageRequest.MaxLimit, tasks.NextToken);
         }
-        if (store is not null)
+        if (leases is not null)
         {
-            var lease = await new LeaseStore(store, services.Tasks, services.Events, services.Time, _logger)
-                .FindAsync(LeaseKey.Restore(repository.Policy.DdtHost), cancellationToken).ConfigureAwait(false);
+            var lease = await leases.FindAsync(LeaseKey.Restore(repository.Policy.DdtHost), cancellationToken).ConfigureAwait(false);
             if (lease is not null && lease.ExpiresAt > services.Time.GetUtcNow() && !restores.Contains(lease.TaskId ?? ""))
             {
                 var task = lease.TaskId is null ? null : await services.Tasks.FindAsync(lease.TaskId, cancellationToken).ConfigureAwait(false);

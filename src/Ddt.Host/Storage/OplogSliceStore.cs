@@ -172,22 +172,8 @@ public sealed class OplogSliceStore
         {
             throw new ArgumentOutOfRangeException(nameof(from), from, $"from {from} is after to {to}");
         }
-        for (int listing = 1; ; listing++)
-        {
-            try
-            {
-                return await ListChainOnceAsync(from, to, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObjectNotFoundException) when (listing < MaxListings)
-            {
-                // A listed index was deleted before it was read: a compaction replaced it by a slice this listing did not
-                // see (or a prune let it go). Reporting a hole there would be wrong: list again.
-            }
-        }
+        return await SliceListing.ListAgainWhileVanishingAsync(ct => ListChainOnceAsync(from, to, ct), cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>How many listings one chain read makes at most while listed slices keep disappearing under it.</summary>
-    private const int MaxListings = 5;
 
     private async Task<IReadOnlyList<OplogSlice>> ListChainOnceAsync(OplogTimestamp from, OplogTimestamp to, CancellationToken cancellationToken)
     {

@@ -37,24 +37,8 @@ public sealed class OplogRangeScanner(IObjectStore store, int readsInFlight = Op
 {
     public const int DefaultReadsInFlight = 16;
 
-    public async Task<IReadOnlyList<OplogRange>> ScanAsync(string? prefix, string repositoryId, CancellationToken cancellationToken)
-    {
-        for (int scan = 1; ; scan++)
-        {
-            try
-            {
-                return await ScanOnceAsync(prefix, repositoryId, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObjectNotFoundException) when (scan < MaxScans)
-            {
-                // A listed index was deleted before it was read: a compaction replaced it by a slice this listing may not have
-                // seen (or a prune let it go). Skipping it would report a gap that is not there: list again.
-            }
-        }
-    }
-
-    /// <summary>How many listings one scan makes at most while listed slices keep disappearing under it.</summary>
-    private const int MaxScans = 5;
+    public Task<IReadOnlyList<OplogRange>> ScanAsync(string? prefix, string repositoryId, CancellationToken cancellationToken) =>
+        SliceListing.ListAgainWhileVanishingAsync(ct => ScanOnceAsync(prefix, repositoryId, ct), cancellationToken);
 
     private async Task<IReadOnlyList<OplogRange>> ScanOnceAsync(string? prefix, string repositoryId, CancellationToken cancellationToken)
     {

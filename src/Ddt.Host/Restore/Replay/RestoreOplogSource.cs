@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Storage;
 using WapBackup.Shared.Oplog;
-
 using WapBackup.Shared.Storage;
 
 namespace WapBackup.Ddt.Restore.Replay;
