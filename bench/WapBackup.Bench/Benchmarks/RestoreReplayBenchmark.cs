@@ -14,7 +14,8 @@ namespace WapBackup.Bench.Benchmarks;
 /// 20% deletes; WAP_BENCH_REPLAY_ENTRIES overrides) replayed by <see cref="OplogReplayer"/> (4 workers,
 /// applyOps batches) into a fresh test server. References, same run, each on a fresh target:
 /// one operation per applyOps command in order (what PBM and mongorestore do; timed on the first
-/// 20,000 entries), and the target's raw batched insert rate (insertMany of 1,000).
+/// 20,000 entries), and the target's raw batched insert rate (insertMany of 1,000). Each is the median of
+/// WAP_BENCH_REPLAY_ROUNDS interleaved rounds (3 by default) after one warm-up round that is reported but not counted.
 /// </summary>
 public sealed class RestoreReplayBenchmark : IBenchmark
 {
@@ -23,60 +24,90 @@ public sealed class RestoreReplayBenchmark : IBenchmark
     public async Task RunAsync(BenchReport report, CancellationToken cancellationToken)
     {
         int count = int.TryParse(Environment.GetEnvironmentVariable("WAP_BENCH_REPLAY_ENTRIES"), out int n) && n > 0 ? n : 200_000;
+        // Rounds of (replay, one-op, insert), each on fresh targets, medians reported. Round 0 only warms up: the first
+        // replay in a process runs the replayer's, the driver's and the server's code before tiered compilation has
+        // optimised it (about 3x slower), while the references ran after it on warm code; a restore of any size runs
+        // warm. Interleaving keeps a load change on this shared 2-core machine from favouring one side.
+        int rounds = int.TryParse(Environment.GetEnvironmentVariable("WAP_BENCH_REPLAY_ROUNDS"), out int r) && r > 0 ? r : 3;
         var entries = Generate(count);
-
-        double replay;
-        await using (var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken))
+        var replays = new List<double>();
+        var oneOps = new List<double>();
+        var inserts = new List<double>();
+        for (int round = 0; round <= rounds; round++)
         {
-            using var client = new MongoClient(server.ConnectionString);
-            await client.GetDatabase("bench").CreateCollectionAsync("orders", cancellationToken: cancellationToken); // as the snapshot loader leaves it
-            var gcs = GcCounts.Take();
-            var clock = Stopwatch.StartNew();
-            var result = await new OplogReplayer(client, new ReplayOptions(MirrorMode.ApplyOps, Workers: 4))
-                .ReplayAsync(ToAsync(entries), OplogTimestamp.Zero, entries[^1].Ts, new NamespaceMap(["bench"], [], []), null, cancellationToken);
-            replay = entries.Count / clock.Elapsed.TotalSeconds;
-            report.Note($"restore-replay: {entries.Count} entries in {clock.Elapsed.TotalSeconds:0.00} s, applied {result.Applied}, unique retries {result.UniqueIndexRetries}; " + gcs.Since() + " (replayer and target server together)");
-        }
-
-        double oneOp;
-        await using (var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken))
-        {
-            using var client = new MongoClient(server.ConnectionString);
-            var admin = client.GetDatabase("admin");
-            await client.GetDatabase("bench").CreateCollectionAsync("orders", cancellationToken: cancellationToken);
-            int prefix = Math.Min(entries.Count, 20_000);
-            // The commands are built before the clock starts: only the round trips are timed.
-            var commands = entries.Take(prefix).Select(e =>
+            double replayRate = await ReplayAsync(entries, report, round, cancellationToken);
+            double oneOpRate = await OneOpAsync(entries, cancellationToken);
+            double insertRate = await RawInsertAsync(count, cancellationToken);
+            report.Note($"restore-replay round {round}{(round == 0 ? " (warm-up, not counted)" : "")}: replay {replayRate:0} entries/s, one-op {oneOpRate:0}/s, raw insert {insertRate:0}/s");
+            if (round > 0)
             {
-                var op = MongoDB.Bson.Serialization.BsonSerializer.Deserialize<BsonDocument>(e.Bytes.ToArray());
-                op.Remove("ts");
-                op.Remove("t");
-                return new BsonDocument("applyOps", new BsonArray { op });
-            }).ToList();
-            var clock = Stopwatch.StartNew();
-            foreach (var command in commands)
-            {
-                await admin.RunCommandAsync<BsonDocument>(command, cancellationToken: cancellationToken);
+                replays.Add(replayRate);
+                oneOps.Add(oneOpRate);
+                inserts.Add(insertRate);
             }
-            oneOp = prefix / clock.Elapsed.TotalSeconds;
         }
+        double replay = Median(replays);
+        report.Result("restore-replay", replay, "entries/s", "one-op-applyops", Median(oneOps));
+        report.Result("restore-replay-vs-insert", replay, "entries/s", "raw-batched-insert", Median(inserts));
+        report.Note($"restore-replay: medians of {rounds} rounds; peak working set {BenchReport.PeakWorkingSetMiB():0} MiB (target servers and replayer in one process)");
+    }
 
-        double insert;
-        await using (var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken))
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static async Task<double> ReplayAsync(List<CapturedEntry> entries, BenchReport report, int round, CancellationToken cancellationToken)
+    {
+        await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken);
+        using var client = new MongoClient(server.ConnectionString);
+        await client.GetDatabase("bench").CreateCollectionAsync("orders", cancellationToken: cancellationToken); // as the snapshot loader leaves it
+        var gcs = GcCounts.Take();
+        var clock = Stopwatch.StartNew();
+        var result = await new OplogReplayer(client, new ReplayOptions(MirrorMode.ApplyOps, Workers: 4))
+            .ReplayAsync(ToAsync(entries), OplogTimestamp.Zero, entries[^1].Ts, new NamespaceMap(["bench"], [], []), null, cancellationToken);
+        double rate = entries.Count / clock.Elapsed.TotalSeconds;
+        report.Note($"restore-replay round {round}: {entries.Count} entries in {clock.Elapsed.TotalSeconds:0.00} s, applied {result.Applied}, unique retries {result.UniqueIndexRetries}; " + gcs.Since() + " (replayer and target server together)");
+        return rate;
+    }
+
+    /// <summary>One operation per applyOps command, in order, on the first 20,000 entries (what PBM and mongorestore do).</summary>
+    private static async Task<double> OneOpAsync(List<CapturedEntry> entries, CancellationToken cancellationToken)
+    {
+        await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken);
+        using var client = new MongoClient(server.ConnectionString);
+        var admin = client.GetDatabase("admin");
+        await client.GetDatabase("bench").CreateCollectionAsync("orders", cancellationToken: cancellationToken);
+        int prefix = Math.Min(entries.Count, 20_000);
+        // The commands are built before the clock starts: only the round trips are timed.
+        var commands = entries.Take(prefix).Select(e =>
         {
-            using var client = new MongoClient(server.ConnectionString);
-            var collection = client.GetDatabase("bench").GetCollection<BsonDocument>("raw");
-            var clock = Stopwatch.StartNew();
-            for (int first = 0; first < count; first += 1000)
-            {
-                await collection.InsertManyAsync(Enumerable.Range(first, Math.Min(1000, count - first)).Select(Document), cancellationToken: cancellationToken);
-            }
-            insert = count / clock.Elapsed.TotalSeconds;
+            var op = MongoDB.Bson.Serialization.BsonSerializer.Deserialize<BsonDocument>(e.Bytes.ToArray());
+            op.Remove("ts");
+            op.Remove("t");
+            return new BsonDocument("applyOps", new BsonArray { op });
+        }).ToList();
+        var clock = Stopwatch.StartNew();
+        foreach (var command in commands)
+        {
+            await admin.RunCommandAsync<BsonDocument>(command, cancellationToken: cancellationToken);
         }
+        return prefix / clock.Elapsed.TotalSeconds;
+    }
 
-        report.Result("restore-replay", replay, "entries/s", "one-op-applyops", oneOp);
-        report.Result("restore-replay-vs-insert", replay, "entries/s", "raw-batched-insert", insert);
-        report.Note($"restore-replay: peak working set {BenchReport.PeakWorkingSetMiB():0} MiB (target servers and replayer in one process)");
+    /// <summary>The target's raw batched insert rate: insertMany of 1,000 documents like the oplog's.</summary>
+    private static async Task<double> RawInsertAsync(int count, CancellationToken cancellationToken)
+    {
+        await using var server = await MongoTestServer.StartAsync(new MongoTestServerOptions { ReplicaSetName = "target" }, cancellationToken);
+        using var client = new MongoClient(server.ConnectionString);
+        var collection = client.GetDatabase("bench").GetCollection<BsonDocument>("raw");
+        var clock = Stopwatch.StartNew();
+        for (int first = 0; first < count; first += 1000)
+        {
+            await collection.InsertManyAsync(Enumerable.Range(first, Math.Min(1000, count - first)).Select(Document), cancellationToken: cancellationToken);
+        }
+        return count / clock.Elapsed.TotalSeconds;
     }
 
     private static BsonDocument Document(int id) => new()

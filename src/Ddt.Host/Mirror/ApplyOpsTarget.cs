@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using MongoDB.Bson;
+using MongoDB.Bson.IO;
 using MongoDB.Driver;
 using WapBackup.Shared.Oplog;
 
@@ -106,7 +108,7 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
     {
         try
         {
-            await RunAsync([ToApplyOp(operation.Entry)], cancellationToken).ConfigureAwait(false);
+            await RunAsync(ApplyOpsArray([operation], 0, 1), cancellationToken).ConfigureAwait(false);
         }
         catch (MongoCommandException e) when (MirrorErrors.IsDuplicateKey(e))
         {
@@ -122,7 +124,7 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
         _stats.Count(operation.Entry.Operation);
     }
 
-    private Task RunAsync(BsonArray ops, CancellationToken cancellationToken) =>
+    private Task RunAsync(RawBsonArray ops, CancellationToken cancellationToken) =>
         // The copy holds what the source holds: documents it accepted (bypassed, or older than its validator) too.
         _admin.RunCommandAsync<BsonDocument>(new BsonDocument { { "applyOps", ops }, { "bypassDocumentValidation", true } }, cancellationToken: cancellationToken);
 
@@ -135,30 +137,63 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
     }
 
     /// <summary>operations[start..end) in runs of at most <see cref="MaxCommandBytes"/> (one operation per run at least).</summary>
-    private static IEnumerable<(OperationRange Chunk, BsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
+    private static IEnumerable<(OperationRange Chunk, RawBsonArray Ops)> Chunks(IReadOnlyList<ReplayOperation> operations, int start, int end)
     {
-        // Sized for the whole range (mostly one chunk): no regrowth per batch.
         int first = start;
-        var ops = new BsonArray(end - start);
-        long bytes = 0;
-        for (int i = start; i < end; i++)
+        while (first < end)
         {
-            var op = ToApplyOp(operations[i].Entry);
-            if (i > first && bytes + op.Slice.Length > MaxCommandBytes)
+            int last = first;
+            long bytes = 0;
+            while (last < end)
             {
-                yield return (new OperationRange(operations, first, i - first), ops);
-                first = i;
-                ops = new BsonArray(end - i);
-                bytes = 0;
+                long size = ArrayElementLength(last - first, operations[last].Entry);
+                if (last > first && bytes + size > MaxCommandBytes)
+                {
+                    break;
+                }
+                bytes += size;
+                last++;
             }
-            ops.Add(op);
-            bytes += op.Slice.Length;
-        }
-        if (end > first)
-        {
-            yield return (new OperationRange(operations, first, end - first), ops);
+            yield return (new OperationRange(operations, first, last - first), ApplyOpsArray(operations, first, last));
+            first = last;
         }
     }
+
+    /// <summary>
+    /// The applyOps array of operations[first..last), each {op, ns, o, o2} copied as raw bytes straight into one
+    /// array of the exact size: one allocation per command, nothing per operation for the driver to serialize.
+    /// </summary>
+    internal static RawBsonArray ApplyOpsArray(IReadOnlyList<ReplayOperation> operations, int first, int last)
+    {
+        long length = 4 + 1;
+        for (int i = first; i < last; i++)
+        {
+            length += ArrayElementLength(i - first, operations[i].Entry);
+        }
+        var bytes = new byte[checked((int)length)];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, bytes.Length);
+        int at = 4;
+        for (int i = first; i < last; i++)
+        {
+            bytes[at++] = (byte)BsonType.Document;
+            (i - first).TryFormat(bytes.AsSpan(at), out int digits, provider: CultureInfo.InvariantCulture);
+            at += digits;
+            bytes[at++] = 0; // the index name's terminator
+            int document = at;
+            at += 4;
+            at += operations[i].Entry.CopyApplyOpElements(bytes.AsSpan(at));
+            bytes[at++] = 0;
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(document), at - document);
+        }
+        bytes[at++] = 0;
+        return at == bytes.Length ? new RawBsonArray(new ByteArrayBuffer(bytes, isReadOnly: true)) : throw new InvalidOperationException($"applyOps array of {bytes.Length} bytes written as {at}");
+    }
+
+    /// <summary>Bytes of one operation as element <paramref name="index"/> of the array: type, index name, {op, ns, o, o2}.</summary>
+    private static long ArrayElementLength(int index, in OplogEntry entry) =>
+        1 + Digits(index) + 1 + 4 + entry.ApplyOpElementsLength + 1;
+
+    private static int Digits(int index) => index < 10 ? 1 : (int)Math.Floor(Math.Log10(index)) + 1;
 
     /// <summary>The operation the reply's <c>results</c> marks as failed (the first <c>false</c>), when the server says.</summary>
     private static ReplayOperation? FailedOperation(MongoCommandException e, OperationRange chunk)
@@ -175,32 +210,6 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
         }
         return null;
     }
-
-    /// <summary>{op, ns, o, o2} copied as raw bytes, into one array of the exact size (one per operation of a replay).</summary>
-    internal static RawBsonDocument ToApplyOp(in OplogEntry entry)
-    {
-        int size = 4 + 1;
-        foreach (var name in Fields)
-        {
-            var element = entry.Document.Find(name);
-            size += element.Exists ? element.ElementBytes.Length : 0;
-        }
-        var bytes = new byte[size];
-        BinaryPrimitives.WriteInt32LittleEndian(bytes, size);
-        int at = 4;
-        foreach (var name in Fields)
-        {
-            var element = entry.Document.Find(name);
-            if (element.Exists)
-            {
-                element.ElementBytes.Span.CopyTo(bytes.AsSpan(at));
-                at += element.ElementBytes.Length;
-            }
-        }
-        return new RawBsonDocument(bytes);
-    }
-
-    private static readonly byte[][] Fields = ["op"u8.ToArray(), "ns"u8.ToArray(), "o"u8.ToArray(), "o2"u8.ToArray()];
 
     /// <summary>operations[start..start+count), without copying them (a worker's batch is mostly one chunk).</summary>
     private sealed class OperationRange(IReadOnlyList<ReplayOperation> operations, int start, int count) : IReadOnlyList<ReplayOperation>

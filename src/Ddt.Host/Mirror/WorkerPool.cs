@@ -148,6 +148,7 @@ internal sealed class WorkerPool : IAsyncDisposable
     private async Task RunAsync(ChannelReader<WorkItem> queue)
     {
         var batch = new List<Sequenced>(_batchSize);
+        var scratch = new ReplayOperation[_batchSize]; // the run handed to the target, reused batch after batch
         var held = new List<Sequenced>();
         Exception? failure = null;
         await foreach (var item in queue.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
@@ -164,7 +165,7 @@ internal sealed class WorkerPool : IAsyncDisposable
             {
                 try
                 {
-                    await ApplyOrHoldAsync(batch, held).ConfigureAwait(false);
+                    await ApplyOrHoldAsync(batch, scratch, held).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
@@ -188,7 +189,7 @@ internal sealed class WorkerPool : IAsyncDisposable
     }
 
     /// <summary>Applies the batch up to the first operation that must wait; holds that one and the rest.</summary>
-    private async Task ApplyOrHoldAsync(List<Sequenced> batch, List<Sequenced> held)
+    private async Task ApplyOrHoldAsync(List<Sequenced> batch, ReplayOperation[] scratch, List<Sequenced> held)
     {
         // Once this worker holds an operation, everything behind it waits too (a document's order);
         // so does anything dispatched after another worker's conflict (it may depend on that operation).
@@ -203,19 +204,23 @@ internal sealed class WorkerPool : IAsyncDisposable
         }
         if (apply > 0)
         {
-            var operations = new ReplayOperation[apply];
             for (int i = 0; i < apply; i++)
             {
-                operations[i] = batch[i].Operation;
+                scratch[i] = batch[i].Operation;
             }
             try
             {
-                await _target.ApplyAsync(operations, _cancellationToken).ConfigureAwait(false);
+                // Targets use the run only during the call, so one array per worker serves every batch.
+                await _target.ApplyAsync(new ArraySegment<ReplayOperation>(scratch, 0, apply), _cancellationToken).ConfigureAwait(false);
             }
             catch (UniqueIndexConflictException conflict)
             {
                 apply = conflict.Index;
                 LowerConflictFloor(batch[apply].Sequence);
+            }
+            finally
+            {
+                Array.Clear(scratch, 0, batch.Count); // keep no entry alive past its batch
             }
         }
         for (int i = apply; i < batch.Count; i++)

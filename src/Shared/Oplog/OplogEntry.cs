@@ -241,6 +241,42 @@ public readonly struct OplogEntry
     /// <summary>Any top-level field by name (slow path: scans the element list).</summary>
     public RawElement Find(string name) => Document.Find(Encoding.UTF8.GetBytes(name));
 
+    /// <summary>
+    /// Length of <see cref="CopyApplyOpElements"/>'s output: the op, ns, o and o2 elements as stored, which is what an
+    /// <c>applyOps</c> command carries of this entry (ts, t, ui and the rest mean nothing to the target).
+    /// </summary>
+    public int ApplyOpElementsLength
+    {
+        get
+        {
+            int length = 0;
+            foreach (var name in ApplyOpFields)
+            {
+                var element = Get(name);
+                length += element.Exists ? element.ElementBytes.Length : 0;
+            }
+            return length;
+        }
+    }
+
+    /// <summary>Copies the op, ns, o and o2 elements as stored, in that order (absent ones skipped), into <paramref name="destination"/>; returns the bytes written.</summary>
+    public int CopyApplyOpElements(Span<byte> destination)
+    {
+        int written = 0;
+        foreach (var field in ApplyOpFields)
+        {
+            var element = Get(field);
+            if (element.Exists)
+            {
+                element.ElementBytes.Span.CopyTo(destination[written..]);
+                written += element.ElementBytes.Length;
+            }
+        }
+        return written;
+    }
+
+    private static ReadOnlySpan<Field> ApplyOpFields => [Field.Op, Field.Ns, Field.O, Field.O2];
+
     public override string ToString() => Document.ToString();
 
     private bool Flag(Field field)

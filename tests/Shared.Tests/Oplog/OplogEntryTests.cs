@@ -105,4 +105,39 @@ public sealed class OplogEntryTests
         Assert.Equal("a.b", entry.Namespace);
         Assert.True(entry.FromMigrate);
     }
+
+    /// <summary>What an applyOps command carries of an entry: op, ns, o, o2 as stored, in that order, whatever the entry's own order and extra fields.</summary>
+    [Theory]
+    [MemberData(nameof(BsonFiles))]
+    public void Apply_op_elements_are_op_ns_o_o2_byte_for_byte(string file)
+    {
+        foreach (var entry in OplogFixtures.ReadBson(file))
+        {
+            AssertApplyOpElements(entry);
+        }
+        // Hand-written: o2 before o, extra fields between, no o2 at all, and a 2-byte UTF-8 namespace.
+        AssertApplyOpElements(new OplogEntry(new BsonDocument
+        {
+            { "ts", new BsonTimestamp(1, 1) }, { "o2", new BsonDocument("_id", 7) }, { "ui", new BsonBinaryData(Guid.NewGuid(), GuidRepresentation.Standard) },
+            { "op", "u" }, { "ns", "d\u00e9.c" }, { "v", 2 }, { "o", new BsonDocument { { "$v", 2 }, { "diff", new BsonDocument("u", new BsonDocument("a", 1)) } } },
+        }.ToBson()));
+        AssertApplyOpElements(new OplogEntry(new BsonDocument { { "op", "d" }, { "ns", "a.b" }, { "o", new BsonDocument("_id", 1) } }.ToBson()));
+    }
+
+    private static void AssertApplyOpElements(OplogEntry entry)
+    {
+        var source = entry.Document.ToBsonDocument();
+        var expected = new BsonDocument();
+        foreach (var name in new[] { "op", "ns", "o", "o2" })
+        {
+            if (source.TryGetValue(name, out var value))
+            {
+                expected.Add(name, value);
+            }
+        }
+        var expectedBytes = expected.ToBson();
+        var body = new byte[entry.ApplyOpElementsLength];
+        Assert.Equal(body.Length, entry.CopyApplyOpElements(body));
+        Assert.Equal(expectedBytes.AsSpan(4, expectedBytes.Length - 5).ToArray(), body); // the document's elements, without its length and terminator
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MongoDB.Driver;
 using WapBackup.Ddt.Capture;
 using WapBackup.Ddt.Mirror;
@@ -160,13 +161,26 @@ public sealed class OplogReplayer
         public ReplayOperation Map(in ReplayOperation operation)
         {
             var mapped = map.Rewrite(operation);
-            string ns = mapped.Entry.Namespace;
-            _perNamespace[ns] = _perNamespace.GetValueOrDefault(ns) + 1;
+            CollectionsMarshal.GetValueRefOrAddDefault(_perNamespace, NamespaceOf(mapped.Entry), out _)++;
             if (LastApplied is not { } last || operation.Timestamp > last)
             {
                 LastApplied = operation.Timestamp;
             }
             return mapped;
+        }
+
+        // Consecutive operations mostly share one namespace: no string per operation.
+        private byte[] _lastNamespaceUtf8 = [];
+        private string _lastNamespace = "";
+
+        private string NamespaceOf(in OplogEntry entry)
+        {
+            if (!entry.NamespaceUtf8.SequenceEqual(_lastNamespaceUtf8))
+            {
+                _lastNamespace = entry.Namespace;
+                _lastNamespaceUtf8 = entry.NamespaceUtf8.ToArray();
+            }
+            return _lastNamespace;
         }
 
         public Exception ReinitRequired(OplogTimestamp ts, string? detail) => new OplogReplayException(
