@@ -3,6 +3,9 @@ using System.Globalization;
 using MongoDB.Bson;
 using MongoDB.Bson.IO;
 using MongoDB.Driver;
+using Polly;
+using WapBackup.Ddt.Capture;
+using WapBackup.Ddt.Resilience;
 using WapBackup.Shared.Oplog;
 
 namespace WapBackup.Ddt.Mirror;
@@ -20,11 +23,20 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
 
     private readonly IMongoDatabase _admin;
     private readonly MirrorStats _stats;
+    private readonly TargetRetry _retry;
+    private readonly ResiliencePipeline _retries;
 
-    public ApplyOpsTarget(IMongoClient client, MirrorStats stats)
+    public ApplyOpsTarget(IMongoClient client, MirrorStats stats, TargetRetry retry)
     {
+        retry.Validate();
         _admin = client.GetDatabase("admin");
         _stats = stats;
+        _retry = retry;
+        _retries = Retries.Bounded(retry.Retries, retry.Backoff, SourceErrors.IsTransient, (_, _, _) =>
+        {
+            stats.CountTargetRetry();
+            return default;
+        });
     }
 
     public async Task ApplyAsync(IReadOnlyList<ReplayOperation> operations, CancellationToken cancellationToken)
@@ -124,9 +136,22 @@ internal sealed class ApplyOpsTarget : IMirrorTarget
         _stats.Count(operation.Entry.Operation);
     }
 
-    private Task RunAsync(RawBsonArray ops, CancellationToken cancellationToken) =>
+    private async Task RunAsync(RawBsonArray ops, CancellationToken cancellationToken)
+    {
         // The copy holds what the source holds: documents it accepted (bypassed, or older than its validator) too.
-        _admin.RunCommandAsync<BsonDocument>(new BsonDocument { { "applyOps", ops }, { "bypassDocumentValidation", true } }, cancellationToken: cancellationToken);
+        var command = new BsonDocument { { "applyOps", ops }, { "bypassDocumentValidation", true } };
+        try
+        {
+            await _retries.ExecuteAsync(
+                static async (state, token) => await state.Admin.RunCommandAsync<BsonDocument>(state.Command, cancellationToken: token).ConfigureAwait(false),
+                (Admin: _admin, Command: command), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!Retries.IsOwnCancellation(e, cancellationToken) && SourceErrors.IsTransient(e))
+        {
+            // Not a reason to go op by op (each would wait out its own retries): the target is gone for now.
+            throw new MirrorApplyException($"the target kept failing with a transient error after {_retry.Retries} retries ({e.GetType().Name}: {e.Message}); the run stops here", e);
+        }
+    }
 
     private void Count(IReadOnlyList<ReplayOperation> operations)
     {

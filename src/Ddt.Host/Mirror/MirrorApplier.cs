@@ -35,7 +35,7 @@ public sealed class MirrorApplier
         _checkpoints = new MirrorCheckpointStore(target, repositoryId);
         _classifier = classifier;
         _options = options;
-        _target = options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(target, Stats) : new CrudTarget(target, Stats);
+        _target = options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(target, Stats, options.TargetRetry) : new CrudTarget(target, Stats);
         if (options.FuzzyThrough is { } fuzzyThrough)
         {
             _target = new FuzzyCopyTarget(_target, target, fuzzyThrough, Fuzzy, Stats);

@@ -6,7 +6,7 @@ namespace WapBackup.Ddt.Mirror;
 public sealed class MirrorStats
 {
     private readonly long[] _skippedByReason = new long[Enum.GetValues<SkipReason>().Length];
-    private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictRetries, _missingUpdated, _transactions, _barriers;
+    private long _inserts, _updates, _deletes, _commands, _skipped, _unknownOperations, _conflictRetries, _missingUpdated, _transactions, _barriers, _targetRetries;
 
     public long Inserts => Interlocked.Read(ref _inserts);
     public long Updates => Interlocked.Read(ref _updates);
@@ -25,6 +25,9 @@ public sealed class MirrorStats
     public long Barriers => Interlocked.Read(ref _barriers);
     /// <summary>Updates whose document was absent on the target (applied as an upsert, as the server's oplog application does).</summary>
     public long UpdatesOfMissingDocuments => Interlocked.Read(ref _missingUpdated);
+
+    /// <summary>Target commands tried again after a transient failure (decision 1014); each run that still failed stopped loudly.</summary>
+    public long TargetRetries => Interlocked.Read(ref _targetRetries);
 
     public long Applied => Inserts + Updates + Deletes + Commands;
 
@@ -55,10 +58,11 @@ public sealed class MirrorStats
 
     internal void CountRetried() => Interlocked.Increment(ref _conflictRetries);
     internal void CountBarrier() => Interlocked.Increment(ref _barriers);
+    internal void CountTargetRetry() => Interlocked.Increment(ref _targetRetries);
 
     public override string ToString() =>
         $"applied {Applied} (i {Inserts}, u {Updates}, d {Deletes}, c {Commands}; {Transactions} transactions), skipped {Skipped}, " +
-        $"unknown op types {UnknownOperations}, unique-index conflicts retried {UniqueIndexRetries}, barriers {Barriers}, updates of missing documents {UpdatesOfMissingDocuments}";
+        $"unknown op types {UnknownOperations}, unique-index conflicts retried {UniqueIndexRetries}, barriers {Barriers}, updates of missing documents {UpdatesOfMissingDocuments}, target retries {TargetRetries}";
 }
 
 /// <summary>Applying stopped: the entry cannot be applied and skipping it would hide a difference.</summary>

@@ -19,9 +19,12 @@ public sealed record ReplayOptions(MirrorMode Mode = MirrorMode.ApplyOps, int Wo
     /// </summary>
     public OplogTimestamp? FuzzyThrough { get; init; }
 
+    /// <summary>Retries of a target command after a transient failure before the replay stops loudly (decision 1014).</summary>
+    public TargetRetry TargetRetry { get; init; } = TargetRetry.Default;
+
     internal MirrorOptions ToMirrorOptions()
     {
-        var options = new MirrorOptions(Mode, Workers, BatchSize, QueueCapacity);
+        var options = new MirrorOptions(Mode, Workers, BatchSize, QueueCapacity) { TargetRetry = TargetRetry };
         options.Validate();
         if (ProgressEvery < 1) throw new ArgumentOutOfRangeException(nameof(ProgressEvery), ProgressEvery, "progress interval must be positive");
         return options;
@@ -50,6 +53,9 @@ public sealed record ReplayReport(
 {
     /// <summary>With <see cref="ReplayOptions.FuzzyThrough"/>: what initial sync's rules forgave, each counted; null otherwise.</summary>
     public FuzzyRuleCounts? Fuzzy { get; init; }
+
+    /// <summary>Target commands tried again after a transient failure (decision 1014).</summary>
+    public long TargetRetries { get; init; }
 }
 
 /// <summary>Initial sync's rules over a dump's fuzzy data (decision 1040): inserts of a document already loaded (replaced), updates of one not loaded (skipped: deleted later), deletes of one not loaded (nothing to do).</summary>
@@ -89,7 +95,7 @@ public sealed class OplogReplayer
         }
         var mirrorOptions = _options.ToMirrorOptions();
         var stats = new MirrorStats();
-        IMirrorTarget target = _options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(_target, stats) : new CrudTarget(_target, stats);
+        IMirrorTarget target = _options.Mode == MirrorMode.ApplyOps ? new ApplyOpsTarget(_target, stats, mirrorOptions.TargetRetry) : new CrudTarget(_target, stats);
         var fuzzy = new FuzzyCopyStats();
         if (_options.FuzzyThrough is { } fuzzyThrough)
         {
@@ -145,6 +151,7 @@ public sealed class OplogReplayer
             stats.UniqueIndexRetries)
         {
             Fuzzy = _options.FuzzyThrough is null ? null : new FuzzyRuleCounts(fuzzy.InsertsReplaced, fuzzy.UpdatesOfMissingSkipped, fuzzy.DeletesOfMissing),
+            TargetRetries = stats.TargetRetries,
         };
     }
 
