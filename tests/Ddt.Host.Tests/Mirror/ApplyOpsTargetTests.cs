@@ -109,6 +109,29 @@ public sealed class ApplyOpsTargetTests
         return new MongoClient(settings);
     }
 
+    /// <summary>A test server target (fail points need it) with an empty collection <c>c</c> in a fresh database, and the small oplog for it.</summary>
+    private sealed class FailPointTarget(MongoEndpoint endpoint, MongoClient client, string database) : IAsyncDisposable
+    {
+        public MongoClient Client { get; } = client;
+        public string Database { get; } = database;
+        public List<CapturedEntry> Oplog { get; } = SmallOplog(database + ".c");
+
+        public static async Task<FailPointTarget> StartAsync(string prefix)
+        {
+            var endpoint = await TargetAsync();
+            endpoint.RequireTestServer("failCommand fail points");
+            var target = new FailPointTarget(endpoint, ClientOf(endpoint), MongoEndpoint.UniqueDatabaseName(prefix));
+            await target.Client.GetDatabase(target.Database).CreateCollectionAsync("c", cancellationToken: Ct);
+            return target;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await endpoint.DisposeAsync();
+        }
+    }
+
     private static Task FailAsync(IMongoClient client, BsonValue mode, BsonDocument failure) =>
         client.GetDatabase("admin").RunCommandAsync<BsonDocument>(new BsonDocument
         {
@@ -119,13 +142,8 @@ public sealed class ApplyOpsTargetTests
     [Fact]
     public async Task Transient_target_failures_are_retried_and_the_replay_still_equals_the_source()
     {
-        string db = MongoEndpoint.UniqueDatabaseName("retry");
-        string ns = db + ".c";
-        var oplog = SmallOplog(ns);
-        await using var server = await TargetAsync();
-        server.RequireTestServer("failCommand fail points");
-        using var client = ClientOf(server);
-        await client.GetDatabase(db).CreateCollectionAsync("c", cancellationToken: Ct);
+        await using var t = await FailPointTarget.StartAsync("retry");
+        var (client, db, oplog) = (t.Client, t.Database, t.Oplog);
         // Two dropped connections in the first half, an election (NotWritablePrimary) in the second.
         await FailAsync(client, new BsonDocument("times", 2), new BsonDocument("closeConnection", true));
 
@@ -168,13 +186,8 @@ public sealed class ApplyOpsTargetTests
     [Fact]
     public async Task A_target_that_keeps_failing_stops_the_replay_loudly_after_its_retries_naming_the_point_reached()
     {
-        string db = MongoEndpoint.UniqueDatabaseName("down");
-        string ns = db + ".c";
-        var oplog = SmallOplog(ns);
-        await using var server = await TargetAsync();
-        server.RequireTestServer("failCommand fail points");
-        using var client = ClientOf(server);
-        await client.GetDatabase(db).CreateCollectionAsync("c", cancellationToken: Ct);
+        await using var t = await FailPointTarget.StartAsync("down");
+        var (client, db, oplog) = (t.Client, t.Database, t.Oplog);
         await FailAsync(client, "alwaysOn", new BsonDocument("errorCode", 91)); // ShutdownInProgress, for good
 
         var error = await Assert.ThrowsAsync<OplogReplayException>(() => new OplogReplayer(client, new ReplayOptions(Workers: 2) { TargetRetry = FastRetry })
