@@ -101,6 +101,65 @@ public sealed class KilledVerbTests(S3Fixture s3) : IClassFixture<S3Fixture>
         Assert.Single(await host.ObjectKeysAsync(WapBackup.Shared.Snapshots.SnapshotLayout.ManifestName));
     }
 
+    [Fact]
+    public async Task Restore_killed_9_mid_load_a_rerun_waits_for_its_lease_fails_the_dead_task_and_restores_verified()
+    {
+        await using var host = await Host.StartAsync(s3);
+        await host.SeedAsync();
+        await using (var capture = await host.StartCaptureAsync())
+        {
+            var init = await host.RunDdtAsync("init", "--repository", host.Repository.Id, "--json");
+            Assert.True(init.Exit == 0, $"init exited {init.Exit}: {init.Error}");
+        }
+        var snapshot = await host.RunDdtAsync("snapshot", "--repository", host.Repository.Id, "--json");
+        Assert.True(snapshot.Exit == 0, $"snapshot exited {snapshot.Exit}: {snapshot.Error}");
+        string snapshotId = JsonDocument.Parse(snapshot.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("snapshotId").GetString()!;
+        await using var target = await MongoEndpoint.StartAsync(4, new MongoTestServerOptions { ReplicaSetName = "restored" }, Ct);
+        target.RequireTestServer("a fail point holds the restore's writes");
+        using var targetClient = new MongoClient(target.ConnectionString);
+        const string targetParameter = "/wap-backup/targets/killed-restore";
+        await host.PutSecretAsync(targetParameter, target.ConnectionString);
+        string[] restore = ["restore", "--repository", host.Repository.Id, "--snapshot", snapshotId, "--target-parameter", targetParameter, "--drop", "--json"];
+
+        // The load's first insert into orders waits (a slow target): the kill lands in the middle of the load.
+        await host.HoldNextAsync(targetClient, "insert", "orders");
+        BackupTask task;
+        await using (var killed = RunShProcess.StartDdt(host.Environment, restore))
+        {
+            task = await host.WaitForTaskAsync(TaskKind.Restore, killed);
+            await host.WaitUntilAsync(async () => (await host.EventsAsync(task.Id)).Any(e => e.Message.StartsWith("restore of snapshot", StringComparison.Ordinal)), killed, "the load");
+            await killed.KillAsync();
+        }
+        await host.ReleaseHoldAsync(targetClient);
+        Assert.True((await host.Tasks.GetAsync(task.Id, Ct)).Status == BackupTaskStatus.Running, "the killed restore's task is not left running: the kill did not land mid-load");
+
+        // At once: the dead run's host lease still looks alive, so a second restore is refused naming it and writes nothing.
+        long before = await targetClient.GetDatabase(host.DatabaseName).GetCollection<BsonDocument>("customers").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct);
+        var early = await host.RunDdtAsync(restore);
+        Assert.True(early.Exit == 2, $"a restore while the dead one's lease is valid exited {early.Exit}: {early.Error}");
+        Assert.Contains("restore-running", early.Output + early.Error, StringComparison.Ordinal);
+        Assert.Contains(task.Id, early.Output + early.Error, StringComparison.Ordinal);
+        Assert.Equal(before, await targetClient.GetDatabase(host.DatabaseName).GetCollection<BsonDocument>("customers").CountDocumentsAsync(FilterDefinition<BsonDocument>.Empty, cancellationToken: Ct));
+
+        // Once the lease expired: the rerun ends the dead task failed, and its own restore (with drop) verifies.
+        await host.ExpireLeaseAsync(LeaseKey.Restore(host.Repository.Policy.DdtHost));
+        var rerun = await host.RunDdtAsync(restore);
+        Assert.True(rerun.Exit == 0, $"the rerun exited {rerun.Exit}: {rerun.Error}");
+        var result = JsonDocument.Parse(rerun.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
+        Assert.True(result.GetProperty("verified").GetBoolean(), rerun.Output);
+        Assert.NotEqual(task.Id, result.GetProperty("taskId").GetString());
+
+        var dead = await host.Tasks.GetAsync(task.Id, Ct);
+        Assert.Equal(BackupTaskStatus.Failed, dead.Status);
+        Assert.Contains(await host.EventsAsync(task.Id), e => e.Level == EventLevel.Error && e.Message.Contains("stopped renewing its lease", StringComparison.Ordinal));
+        foreach (string collection in new[] { "orders", "customers" })
+        {
+            var expected = await host.SourceClient.GetDatabase(host.DatabaseName).GetCollection<BsonDocument>(collection).Find(FilterDefinition<BsonDocument>.Empty).Sort("{_id: 1}").ToListAsync(Ct);
+            var restored = await targetClient.GetDatabase(host.DatabaseName).GetCollection<BsonDocument>(collection).Find(FilterDefinition<BsonDocument>.Empty).Sort("{_id: 1}").ToListAsync(Ct);
+            Assert.True(expected.SequenceEqual(restored), $"{collection}: the source has {expected.Count} documents, the restored target {restored.Count}, or they differ");
+        }
+    }
+
     /// <summary>One DDT host's world: the AWS stand-ins, the source and the host's two services, the repository.</summary>
     private sealed class Host : IAsyncDisposable
     {
@@ -136,6 +195,8 @@ public sealed class KilledVerbTests(S3Fixture s3) : IClassFixture<S3Fixture>
         private Amazon.S3.IAmazonS3 S3 { get; }
 
         private string Database => Repository.Policy.Namespaces.Include[0];
+
+        public string DatabaseName => Database;
 
         public IMongoCollection<BsonDocument> SourceOrders => SourceClient.GetDatabase(Database).GetCollection<BsonDocument>("orders");
 
@@ -250,10 +311,12 @@ public sealed class KilledVerbTests(S3Fixture s3) : IClassFixture<S3Fixture>
         }
 
         /// <summary>What a lease's expiry would bring a minute later: nobody renews the dead run's lease, so it is taken over.</summary>
-        public async Task ExpireMirrorLeaseAsync()
+        public Task ExpireMirrorLeaseAsync() => ExpireLeaseAsync(LeaseKey.Mirror(Repository.Id));
+
+        public async Task ExpireLeaseAsync(LeaseKey key)
         {
             var leases = StoreClient.GetDatabase(LeaseStore.DatabaseName).GetCollection<BsonDocument>(LeaseStore.CollectionName);
-            var updated = await leases.UpdateOneAsync(new BsonDocument("_id", LeaseKey.Mirror(Repository.Id).DocumentId),
+            var updated = await leases.UpdateOneAsync(new BsonDocument("_id", key.DocumentId),
                 new BsonDocument("$set", new BsonDocument("expiresAt", new BsonDateTime(DateTime.UtcNow.AddSeconds(-1)))), cancellationToken: Ct);
             Assert.Equal(1, updated.ModifiedCount);
         }
@@ -282,6 +345,14 @@ public sealed class KilledVerbTests(S3Fixture s3) : IClassFixture<S3Fixture>
         {
             var listed = await S3.ListObjectsV2Async(new Amazon.S3.Model.ListObjectsV2Request { BucketName = Repository.Policy.Storage.Bucket, Prefix = "kill/" }, Ct);
             return [.. (listed.S3Objects ?? []).Select(o => o.Key).Where(k => k.EndsWith(suffix, StringComparison.Ordinal))];
+        }
+
+        /// <summary>A SecureString parameter in the local Parameter Store the ddt processes read.</summary>
+        public async Task PutSecretAsync(string name, string value)
+        {
+            using var parameters = new AmazonSimpleSystemsManagementClient(new Amazon.Runtime.BasicAWSCredentials("S3RVER", "S3RVER"),
+                new AmazonSimpleSystemsManagementConfig { ServiceURL = Environment["AWS_ENDPOINT_URL_SSM"], AuthenticationRegion = "us-east-1" });
+            await parameters.PutParameterAsync(new Amazon.SimpleSystemsManagement.Model.PutParameterRequest { Name = name, Value = value, Type = ParameterType.SecureString }, Ct);
         }
 
         public async Task<(int Exit, string Output, string Error)> RunDdtAsync(params string[] args) => await CliRunner.RunProcessAsync(args, Environment);
